@@ -1,0 +1,63 @@
+"""``sim2real``: the suite's command line (in-process runtime, tools, benchmarks).
+
+Every subcommand lives in ``sim2real_bringup.commands.<name>`` with ``add_arguments(parser)``
+and ``run(args) -> int``; heavy imports (MuJoCo, ONNX Runtime) happen inside ``run`` so that
+``--help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line summary shown by `sim2real --help`)
+COMMANDS = {
+    'demo': ('sim2real_bringup.commands.demo',
+             'run the in-process pipeline on the simulated clock and write a rosbag2 run folder'),
+    'interfaces': ('sim2real_bringup.commands.interfaces',
+                   "list the suite's message and service types, or print one definition"),
+    'info': ('sim2real_bringup.commands.info',
+             'summarise a rosbag2 bag: topics, types, message counts, duration'),
+}
+
+# Errors a user can fix: reported as one line, no traceback.
+_USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands included)."""
+    parser = argparse.ArgumentParser(
+        prog='sim2real',
+        description='sim2real: deploy a sim-trained grasping policy safely. These commands run '
+                    'the suite without ROS, on a simulated clock, with real rosbag2 output.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Run "sim2real COMMAND --help" for the options of one command.')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, (module_name, summary) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=summary, description=module.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sim2real`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except _USER_ERRORS as exc:
+        print(f'sim2real {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'sim2real {args.command}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

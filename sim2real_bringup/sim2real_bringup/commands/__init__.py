@@ -1,0 +1,1 @@
+"""Subcommands of the ``sim2real`` command line, one module each."""

@@ -1,0 +1,65 @@
+"""The suite's ROS graph in one place: topic and service names, their types and QoS.
+
+The launch files remap nodes onto these names and the in-process runtime uses them as they
+are, so a bag recorded in-process and a bag recorded on the robot have the same topics.
+``qos`` is the profile key of ``sim2real_bringup.bag.QOS_PROFILES``: ``sensor`` (best effort,
+images), ``latched`` (reliable + transient local, state a late joiner must see) or
+``default`` (reliable, volatile).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+M = 'sim2real_msgs/msg/'
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of the suite's graph."""
+
+    name: str
+    typename: str
+    qos: str
+    description: str
+
+
+TOPICS = (
+    Topic('/camera/image_raw', 'sensor_msgs/msg/Image', 'sensor',
+          'frames from the camera driver or the simulator (rgb8)'),
+    Topic('/camera/image_processed', 'sensor_msgs/msg/Image', 'sensor',
+          'frames cropped, resized and colour-ordered as the model expects'),
+    Topic('/camera/health', M + 'CameraHealth', 'default', 'frame age, rate, frozen score'),
+    Topic('/policy/action_chunk', M + 'ActionChunk', 'default',
+          'predicted actions, stamped with their observation time'),
+    Topic('/policy/health', M + 'PolicyHealth', 'default', 'inference latency and errors'),
+    Topic('/robot/state', M + 'RobotState', 'default',
+          'measured end-effector pose, gripper width and effort'),
+    Topic('/robot/joint_states', 'sensor_msgs/msg/JointState', 'default',
+          'joint positions and velocities for limit monitoring'),
+    Topic('/control/proposed_command', M + 'CartesianCommand', 'default',
+          '100 Hz controller output, before the safety filter'),
+    Topic('/control/diagnostics', M + 'ControlDiagnostics', 'default',
+          'per-tick period, jitter, chunk age, latency, fallback in use'),
+    Topic('/safety/command', M + 'CartesianCommand', 'default',
+          'the only command that reaches the driver or the simulator'),
+    Topic('/safety/status', M + 'SafetyStatus', 'latched', 'verdict and violated constraints'),
+    Topic('/supervisor/state', M + 'SupervisorState', 'latched',
+          'degraded mode; doubles as the supervisor heartbeat'),
+    Topic('/episode/result', M + 'GraspResult', 'default', 'outcome of each grasp episode'),
+    Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', 'default',
+          'metrics and anomaly checks of the logger'),
+)
+
+BY_NAME = {topic.name: topic for topic in TOPICS}
+
+# Services: name -> type (sim2real_msgs/srv/...).
+SERVICES = {
+    '/safety/trigger_stop': 'sim2real_msgs/srv/TriggerSoftwareStop',
+    '/safety/reset_stop': 'sim2real_msgs/srv/ResetSoftwareStop',
+    '/supervisor/acknowledge': 'sim2real_msgs/srv/AcknowledgeHuman',
+}
+
+
+def qos_map() -> dict[str, str]:
+    """``{topic: qos profile key}`` for the bag recorder."""
+    return {topic.name: topic.qos for topic in TOPICS}

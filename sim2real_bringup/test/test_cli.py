@@ -1,0 +1,39 @@
+"""The sim2real command line: help for every command, clear one-line errors."""
+import pytest
+
+from sim2real_bringup import cli
+from sim2real_bringup.bag import bag_summary
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(['--help'])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize('name', sorted(cli.COMMANDS))
+def test_each_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([name, '--help'])
+    assert exit_info.value.code == 0
+    assert 'usage: sim2real ' + name in capsys.readouterr().out
+
+
+def test_demo_writes_a_bag_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert cli.main(['demo', '--duration', '1', '--out', str(out)]) == 0
+    assert bag_summary(out / 'bag')['/control/proposed_command']['count'] == 100
+    assert cli.main(['demo', '--duration', '1', '--out', str(out)]) == 2
+    assert 'exists already' in capsys.readouterr().err
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
+    assert cli.main(['interfaces', 'sim2real_msgs/msg/Nope']) == 2
+    assert "unknown message type 'sim2real_msgs/msg/Nope'" in capsys.readouterr().err
+    assert cli.main(['info', str(tmp_path)]) == 2
+    assert 'not a rosbag2 bag' in capsys.readouterr().err
+    assert cli.main(['demo', '--duration', '-1', '--out', str(tmp_path / 'x')]) == 2
+    assert '--duration must be > 0' in capsys.readouterr().err
