@@ -16,6 +16,8 @@ COMMANDS = {
              'run the in-process pipeline on the simulated clock and write a rosbag2 run folder'),
     'interfaces': ('sim2real_bringup.commands.interfaces',
                    "list the suite's message and service types, or print one definition"),
+    'bench': ('sim2real_bringup.commands.bench',
+              'benchmarks with printed figures and JSON (safety: check cost and fuzz run)'),
     'info': ('sim2real_bringup.commands.info',
              'summarise a rosbag2 bag: topics, types, message counts, duration'),
 }

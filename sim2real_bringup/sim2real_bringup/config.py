@@ -60,11 +60,24 @@ def load_yaml(path_or_name: str | Path) -> dict:
     return data
 
 
-def node_parameters(path_or_name: str | Path, node_name: str) -> dict:
-    """The ``ros__parameters`` of ``node_name`` in a ROS 2 parameter file.
+def flatten(params: dict, prefix: str = '') -> dict:
+    """Nested parameter mappings as ROS 2 names them: ``{'a': {'b': 1}}`` -> ``{'a.b': 1}``."""
+    flat = {}
+    for key, value in params.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + '.'))
+        else:
+            flat[name] = value
+    return flat
 
-    Parameters under the wildcard ``/**`` apply to every node and are overridden by the
-    node's own section, as in ROS 2.
+
+def node_parameters(path_or_name: str | Path, node_name: str) -> dict:
+    """The ``ros__parameters`` of ``node_name`` in a ROS 2 parameter file, flattened.
+
+    Nested keys become dotted names as in ROS 2 (``reaction: {workspace: clamp}`` is the
+    parameter ``reaction.workspace``). Parameters under the wildcard ``/**`` apply to every
+    node and are overridden by the node's own section, as in ROS 2.
     """
     data = load_yaml(path_or_name)
     params: dict = {}
@@ -76,7 +89,7 @@ def node_parameters(path_or_name: str | Path, node_name: str) -> dict:
         if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
             raise ConfigError(f'{resolve(path_or_name)}: section {key!r} needs a '
                               '"ros__parameters:" mapping')
-        params.update(section['ros__parameters'])
+        params.update(flatten(section['ros__parameters']))
         found = found or key != '/**'
     if not found:
         raise ConfigError(f'{resolve(path_or_name)}: no parameters for node {node_name!r} '

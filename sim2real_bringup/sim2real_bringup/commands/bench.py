@@ -1,0 +1,65 @@
+"""Benchmarks that print their figures and, with --json, write them to a file.
+
+  safety   per-check cost of the safety filter (µs) and a fuzz run audited for unsafe outputs
+
+Figures depend on how quiet the machine is; the JSON records what was seen.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import platform
+import sys
+import time
+
+TARGETS = ('safety',)
+
+
+def add_arguments(parser) -> None:
+    """Options of ``sim2real bench``."""
+    parser.add_argument('target', choices=TARGETS, help='what to benchmark')
+    parser.add_argument('--json', type=Path, default=None, help='write the figures here')
+    parser.add_argument('--config', default='safety.yaml',
+                        help='safety parameter file (default: the suite config safety.yaml)')
+    parser.add_argument('--fuzz-inputs', type=int, default=200_000,
+                        help='inputs of the safety fuzz run (default 200000)')
+    parser.add_argument('--seed', type=int, default=0, help='seed (default 0)')
+
+
+def _bench_safety(args) -> dict:
+    from sim2real_bringup.config import node_parameters
+    from sim2real_safety import bench
+    from sim2real_safety.limits import SafetyLimits
+
+    limits = SafetyLimits.from_parameters(node_parameters(args.config, 'safety_node'))
+    cost = bench.check_cost(limits, seed=args.seed)
+    print(f'check cost: p50 {cost["p50"]:.1f} µs, p99 {cost["p99"]:.1f} µs, '
+          f'max {cost["max"]:.1f} µs over {cost["samples"]} checks '
+          f'(budget: 50 µs = 0.5% of the 10 ms period)')
+
+    def progress(done, total):
+        print(f'  fuzz {done}/{total}', file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    fuzz = bench.fuzz(limits, inputs=args.fuzz_inputs, seed=args.seed, progress=progress)
+    print(f'fuzz: {fuzz["inputs"]} inputs, {fuzz["outputs"]} outputs audited, '
+          f'{fuzz["unsafe_outputs"]} unsafe, final guard tripped {fuzz["guard_trips"]} times '
+          f'({time.perf_counter() - started:.1f} s)')
+    counts = sorted(fuzz['verdicts'].items())
+    print('  verdicts: ' + ', '.join(f'{name.lower()} {count}' for name, count in counts))
+    return {'check_us': cost, 'fuzz': fuzz}
+
+
+def run(args) -> int:
+    """Run one benchmark."""
+    if args.fuzz_inputs <= 0:
+        raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
+    figures = {'safety': _bench_safety}[args.target](args)
+    figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
+                          'processor': platform.processor()}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f'wrote {args.json}')
+    unsafe = figures.get('fuzz', {}).get('unsafe_outputs', 0)
+    return 1 if unsafe else 0

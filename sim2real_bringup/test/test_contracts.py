@@ -1,0 +1,15 @@
+"""The cores' enums carry the same numbers as the message constants they are published as."""
+import pytest
+
+from sim2real_bringup import interfaces as ifc
+from sim2real_safety.limits import Reaction, Verdict
+
+
+@pytest.mark.parametrize('enum, typename, prefix', [
+    (Verdict, 'sim2real_msgs/msg/SafetyStatus', 'VERDICT_'),
+    (Reaction, 'sim2real_msgs/msg/ConstraintViolation', 'REACTION_'),
+])
+def test_enum_matches_message_constants(enum, typename, prefix):
+    constants = {name[len(prefix):]: value for name, value in ifc.constants(typename).items()
+                 if name.startswith(prefix)}
+    assert constants == {member.name: member.value for member in enum}

@@ -1,0 +1,123 @@
+"""Safety benchmarks: the per-check cost of the filter and a large fuzz run of it.
+
+``check_cost`` times ``SafetyFilter.check`` on a realistic 100 Hz stream (cruising, creeping
+into limits, occasional malformed proposals). ``fuzz`` feeds seeded random and adversarial
+inputs (NaN/Inf, huge values, boundary values, wrong lengths, future, stale and backwards
+stamps, clock jumps, silence, software stops and resets) and audits every output with the
+independent :class:`~sim2real_safety.audit.OutputAuditor`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.filter import SafetyFilter
+from sim2real_safety.limits import SafetyLimits
+from sim2real_safety.software_stop import ResetRefusedError
+
+MS = 1_000_000
+
+
+def _percentiles_us(samples_ns) -> dict:
+    values = np.asarray(samples_ns, dtype=float) / 1000.0
+    return {'p50': float(np.percentile(values, 50)), 'p99': float(np.percentile(values, 99)),
+            'max': float(values.max()), 'samples': int(values.size)}
+
+
+def check_cost(limits: SafetyLimits, samples: int = 50_000, seed: int = 0) -> dict:
+    """Wall time of one ``check`` (µs, p50/p99/max) on a realistic command stream."""
+    rng = np.random.default_rng(seed)
+    flt = SafetyFilter(limits)
+    lower, upper = np.array(limits.lower), np.array(limits.upper)
+    centre = (lower + upper) / 2.0
+    now = 10_000 * MS
+    flt.update_robot_state(tuple(centre), now)
+    flt.supervisor_heartbeat(now)
+    targets = centre + (upper - lower) * rng.uniform(-0.7, 0.7, size=(samples, 5))
+    targets[rng.random(samples) < 0.01, 0] = math.nan
+    proposals = [tuple(float(v) for v in row) for row in targets]
+    times = np.empty(samples, dtype=np.int64)
+    clock = time.perf_counter_ns
+    for k, proposal in enumerate(proposals):
+        now += 10 * MS
+        flt.supervisor_heartbeat(now)
+        flt.update_robot_state(flt._sent, now)
+        start = clock()
+        flt.check(proposal, now - MS, now)
+        times[k] = clock() - start
+    return _percentiles_us(times[samples // 20:])  # drop the warm-up
+
+
+def _random_value(rng, lower, upper, i, current):
+    pick = rng.integers(0, 10)
+    if pick >= 7:  # near the last output: passes, or creeps into a limit
+        return float(current[i] + rng.normal(0.0, 0.004))
+    if pick == 0:
+        return float(rng.choice([math.nan, math.inf, -math.inf, 1e308, -1e308, -0.0, 5e-324]))
+    if pick == 1:
+        return float(rng.choice([lower[i], upper[i], math.nextafter(lower[i], -math.inf),
+                                 math.nextafter(upper[i], math.inf)]))
+    if pick == 2:
+        return float(rng.normal(0.0, 1e3))
+    return float(rng.uniform(lower[i] - 0.3, upper[i] + 0.3))
+
+
+def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
+         progress=None) -> dict:
+    """Feed ``inputs`` random events; return counts of outputs and of unsafe outputs."""
+    rng = np.random.default_rng(seed)
+    lower, upper = limits.lower, limits.upper
+    flt = SafetyFilter(limits)
+    auditor = OutputAuditor(limits)
+    now = 10_000 * MS
+    start = tuple((lo + hi) / 2.0 for lo, hi in zip(lower, upper))
+    flt.update_robot_state(start, now)
+    flt.supervisor_heartbeat(now)
+    examples = []
+    verdicts: dict[str, int] = {}
+    for k in range(inputs):
+        roll = rng.random()
+        decision = None
+        if roll < 0.80:
+            now += int(rng.choice([10, 10, 10, 0, 1, 5, 25])) * MS
+            if rng.random() < 0.9:
+                flt.supervisor_heartbeat(now)
+                flt.update_robot_state(flt._sent, now)
+            size = 5 if rng.random() < 0.97 else int(rng.integers(0, 9))
+            if size == 5 and rng.random() < 0.4:  # a plausible policy output
+                proposal = tuple(float(v) for v in np.asarray(flt._sent)
+                                 + rng.normal(0.0, 0.003, 5))
+            else:
+                proposal = tuple(_random_value(rng, lower, upper, i % 5, flt._sent)
+                                 for i in range(size))
+            age_ms = float(rng.choice([1, 1, 1, 0, -10, 150, 50]))
+            decision = flt.check(proposal, now - int(age_ms * MS), now)
+        elif roll < 0.95:
+            now += int(rng.integers(0, 300)) * MS
+            decision = flt.tick(now)
+        elif roll < 0.96:
+            now = max(0, now - int(rng.integers(1, 5000)) * MS)  # clock jumps back
+        elif roll < 0.965:
+            flt.trigger_stop('fuzz', 'random stop', now)
+        else:
+            flt.supervisor_heartbeat(now)
+            flt.update_robot_state(flt._sent, now)
+            operator, reason = ('ana', 'ok') if rng.random() < 0.8 else ('', 'ok')
+            try:
+                flt.reset_stop(operator, reason, now)
+            except ResetRefusedError:
+                pass
+        if decision is not None:
+            verdicts[decision.verdict.name] = verdicts.get(decision.verdict.name, 0) + 1
+            problems = auditor.audit(decision.command, now,
+                                     flt._stop_pose if flt.stop_active else None)
+            if problems and len(examples) < 5:
+                examples.append({'decision': repr(decision), 'problems': problems})
+        if progress is not None and (k + 1) % 20_000 == 0:
+            progress(k + 1, inputs)
+    guard_trips = sum('internal guard' in e.reason for e in flt.latch.events)
+    return {'inputs': inputs, 'outputs': auditor.outputs, 'unsafe_outputs': auditor.unsafe,
+            'guard_trips': guard_trips, 'verdicts': verdicts, 'examples': examples}

@@ -1,0 +1,207 @@
+"""Safety limits of the Cartesian stage and the gripper, read and checked from parameters.
+
+Every limit is in SI units in the robot base frame (REP-103: x forward, y left, z up). A
+command is the 5-vector ``(x, y, z, yaw, gripper_width)`` in m, m, m, rad, m. Yaw is treated as
+a plain coordinate, not wrapped: the stage's yaw joint has limits, so -pi and +pi are different
+targets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import enum
+import math
+from typing import Mapping
+
+COMMAND_FIELDS = ('x', 'y', 'z', 'yaw', 'gripper_width')
+
+
+class Verdict(enum.IntEnum):
+    """What the filter did with a proposal (values match SafetyStatus.VERDICT_*)."""
+
+    PASS = 0
+    SCALED = 1
+    CLAMPED = 2
+    REJECTED = 3
+    STOPPED = 4
+
+
+class Reaction(enum.IntEnum):
+    """How the filter reacts to one violated constraint (values match ConstraintViolation)."""
+
+    SCALE = 0   # shrink the whole motion from the last sent command so it just fits
+    CLAMP = 1   # clip the offending value(s) to the limit
+    REJECT = 2  # drop the proposal; the robot holds
+    STOP = 3    # latch the software stop
+
+
+# Constraints whose reaction is configurable, and the safe default of each. Range limits clamp
+# (the target is moved onto the boundary); rate limits scale (the motion keeps its direction
+# and only slows down, so x, y and z stay coordinated).
+CONFIGURABLE_REACTIONS = {
+    'workspace': Reaction.CLAMP,
+    'table_clearance': Reaction.CLAMP,
+    'yaw_range': Reaction.CLAMP,
+    'gripper_width_range': Reaction.CLAMP,
+    'cartesian_speed': Reaction.SCALE,
+    'cartesian_step': Reaction.SCALE,
+    'yaw_rate': Reaction.SCALE,
+    'gripper_speed': Reaction.SCALE,
+}
+
+
+class LimitsError(ValueError):
+    """A safety parameter that is missing, non-finite or inconsistent."""
+
+
+@dataclass(frozen=True)
+class JointLimit:
+    """Position and velocity limits of one joint (m or rad, m/s or rad/s)."""
+
+    name: str
+    lower: float
+    upper: float
+    max_velocity: float
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Every limit the safety filter enforces. Build with :meth:`from_parameters`."""
+
+    workspace_min: tuple[float, float, float]
+    workspace_max: tuple[float, float, float]
+    table_height: float
+    table_clearance: float
+    yaw_min: float
+    yaw_max: float
+    gripper_width_min: float
+    gripper_width_max: float
+    max_cartesian_speed: float
+    max_cartesian_step: float
+    max_yaw_rate: float
+    max_gripper_speed: float
+    stop_deceleration: float
+    control_period: float
+    command_timeout: float
+    max_command_age: float
+    future_tolerance: float
+    supervisor_timeout: float
+    state_timeout: float
+    joint_limit_margin: float = 0.0
+    joint_limits: tuple[JointLimit, ...] = ()
+    reactions: Mapping[str, Reaction] = field(
+        default_factory=lambda: dict(CONFIGURABLE_REACTIONS))
+
+    @property
+    def z_min(self) -> float:
+        """Lowest allowed z: the workspace floor or the table plus its clearance."""
+        return max(self.workspace_min[2], self.table_height + self.table_clearance)
+
+    @property
+    def lower(self) -> tuple[float, float, float, float, float]:
+        """Lower bound of each command field."""
+        return (self.workspace_min[0], self.workspace_min[1], self.z_min, self.yaw_min,
+                self.gripper_width_min)
+
+    @property
+    def upper(self) -> tuple[float, float, float, float, float]:
+        """Upper bound of each command field."""
+        return (self.workspace_max[0], self.workspace_max[1], self.workspace_max[2],
+                self.yaw_max, self.gripper_width_max)
+
+    @classmethod
+    def from_parameters(cls, params: Mapping) -> 'SafetyLimits':
+        """Build from a ``ros__parameters`` mapping (``config/safety.yaml``), checking each value.
+
+        Raises :class:`LimitsError` naming the parameter and its bad value.
+        """
+        def number(name, positive=False, non_negative=False):
+            if name not in params:
+                raise LimitsError(f'safety parameter {name!r} is missing')
+            value = params[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise LimitsError(f'safety parameter {name!r} must be a number, got {value!r}')
+            value = float(value)
+            if not math.isfinite(value):
+                raise LimitsError(f'safety parameter {name!r} must be finite, got {value!r}')
+            if positive and value <= 0.0:
+                raise LimitsError(f'safety parameter {name!r} must be > 0, got {value!r}')
+            if non_negative and value < 0.0:
+                raise LimitsError(f'safety parameter {name!r} must be >= 0, got {value!r}')
+            return value
+
+        def triple(name):
+            value = params.get(name)
+            if not isinstance(value, (list, tuple)) or len(value) != 3:
+                raise LimitsError(f'safety parameter {name!r} must be [x, y, z] in m, '
+                                  f'got {value!r}')
+            return tuple(number_of(name, i, v) for i, v in enumerate(value))
+
+        def number_of(name, index, value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise LimitsError(f'safety parameter {name}[{index}] must be a finite number, '
+                                  f'got {value!r}')
+            return float(value)
+
+        reactions = dict(CONFIGURABLE_REACTIONS)
+        for key, value in params.items():
+            if not key.startswith('reaction.'):
+                continue
+            constraint = key[len('reaction.'):]
+            if constraint not in CONFIGURABLE_REACTIONS:
+                raise LimitsError(f'{key}: unknown constraint {constraint!r}; configurable: '
+                                  f'{sorted(CONFIGURABLE_REACTIONS)}')
+            names = {r.name.lower(): r for r in (Reaction.SCALE, Reaction.CLAMP, Reaction.REJECT)}
+            if value not in names:
+                raise LimitsError(f'{key}: reaction must be one of {sorted(names)}, got {value!r}')
+            reactions[constraint] = names[value]
+
+        joints = []
+        joint_names = params.get('joint_limits.names', [])
+        if joint_names:
+            columns = {}
+            for column in ('lower', 'upper', 'max_velocity'):
+                values = params.get(f'joint_limits.{column}')
+                if not isinstance(values, (list, tuple)) or len(values) != len(joint_names):
+                    raise LimitsError(f'joint_limits.{column} needs one value per joint '
+                                      f'({len(joint_names)}), got {values!r}')
+                columns[column] = [number_of(f'joint_limits.{column}', i, v)
+                                   for i, v in enumerate(values)]
+            for i, name in enumerate(joint_names):
+                joint = JointLimit(str(name), columns['lower'][i], columns['upper'][i],
+                                   columns['max_velocity'][i])
+                if not joint.lower < joint.upper or joint.max_velocity <= 0.0:
+                    raise LimitsError(f'joint {name!r}: need lower < upper and max_velocity > 0, '
+                                      f'got {joint}')
+                joints.append(joint)
+
+        limits = cls(
+            workspace_min=triple('workspace_min'),
+            workspace_max=triple('workspace_max'),
+            table_height=number('table_height'),
+            table_clearance=number('table_clearance', non_negative=True),
+            yaw_min=number('yaw_min'),
+            yaw_max=number('yaw_max'),
+            gripper_width_min=number('gripper_width_min', non_negative=True),
+            gripper_width_max=number('gripper_width_max', positive=True),
+            max_cartesian_speed=number('max_cartesian_speed', positive=True),
+            max_cartesian_step=number('max_cartesian_step', positive=True),
+            max_yaw_rate=number('max_yaw_rate', positive=True),
+            max_gripper_speed=number('max_gripper_speed', positive=True),
+            stop_deceleration=number('stop_deceleration', positive=True),
+            control_period=number('control_period', positive=True),
+            command_timeout=number('command_timeout', positive=True),
+            max_command_age=number('max_command_age', positive=True),
+            future_tolerance=number('future_tolerance', non_negative=True),
+            supervisor_timeout=number('supervisor_timeout', positive=True),
+            state_timeout=number('state_timeout', positive=True),
+            joint_limit_margin=number('joint_limit_margin', non_negative=True)
+            if 'joint_limit_margin' in params else 0.0,
+            joint_limits=tuple(joints),
+            reactions=reactions,
+        )
+        for low, high, name in zip(limits.lower, limits.upper, COMMAND_FIELDS):
+            if not low < high:
+                raise LimitsError(f'empty range for {name}: lower {low} >= upper {high} '
+                                  '(check workspace_min/max, table_height + table_clearance)')
+        return limits

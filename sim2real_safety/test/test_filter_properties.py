@@ -1,0 +1,158 @@
+"""Property-based tests over the whole input space: no output is ever unsafe.
+
+Hypothesis drives the filter with arbitrary interleavings of proposals (random, adversarial,
+boundary, NaN/Inf, wrong lengths), stamps (future, stale, backwards), clock steps (including
+backwards jumps), heartbeats, robot states, software stops and resets. An independent auditor
+checks every output: finite, inside every limit, within the rate limits of the previous
+output, and frozen during the software stop.
+"""
+import math
+
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
+from safety_rig import HOME, limits, MS
+
+from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.filter import SafetyFilter
+from sim2real_safety.limits import Verdict
+from sim2real_safety.software_stop import ResetRefusedError
+
+LIM = limits()
+LOWER, UPPER = LIM.lower, LIM.upper
+
+special = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e308, 5e-324])
+wide = st.floats(allow_nan=True, allow_infinity=True)
+near = st.floats(-2.0, 2.0)
+
+
+def boundary(i):
+    return st.sampled_from([LOWER[i], UPPER[i], math.nextafter(LOWER[i], -1),
+                            math.nextafter(UPPER[i], 2), LOWER[i] - 1e-9, UPPER[i] + 1e-9])
+
+
+value = st.one_of(near, wide, special)
+proposal = st.one_of(
+    st.tuples(*[st.one_of(value, boundary(i)) for i in range(5)]),
+    st.lists(value, max_size=8),
+    st.none(),
+)
+event = st.one_of(
+    st.tuples(st.just('propose'), proposal, st.integers(-20, 200)),   # stamp age in ms
+    st.tuples(st.just('time'), st.integers(-3000, 300)),                # clock step in ms
+    st.tuples(st.just('tick'), st.integers(0, 50)),
+    st.tuples(st.just('heartbeat')),
+    st.tuples(st.just('state')),
+    st.tuples(st.just('stop')),
+    st.tuples(st.just('reset'), st.sampled_from(['', 'ana']), st.sampled_from(['', 'ok'])),
+)
+
+
+reaction_sets = st.fixed_dictionaries({
+    f'reaction.{key}': st.sampled_from(['scale', 'clamp', 'reject'])
+    for key in ('workspace', 'table_clearance', 'yaw_range', 'gripper_width_range',
+                'cartesian_speed', 'cartesian_step', 'yaw_rate', 'gripper_speed')})
+
+
+def run(events, lim=LIM):
+    flt = SafetyFilter(lim)
+    auditor = OutputAuditor(lim)
+    now = 10_000 * MS
+    flt.update_robot_state(HOME, now)
+    flt.supervisor_heartbeat(now)
+    outputs = 0
+    for ev in events:
+        kind = ev[0]
+        decision = None
+        if kind == 'propose':
+            now += 10 * MS
+            decision = flt.check(ev[1], now - ev[2] * MS, now)
+        elif kind == 'time':
+            now = max(0, now + ev[1] * MS)
+        elif kind == 'tick':
+            now += ev[1] * MS
+            decision = flt.tick(now)
+        elif kind == 'heartbeat':
+            flt.supervisor_heartbeat(now)
+        elif kind == 'state':
+            flt.update_robot_state(flt._sent, now)  # the stage tracks perfectly
+        elif kind == 'stop':
+            flt.trigger_stop('hypothesis', 'random stop', now)
+        elif kind == 'reset':
+            try:
+                flt.reset_stop(ev[1], ev[2], now)
+            except ResetRefusedError:
+                pass
+        if decision is not None:
+            stopped = flt._stop_pose if flt.stop_active else None
+            problems = auditor.audit(decision.command, now, stopped)
+            assert problems == [], (decision, problems)
+            if flt.stop_active:
+                assert decision.verdict == Verdict.STOPPED
+            outputs += 1
+    assert_guard_never_fired(flt)
+    return outputs
+
+
+def assert_guard_never_fired(flt):
+    """The final guard is a backstop: the checks before it must already be right."""
+    assert not [e for e in flt.latch.events if 'internal guard' in e.reason]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, min_size=1, max_size=120))
+def test_no_sequence_of_inputs_gives_an_unsafe_output(events):
+    run(events)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reaction_sets, st.lists(event, min_size=1, max_size=80))
+def test_every_reaction_configuration_is_safe(reactions, events):
+    run(events, limits(**reactions))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 4), st.sampled_from([-1, 1]), st.floats(1e-6, 0.02),
+       st.integers(50, 400), reaction_sets)
+def test_creeping_toward_a_limit_never_crosses_it(field, side, creep, ticks, reactions):
+    """Each proposal is a little beyond the last output: the filter must stop at the limit."""
+    lim = limits(**reactions)
+    flt = SafetyFilter(lim)
+    auditor = OutputAuditor(lim)
+    now = 10_000 * MS
+    flt.update_robot_state(HOME, now)
+    flt.supervisor_heartbeat(now)
+    current = list(HOME)
+    for _ in range(ticks):
+        now += 10 * MS
+        flt.supervisor_heartbeat(now)
+        flt.update_robot_state(current, now)
+        target = list(current)
+        target[field] += side * creep
+        decision = flt.check(target, now - MS, now)
+        assert auditor.audit(decision.command, now) == []
+        current = list(decision.command)
+    assert_guard_never_fired(flt)
+    assert LOWER[field] <= current[field] <= UPPER[field]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(proposal, st.integers(-20, 200)), min_size=1, max_size=60))
+def test_during_a_software_stop_every_output_is_the_hold(proposals):
+    flt = SafetyFilter(LIM)
+    now = 10_000 * MS
+    flt.update_robot_state(HOME, now)
+    flt.supervisor_heartbeat(now)
+    for _ in range(5):
+        now += 10 * MS
+        flt.supervisor_heartbeat(now)
+        flt.update_robot_state(HOME, now)
+        held = flt.check((0.7, 0.1, 0.3, 0.5, 0.02), now - MS, now).command
+    flt.trigger_stop('hypothesis', 'stop', now)
+    for prop, age in proposals:
+        now += 10 * MS
+        flt.supervisor_heartbeat(now)
+        decision = flt.check(prop, now - age * MS, now)
+        assert decision.verdict == Verdict.STOPPED
+        assert decision.command == held
+        tick = flt.tick(now + 20 * MS)
+        assert tick is None or tick.command == held
