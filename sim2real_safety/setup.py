@@ -19,7 +19,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            # Node entry points are added with their nodes (see the README's node table).
+            'safety_node = sim2real_safety.nodes.safety_node:main',
         ],
     },
 )

@@ -49,6 +49,41 @@ CONFIGURABLE_REACTIONS = {
 }
 
 
+# Every parameter of config/safety.yaml: (ROS 2 type, description with unit, allowed range).
+# The safety node declares them from this table, so `ros2 param describe` shows the same text.
+PARAMETERS = {
+    'workspace_min': ('double_array', 'lower corner [x, y, z] of the workspace box (m)', None),
+    'workspace_max': ('double_array', 'upper corner [x, y, z] of the workspace box (m)', None),
+    'table_height': ('double', 'table surface height in the base frame (m)', (-2.0, 2.0)),
+    'table_clearance': ('double', 'minimum TCP height above the table (m)', (0.0, 0.5)),
+    'yaw_min': ('double', 'lowest yaw (rad)', (-6.3, 6.3)),
+    'yaw_max': ('double', 'highest yaw (rad)', (-6.3, 6.3)),
+    'gripper_width_min': ('double', 'narrowest gripper opening (m)', (0.0, 0.5)),
+    'gripper_width_max': ('double', 'widest gripper opening (m)', (0.0, 0.5)),
+    'max_cartesian_speed': ('double', 'TCP speed limit (m/s)', (0.0, 5.0)),
+    'max_cartesian_step': ('double', 'TCP step limit per control tick (m)', (0.0, 0.1)),
+    'max_yaw_rate': ('double', 'yaw rate limit (rad/s)', (0.0, 20.0)),
+    'max_gripper_speed': ('double', 'gripper opening speed limit (m/s)', (0.0, 2.0)),
+    'stop_deceleration': ('double', 'deceleration of a hold (m/s^2)', (0.0, 100.0)),
+    'control_period': ('double', 'nominal command period (s)', (0.0, 1.0)),
+    'command_timeout': ('double', 'no fresh proposal this long -> hold (s)', (0.0, 10.0)),
+    'max_command_age': ('double', 'proposals older than this are rejected (s)', (0.0, 10.0)),
+    'future_tolerance': ('double', 'proposals stamped beyond now + this are rejected (s)',
+                         (0.0, 1.0)),
+    'supervisor_timeout': ('double', 'supervisor heartbeat age that closes the gate (s)',
+                           (0.0, 10.0)),
+    'state_timeout': ('double', 'robot state age that closes the gate (s)', (0.0, 10.0)),
+    'joint_limit_margin': ('double', 'distance to a joint limit that stops (m or rad)',
+                           (0.0, 1.0)),
+    'joint_limits.names': ('string_array', 'monitored joints (empty: none)', None),
+    'joint_limits.lower': ('double_array', 'lower joint limits (m or rad)', None),
+    'joint_limits.upper': ('double_array', 'upper joint limits (m or rad)', None),
+    'joint_limits.max_velocity': ('double_array', 'joint speed limits (m/s or rad/s)', None),
+    **{f'reaction.{name}': ('string', f'reaction to {name}: scale, clamp or reject', None)
+       for name in CONFIGURABLE_REACTIONS},
+}
+
+
 class LimitsError(ValueError):
     """A safety parameter that is missing, non-finite or inconsistent."""
 
