@@ -20,6 +20,7 @@ setup(
     entry_points={
         'console_scripts': [
             'safety_node = sim2real_safety.nodes.safety_node:main',
+            'supervisor_node = sim2real_safety.nodes.supervisor_node:main',
         ],
     },
 )

@@ -3,11 +3,13 @@ import pytest
 
 from sim2real_bringup import interfaces as ifc
 from sim2real_safety.limits import Reaction, Verdict
+from sim2real_safety.supervisor import Mode
 
 
 @pytest.mark.parametrize('enum, typename, prefix', [
     (Verdict, 'sim2real_msgs/msg/SafetyStatus', 'VERDICT_'),
     (Reaction, 'sim2real_msgs/msg/ConstraintViolation', 'REACTION_'),
+    (Mode, 'sim2real_msgs/msg/SupervisorState', 'MODE_'),
 ])
 def test_enum_matches_message_constants(enum, typename, prefix):
     constants = {name[len(prefix):]: value for name, value in ifc.constants(typename).items()
