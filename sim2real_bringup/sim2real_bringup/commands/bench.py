@@ -1,6 +1,8 @@
 """Benchmarks that print their figures and, with --json, write them to a file.
 
   safety   per-check cost of the safety filter (µs) and a fuzz run audited for unsafe outputs
+  sim      physics steps/s, render fps at policy resolution, episodes/min with rendering and
+           randomization, scripted-grasp success rate in the nominal scene
 
 Figures depend on how quiet the machine is; the JSON records what was seen.
 """
@@ -12,7 +14,7 @@ import platform
 import sys
 import time
 
-TARGETS = ('safety',)
+TARGETS = ('safety', 'sim')
 
 
 def add_arguments(parser) -> None:
@@ -50,11 +52,29 @@ def _bench_safety(args) -> dict:
     return {'check_us': cost, 'fuzz': fuzz}
 
 
+def _bench_sim(args) -> dict:
+    from sim2real_bringup.config import load_yaml
+    from sim2real_policy.sim import bench
+
+    def progress(done, total):
+        print(f'  scripted episodes {done}/{total}', file=sys.stderr, flush=True)
+
+    figures = bench.run(load_yaml('randomization.yaml'), progress=progress)
+    print(f'physics: {figures["physics_steps_per_s"]:.0f} steps/s (dt 1 ms)')
+    print(f'render: {figures["render_fps"]:.0f} fps at 96x96 (EGL, no MSAA, no shadows)')
+    print(f'episodes: {figures["episodes_per_min"]:.1f}/min with rendering at 10 Hz and heavy '
+          'randomization')
+    print(f'scripted grasp: {figures["scripted_success_rate"]:.0%} of '
+          f'{figures["scripted_episodes"]} nominal episodes, '
+          f'{figures["heavy_scripted_success_rate"]:.0%} under heavy randomization')
+    return figures
+
+
 def run(args) -> int:
     """Run one benchmark."""
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
-    figures = {'safety': _bench_safety}[args.target](args)
+    figures = {'safety': _bench_safety, 'sim': _bench_sim}[args.target](args)
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:
