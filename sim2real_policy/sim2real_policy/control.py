@@ -1,0 +1,293 @@
+"""The 100 Hz controller: predictive action chunking with a latency budget.
+
+Every tick (``Controller.tick``) chooses one command from the chunks received so far:
+
+* each chunk is aligned to its observation time: action ``k`` is meant for
+  ``stamp + start_offset + k * period`` and is interpolated between actions, so the actions
+  already in the past when the chunk arrives are skipped (delay-aware start);
+* overlapping chunks are blended so a new chunk never causes a jump: ``crossfade`` (default;
+  the new chunk fades in over ``crossfade_time``, as real-time chunking does), ``ensemble``
+  (ACT's temporal ensembling: every chunk covering the tick, exponentially weighted) or
+  ``naive`` (the newest chunk only, the baseline);
+* the seed's exponential smoothing follows (``smoothing`` = weight of the new target);
+* the latency budget: a chunk older than ``max_chunk_age`` (from its observation stamp) is
+  never used; a command from a chunk older than ``fresh_chunk_age`` is the chunk's tail and
+  counts as a deadline miss; with no usable chunk the controller holds;
+* the supervisor's mode is obeyed through ``sim2real_safety.fallbacks``: home after the
+  vision grace period, stop-release-raise on a gripper fault, hold when a human is required
+  or the software stop is latched.
+
+The tick does no I/O, no logging, and allocates only its small result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from sim2real_safety.fallbacks import GoHome, Hold, StopReleaseRaise
+from sim2real_safety.supervisor import Mode
+
+NS = 1_000_000_000
+
+# Command sources (values of CartesianCommand.SOURCE_* / ControlDiagnostics.SOURCE_*).
+SOURCE_POLICY = 0
+SOURCE_CHUNK_TAIL = 1
+SOURCE_HOLD = 2
+SOURCE_HOME = 3
+SOURCE_RELEASE_RAISE = 4
+BLENDINGS = ('crossfade', 'ensemble', 'naive')
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """Parameters of the controller (``config/control.yaml``)."""
+
+    control_period: float = 0.01
+    max_chunk_age: float = 1.0
+    fresh_chunk_age: float = 0.4
+    blending: str = 'crossfade'
+    crossfade_time: float = 0.1
+    ensemble_decay: float = 0.5
+    smoothing: float = 0.6
+    home: tuple = (0.55, 0.0, 0.25, 0.0, 0.085)
+    fallback_speed: float = 0.1
+    safe_height: float = 0.2
+    open_width: float = 0.085
+    vision_grace_period: float = 1.0
+    max_chunks: int = 8
+
+    def __post_init__(self):
+        if self.blending not in BLENDINGS:
+            raise ValueError(f'blending must be one of {BLENDINGS}, got {self.blending!r}')
+        for name in ('control_period', 'max_chunk_age', 'fresh_chunk_age', 'fallback_speed'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f'control parameter {name} must be > 0, got {value!r}')
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError(f'smoothing must be in (0, 1], got {self.smoothing!r}')
+        if self.fresh_chunk_age > self.max_chunk_age:
+            raise ValueError(f'fresh_chunk_age {self.fresh_chunk_age} must not exceed '
+                             f'max_chunk_age {self.max_chunk_age}')
+        if len(self.home) != 5:
+            raise ValueError(f'home must be [x, y, z, yaw, gripper_width], got {self.home!r}')
+
+    @classmethod
+    def from_parameters(cls, params: dict) -> 'ControlConfig':
+        """From ``ros__parameters`` (unknown keys are an error naming them)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f'unknown control parameter(s) {unknown}')
+        values = dict(params)
+        if 'home' in values:
+            values['home'] = tuple(float(v) for v in values['home'])
+        return cls(**values)
+
+
+class Chunk:
+    """One action chunk, aligned to the time its observation was taken."""
+
+    __slots__ = ('stamp_ns', 'start_ns', 'period_ns', 'actions', 'latency', 'sequence',
+                 'received_ns', 'end_ns')
+
+    def __init__(self, stamp_ns: int, actions: np.ndarray, period: float, start_offset: float,
+                 latency: float, sequence: int, received_ns: int):
+        actions = np.asarray(actions, dtype=float)
+        if actions.ndim != 2 or actions.shape[1] != 5 or len(actions) == 0:
+            raise ValueError(f'a chunk is horizon x 5 actions, got shape {actions.shape}')
+        if not np.all(np.isfinite(actions)):
+            raise ValueError('a chunk with non-finite actions')
+        self.stamp_ns = int(stamp_ns)
+        self.period_ns = int(round(period * NS))
+        if self.period_ns <= 0:
+            raise ValueError(f'action period must be > 0 s, got {period}')
+        self.start_ns = self.stamp_ns + int(round(start_offset * NS))
+        self.actions = actions
+        self.latency = float(latency)
+        self.sequence = int(sequence)
+        self.received_ns = int(received_ns)
+        self.end_ns = self.start_ns + (len(actions) - 1) * self.period_ns
+
+    def covers(self, t_ns: int) -> bool:
+        """True while the chunk still has an action for ``t_ns``."""
+        return t_ns <= self.end_ns
+
+    def at(self, t_ns: int) -> np.ndarray:
+        """The action for ``t_ns``, interpolated; the first action before the chunk starts."""
+        position = (t_ns - self.start_ns) / self.period_ns
+        if position <= 0.0:
+            return self.actions[0]
+        index = int(position)
+        if index >= len(self.actions) - 1:
+            return self.actions[-1]
+        frac = position - index
+        return self.actions[index] + frac * (self.actions[index + 1] - self.actions[index])
+
+
+class TickResult:
+    """What one tick decided (the node turns it into a command and diagnostics)."""
+
+    __slots__ = ('command', 'source', 'chunk_age', 'latency', 'period', 'jitter',
+                 'deadline_misses', 'mode', 'tick')
+
+    def __init__(self, command, source, chunk_age, latency, period, jitter, deadline_misses,
+                 mode, tick):
+        self.command = command
+        self.source = source
+        self.chunk_age = chunk_age
+        self.latency = latency
+        self.period = period
+        self.jitter = jitter
+        self.deadline_misses = deadline_misses
+        self.mode = mode
+        self.tick = tick
+
+
+class Controller:
+    """Chooses a command every tick; never waits for anything."""
+
+    def __init__(self, config: ControlConfig, initial_pose):
+        self.config = config
+        self._max_age_ns = int(config.max_chunk_age * NS)
+        self._fresh_ns = int(config.fresh_chunk_age * NS)
+        self._fade_ns = int(config.crossfade_time * NS)
+        self._grace_ns = int(config.vision_grace_period * NS)
+        self.chunks: list[Chunk] = []
+        self.output = np.array(initial_pose, dtype=float)
+        self._fade_from: Chunk | None = None
+        self._fade_pose: np.ndarray | None = None
+        self._fade_start_ns = 0
+        self.mode = Mode.NORMAL
+        self._mode_since_ns = 0
+        self._fallback = None
+        self._last_tick_ns: int | None = None
+        self._was_chunk = False
+        self.deadline_misses = 0
+        self.ticks = 0
+
+    # ----------------------------------------------------------------------------- inputs
+    def on_chunk(self, chunk: Chunk, now_ns: int) -> bool:
+        """Accept a chunk unless it is stale or older than the newest one; True if kept."""
+        if now_ns - chunk.stamp_ns > self._max_age_ns:
+            return False
+        if self.chunks and chunk.stamp_ns <= self.chunks[-1].stamp_ns:
+            return False
+        if self.chunks and self._fade_ns > 0:
+            self._fade_from = self.chunks[-1]
+            self._fade_start_ns = now_ns
+        self.chunks.append(chunk)
+        if len(self.chunks) > self.config.max_chunks:
+            del self.chunks[0]
+        return True
+
+    def on_mode(self, mode: Mode, mode_since_ns: int, now_ns: int) -> None:
+        """The supervisor's mode (call on every SupervisorState)."""
+        mode = Mode(mode)
+        if mode == self.mode and mode_since_ns == self._mode_since_ns:
+            return
+        self.mode = mode
+        self._mode_since_ns = mode_since_ns
+        self._fallback = None  # re-chosen at the next tick from the current output
+        if mode == Mode.NORMAL or mode == Mode.INFERENCE_SLOW:
+            self._resume_from_output(now_ns)
+
+    def _resume_from_output(self, now_ns: int) -> None:
+        self._fade_from = None
+        self._fade_pose = self.output.copy()
+        self._fade_start_ns = now_ns
+
+    # ------------------------------------------------------------------------------- tick
+    def _usable(self, chunk: Chunk, now_ns: int) -> bool:
+        return now_ns - chunk.stamp_ns <= self._max_age_ns and chunk.covers(now_ns)
+
+    def _from_chunks(self, now_ns: int):
+        """(target, chunk) from the usable chunks, blended; (None, None) if none."""
+        newest = None
+        for chunk in reversed(self.chunks):
+            if self._usable(chunk, now_ns):
+                newest = chunk
+                break
+        if newest is None:
+            return None, None
+        blending = self.config.blending
+        if blending == 'ensemble':
+            total, weight_sum = np.zeros(5), 0.0
+            usable = [c for c in self.chunks if self._usable(c, now_ns)]
+            for age_rank, chunk in enumerate(usable):  # oldest first, as ACT weights them
+                weight = math.exp(-self.config.ensemble_decay * age_rank)
+                total += weight * chunk.at(now_ns)
+                weight_sum += weight
+            target = total / weight_sum
+        else:
+            target = newest.at(now_ns)
+        if now_ns - self._fade_start_ns < self._fade_ns:
+            beta = (now_ns - self._fade_start_ns) / self._fade_ns
+            if self._fade_pose is not None and blending != 'naive':  # resuming from the output
+                target = (1.0 - beta) * self._fade_pose + beta * target
+            elif (blending == 'crossfade' and self._fade_from is not None
+                  and self._fade_from is not newest and self._usable(self._fade_from, now_ns)):
+                target = (1.0 - beta) * self._fade_from.at(now_ns) + beta * target
+        return target, newest
+
+    def _fallback_target(self, now_ns: int):
+        cfg = self.config
+        mode = self.mode
+        if mode == Mode.GRIPPER_FAULT:
+            kind = StopReleaseRaise
+        elif mode == Mode.VISION_DEGRADED and now_ns - self._mode_since_ns >= self._grace_ns:
+            kind = GoHome
+        else:
+            kind = Hold
+        if not isinstance(self._fallback, kind):
+            pose = tuple(float(v) for v in self.output)
+            if kind is StopReleaseRaise:
+                self._fallback = StopReleaseRaise(pose, now_ns, cfg.open_width, cfg.safe_height,
+                                                  cfg.fallback_speed)
+            elif kind is GoHome:
+                self._fallback = GoHome(pose, now_ns, cfg.home, cfg.fallback_speed)
+            else:
+                self._fallback = Hold(pose, now_ns)
+        source = {StopReleaseRaise: SOURCE_RELEASE_RAISE, GoHome: SOURCE_HOME,
+                  Hold: SOURCE_HOLD}[kind]
+        return np.asarray(self._fallback.step(now_ns), dtype=float), source
+
+    def tick(self, now_ns: int) -> TickResult:
+        """Choose this tick's command."""
+        self.ticks += 1
+        period = math.nan if self._last_tick_ns is None else (now_ns - self._last_tick_ns) / NS
+        self._last_tick_ns = now_ns
+        jitter = period - self.config.control_period if math.isfinite(period) else math.nan
+        chunk_age = math.nan
+        mode = self.mode
+        follow_policy = mode in (Mode.NORMAL, Mode.INFERENCE_SLOW) or (
+            mode == Mode.VISION_DEGRADED and now_ns - self._mode_since_ns < self._grace_ns)
+        target, chunk = (self._from_chunks(now_ns) if follow_policy else (None, None))
+        if target is not None:
+            chunk_age = (now_ns - chunk.stamp_ns) / NS
+            fresh = now_ns - chunk.stamp_ns <= self._fresh_ns
+            source = SOURCE_POLICY if fresh else SOURCE_CHUNK_TAIL
+            if not fresh:
+                self.deadline_misses += 1
+            if not self._was_chunk:
+                # Coming back from a hold or a fallback: blend from where the output is.
+                self._resume_from_output(now_ns)
+                target = self.output.copy()
+            self._fallback = None
+            alpha = self.config.smoothing
+            self.output = self.output + alpha * (target - self.output)
+            self._was_chunk = True
+        else:
+            if follow_policy:
+                self.deadline_misses += 1
+            if self._was_chunk and follow_policy:
+                self._fallback = None
+            target, source = self._fallback_target(now_ns)
+            self.output = target
+            self._was_chunk = False
+        if self._fade_pose is not None and now_ns - self._fade_start_ns >= self._fade_ns:
+            self._fade_pose = None
+        latency = chunk_age
+        return TickResult(tuple(float(v) for v in self.output), source, chunk_age, latency,
+                          period, jitter, self.deadline_misses, int(mode), self.ticks)

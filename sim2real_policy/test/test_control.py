@@ -1,0 +1,191 @@
+"""The 100 Hz controller: delay-aware chunks, blending, latency budget, fallbacks, modes."""
+import math
+
+import numpy as np
+import pytest
+
+from sim2real_policy.control import (
+    Chunk,
+    ControlConfig,
+    Controller,
+    SOURCE_CHUNK_TAIL,
+    SOURCE_HOLD,
+    SOURCE_HOME,
+    SOURCE_POLICY,
+    SOURCE_RELEASE_RAISE,
+)
+from sim2real_safety.supervisor import Mode
+
+MS = 1_000_000
+START = (0.55, 0.0, 0.25, 0.0, 0.085)
+
+
+def ramp_chunk(stamp_ms, received_ms, x0=0.55, slope=0.1, horizon=16, period=0.05, seq=0):
+    """X moves at `slope` m/s from x0 at the observation time."""
+    t = np.arange(horizon) * period
+    actions = np.tile(START, (horizon, 1)).astype(float)
+    actions[:, 0] = x0 + slope * t
+    return Chunk(stamp_ms * MS, actions, period, 0.0, (received_ms - stamp_ms) / 1000, seq,
+                 received_ms * MS)
+
+
+def controller(**overrides):
+    cfg = ControlConfig(**{'smoothing': 1.0, **overrides})
+    return Controller(cfg, START)
+
+
+def test_delay_aware_start_skips_actions_already_past():
+    ctl = controller(blending='naive')
+    chunk = ramp_chunk(stamp_ms=1000, received_ms=1200)  # arrives 200 ms late
+    assert ctl.on_chunk(chunk, 1200 * MS)
+    ctl.tick(1200 * MS)  # first tick blends from the current output
+    out = ctl.tick(1210 * MS)
+    assert out.command[0] == pytest.approx(0.55 + 0.1 * 0.21)  # the action for t = 210 ms
+    assert out.source == SOURCE_POLICY
+    assert out.latency == pytest.approx(0.21)
+
+
+def test_interpolates_between_actions():
+    chunk = ramp_chunk(0, 0)
+    assert chunk.at(25 * MS)[0] == pytest.approx(0.55 + 0.1 * 0.025)
+
+
+def test_chunk_older_than_max_age_is_never_used():
+    ctl = controller(max_chunk_age=0.5, fresh_chunk_age=0.2)
+    assert not ctl.on_chunk(ramp_chunk(0, 600), 600 * MS)
+    assert ctl.tick(600 * MS).source == SOURCE_HOLD
+    ctl2 = controller(max_chunk_age=0.5, fresh_chunk_age=0.2)
+    ctl2.on_chunk(ramp_chunk(0, 100), 100 * MS)
+    sources = [ctl2.tick(t * MS).source for t in range(100, 800, 10)]
+    ages = np.arange(100, 800, 10) / 1000
+    for age, source in zip(ages, sources):
+        if age > 0.5:
+            assert source == SOURCE_HOLD
+        elif age > 0.2:
+            assert source == SOURCE_CHUNK_TAIL
+    assert ctl2.deadline_misses == sum(s != SOURCE_POLICY for s in sources)
+
+
+def test_falls_back_to_tail_then_hold_when_chunks_stop():
+    ctl = controller(max_chunk_age=1.0, fresh_chunk_age=0.3)
+    ctl.on_chunk(ramp_chunk(0, 50, horizon=10), 50 * MS)  # covers 0..450 ms
+    out = [ctl.tick(t * MS) for t in range(50, 900, 10)]
+    sources = [o.source for o in out]
+    assert SOURCE_POLICY in sources and SOURCE_CHUNK_TAIL in sources
+    assert sources[-1] == SOURCE_HOLD
+    held = [o.command for o in out if o.source == SOURCE_HOLD]
+    assert all(c == held[0] for c in held)  # hold = the last output, no jump
+
+
+def _switch_steps(blending, seed=0):
+    """Largest command step when noisy chunks replace each other every 200 ms."""
+    rng = np.random.default_rng(seed)
+    ctl = controller(blending=blending, smoothing=1.0)
+    steps, last = [], None
+    for k in range(20):
+        stamp = k * 200
+        chunk = ramp_chunk(stamp, stamp + 100, x0=0.55 + 0.1 * stamp / 1000
+                           + rng.normal(0, 0.004), seq=k)
+        ctl.on_chunk(chunk, (stamp + 100) * MS)
+        for t in range(stamp + 100, stamp + 300, 10):
+            cmd = ctl.tick(t * MS).command
+            if last is not None:
+                steps.append(abs(cmd[0] - last[0]))
+            last = cmd
+    return max(steps)
+
+
+def test_crossfade_switching_jumps_less_than_naive():
+    for seed in range(5):
+        assert _switch_steps('crossfade', seed) < 0.6 * _switch_steps('naive', seed)
+
+
+def test_ensemble_averages_the_chunks_covering_the_tick():
+    ctl = controller(blending='ensemble', ensemble_decay=0.0, crossfade_time=0.0)
+    ctl.on_chunk(ramp_chunk(0, 0, x0=0.50, slope=0.0), 0)
+    ctl.on_chunk(ramp_chunk(10, 10, x0=0.60, slope=0.0, seq=1), 10 * MS)
+    ctl.tick(10 * MS)
+    assert ctl.tick(20 * MS).command[0] == pytest.approx(0.55)
+
+
+def test_smoothing_filters_the_target():
+    ctl = controller(blending='naive', smoothing=0.5)
+    ctl.on_chunk(ramp_chunk(0, 0, slope=0.0, x0=0.60), 0)
+    ctl.tick(0)
+    first = ctl.tick(10 * MS).command[0]
+    assert first == pytest.approx(0.55 + 0.5 * 0.05)
+
+
+def test_vision_degraded_uses_chunks_for_the_grace_period_then_goes_home():
+    ctl = controller(vision_grace_period=0.5, home=(0.5, 0.0, 0.3, 0.0, 0.085))
+    for k in range(200):
+        t = k * 10
+        if k % 10 == 0:
+            ctl.on_chunk(ramp_chunk(t, t, x0=0.6, slope=0.0, seq=k), t * MS)
+        if k == 50:
+            ctl.on_mode(Mode.VISION_DEGRADED, t * MS, t * MS)
+        out = ctl.tick(t * MS)
+        if 50 <= k < 100:
+            assert out.source in (SOURCE_POLICY, SOURCE_CHUNK_TAIL)
+        elif k >= 101:
+            assert out.source == SOURCE_HOME
+    assert out.command[2] > 0.25  # travelling home at the fallback speed
+
+
+def test_gripper_fault_stops_releases_then_raises():
+    ctl = controller()
+    ctl.on_chunk(ramp_chunk(0, 0, x0=0.6, slope=0.0), 0)
+    pose = ctl.tick(0).command
+    ctl.on_mode(Mode.GRIPPER_FAULT, 10 * MS, 10 * MS)
+    out = [ctl.tick(t * MS) for t in range(10, 3000, 10)]
+    assert all(o.source == SOURCE_RELEASE_RAISE for o in out)
+    assert out[5].command == pytest.approx(pose)                  # stop at once
+    assert out[40].command[4] == pytest.approx(0.085)             # released (open)
+    assert out[-1].command[2] == pytest.approx(0.2) or out[-1].command[2] >= 0.2  # raised
+
+
+@pytest.mark.parametrize('mode', [Mode.HUMAN_REQUIRED, Mode.SOFTWARE_STOP])
+def test_hold_modes_hold(mode):
+    ctl = controller()
+    ctl.on_chunk(ramp_chunk(0, 0), 0)
+    ctl.tick(0)
+    before = ctl.tick(10 * MS).command
+    ctl.on_mode(mode, 20 * MS, 20 * MS)
+    outs = [ctl.tick(t * MS) for t in range(20, 500, 10)]
+    assert all(o.source == SOURCE_HOLD and o.command == before for o in outs)
+
+
+def test_resuming_after_a_fallback_blends_from_the_current_output():
+    ctl = controller(crossfade_time=0.1)
+    ctl.on_mode(Mode.HUMAN_REQUIRED, 0, 0)
+    for t in range(0, 100, 10):
+        ctl.tick(t * MS)
+    ctl.on_mode(Mode.NORMAL, 100 * MS, 100 * MS)
+    ctl.on_chunk(ramp_chunk(100, 100, x0=0.65, slope=0.0), 100 * MS)
+    xs = [ctl.tick(t * MS).command[0] for t in range(100, 300, 10)]
+    assert max(np.diff([0.55] + xs)) <= 0.1 / 10 + 1e-9  # 10 cm spread over 10 ticks
+    assert xs[-1] == pytest.approx(0.65)
+
+
+def test_tick_reports_period_and_jitter():
+    ctl = controller()
+    ctl.tick(0)
+    out = ctl.tick(12 * MS)
+    assert out.period == pytest.approx(0.012) and out.jitter == pytest.approx(0.002)
+    assert math.isnan(ctl.__class__(ctl.config, START).tick(0).period)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'blending': 'magic'}, 'blending'), ({'smoothing': 0.0}, 'smoothing'),
+    ({'fresh_chunk_age': 2.0}, 'fresh_chunk_age'), ({'control_period': -1}, 'control_period'),
+])
+def test_bad_config_is_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ControlConfig(**kwargs)
+
+
+def test_bad_chunks_are_refused():
+    with pytest.raises(ValueError, match='horizon x 5'):
+        Chunk(0, np.zeros((4, 3)), 0.05, 0.0, 0.0, 0, 0)
+    with pytest.raises(ValueError, match='non-finite'):
+        Chunk(0, np.full((4, 5), np.nan), 0.05, 0.0, 0.0, 0, 0)
