@@ -18,6 +18,9 @@ COMMANDS = {
                    "list the suite's message and service types, or print one definition"),
     'bench': ('sim2real_bringup.commands.bench',
               'benchmarks with printed figures and JSON (safety: check cost and fuzz run)'),
+    'drill': ('sim2real_bringup.commands.drill',
+              'inject each supervised fault into the full stack and check mode, fallback, '
+              'safety and recovery'),
     'info': ('sim2real_bringup.commands.info',
              'summarise a rosbag2 bag: topics, types, message counts, duration'),
 }

@@ -54,10 +54,14 @@ class ImagePreprocessor:
             cropped = cv2.cvtColor(cropped, cv2.COLOR_RGB2BGR)
         return np.ascontiguousarray(cropped)
 
+    def normalize(self, image: np.ndarray) -> np.ndarray:
+        """NCHW float32 ``(pixel / 255 - mean) / std`` of an already processed image."""
+        chw = image.transpose(2, 0, 1).astype(np.float32) / 255.0
+        return ((chw - self.mean) / self.std)[None]
+
     def tensor(self, frame: np.ndarray) -> np.ndarray:
-        """The normalized NCHW float32 input: ``(pixel / 255 - mean) / std``."""
-        image = self.image(frame).transpose(2, 0, 1).astype(np.float32) / 255.0
-        return ((image - self.mean) / self.std)[None]
+        """The model input of a raw frame: :meth:`image`, then :meth:`normalize`."""
+        return self.normalize(self.image(frame))
 
 
 class CameraHealth:

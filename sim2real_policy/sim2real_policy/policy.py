@@ -252,19 +252,31 @@ class PolicyRunner:
         """The id declared in the metadata."""
         return self.meta.model_id
 
-    def inputs(self, frame: np.ndarray, proprio) -> tuple[np.ndarray, np.ndarray]:
-        """Network inputs: the preprocessed image tensor and the normalized proprioception."""
-        image = self.preprocessor.tensor(frame)
+    def inputs(self, frame: np.ndarray, proprio,
+               preprocessed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Network inputs: the image tensor and the normalized proprioception.
+
+        ``preprocessed``: ``frame`` already went through :meth:`ImagePreprocessor.image` (the
+        camera node's ``image_processed``); only normalization is left.
+        """
+        if preprocessed:
+            size = (frame.shape[1], frame.shape[0]) if frame.ndim == 3 else None
+            if size != tuple(self.meta.image_size):
+                raise ModelError(f'preprocessed image is {size}, the model expects '
+                                 f'{tuple(self.meta.image_size)} (width, height)')
+            image = self.preprocessor.normalize(frame)
+        else:
+            image = self.preprocessor.tensor(frame)
         proprio = np.asarray(proprio, np.float32).reshape(1, -1)
         if proprio.shape[1] != len(self.meta.proprio_names):
             raise ModelError(f'proprio has {proprio.shape[1]} values, the model expects '
                              f'{len(self.meta.proprio_names)} {self.meta.proprio_names}')
         return image, (proprio - self._proprio_mean) / self._proprio_std
 
-    def predict(self, frame: np.ndarray, proprio) -> np.ndarray:
+    def predict(self, frame: np.ndarray, proprio, preprocessed: bool = False) -> np.ndarray:
         """Horizon x 5 absolute targets for the observation ``(frame, proprio)``."""
         start = time.perf_counter()
-        image, normalized = self.inputs(frame, proprio)
+        image, normalized = self.inputs(frame, proprio, preprocessed)
         raw = np.asarray(self.backend.run(image, normalized), dtype=float)
         actions = raw.reshape(self.meta.horizon, len(self.meta.action_names))
         actions = actions * self._action_std + self._action_mean

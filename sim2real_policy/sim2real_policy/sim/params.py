@@ -41,7 +41,7 @@ class SimParams:
     push_force: float = 0.0           # magnitude of random external pushes on the object (N)
     push_rate: float = 0.0            # expected pushes per second
     encoder_noise: float = 0.0        # std of measured positions (m, rad)
-    camera_noise: float = 0.0         # std of pixel noise (0..255 scale)
+    camera_noise: float = 2.0         # std of pixel noise (0..255); a real sensor is never 0
     # appearance
     object_rgb: tuple = (0.85, 0.2, 0.15)
     table_rgb: tuple = (0.55, 0.45, 0.35)

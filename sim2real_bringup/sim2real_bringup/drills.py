@@ -1,0 +1,328 @@
+"""Fault drills: every fault the supervisor knows, injected one at a time into the full stack.
+
+Each drill runs the in-process pipeline (simulated robot, camera, policy, 100 Hz control,
+safety filter, supervisor) until it is grasping normally, injects its fault, and checks what a
+team must see before trusting a deployment: the expected mode is reached within its time
+budget, the controller performs the mode's fallback, the safety filter never had to reject a
+proposal and no command that left it breaks a limit, and the mode returns to NORMAL only when
+it should (after recovery_time of health, or after a named operator's acknowledgement).
+
+The policy in the drills is the privileged scripted expert: the drills test the safety and
+supervision stack, not the learned policy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sim2real_bringup.config import load_yaml
+from sim2real_bringup.pipeline import Faults, NS, Pipeline, PipelineConfig
+from sim2real_policy.control import (
+    SOURCE_CHUNK_TAIL,
+    SOURCE_HOLD,
+    SOURCE_HOME,
+    SOURCE_POLICY,
+    SOURCE_RELEASE_RAISE,
+)
+from sim2real_policy.sim.randomization import Randomizer
+from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.software_stop import ResetRefusedError
+from sim2real_safety.supervisor import AcknowledgeRefusedError, Mode
+
+# Proposal rejections that mean the controller sent something the filter had to refuse.
+# (command_timeout, no_robot_state and software_stop are the filter's own holds.)
+_OWN_HOLDS = {'command_timeout', 'no_robot_state', 'software_stop', 'robot_state_stale'}
+
+
+@dataclass
+class Observer:
+    """Taps the pipeline's topics for the drill's checks."""
+
+    pipe: Pipeline
+
+    def __post_init__(self):
+        graph = self.pipe.graph
+        self.auditor = OutputAuditor(self.pipe.config.safety)
+        self.unsafe = 0
+        self.rejected_proposals = 0
+        self.sources: list[tuple[int, int]] = []
+        self.modes: list[tuple[int, int]] = []
+        self.commands: list[tuple[int, tuple]] = []
+        self._episode_end_ns: int | None = None
+        graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
+                                  self.on_command)
+        graph.create_subscription('/safety/status', 'sim2real_msgs/msg/SafetyStatus',
+                                  self.on_status)
+        graph.create_subscription('/control/proposed_command',
+                                  'sim2real_msgs/msg/CartesianCommand',
+                                  lambda m: self.sources.append((self.now, m.source)))
+        graph.create_subscription('/supervisor/state', 'sim2real_msgs/msg/SupervisorState',
+                                  lambda m: self.modes.append((self.now, m.mode)))
+        graph.create_subscription('/episode/result', 'sim2real_msgs/msg/GraspResult',
+                                  self.on_episode_end)
+
+    def on_episode_end(self, msg) -> None:
+        """The world is reset between episodes: rate limits restart with the next world."""
+        self._episode_end_ns = self.now
+
+    @property
+    def now(self) -> int:
+        """Simulated time (ns)."""
+        return self.pipe.sched.now_ns
+
+    def arm(self) -> None:
+        """Count unsafe commands and rejected proposals from now on (the injection)."""
+        self.unsafe = 0
+        self.rejected_proposals = 0
+
+    def on_command(self, msg) -> None:
+        """Audit every command that left the safety filter."""
+        if self._episode_end_ns is not None and self.now > self._episode_end_ns:
+            self.auditor.previous = None  # first command of the next episode's new world
+            self._episode_end_ns = None
+        pose = (msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width)
+        latch = self.pipe.latch
+        stopped = self.pipe.safety.core._stop_pose if latch.active else None
+        if self.auditor.audit(pose, self.now, stopped):
+            self.unsafe += 1
+        self.commands.append((self.now, pose))
+
+    def on_status(self, msg) -> None:
+        """Count proposals the filter had to reject."""
+        if msg.verdict == 3 and not {v.constraint for v in msg.violations} <= _OWN_HOLDS:
+            self.rejected_proposals += 1
+
+    def sources_between(self, start_ns: int, end_ns: int) -> set[int]:
+        """Command sources the controller used in a time window."""
+        return {s for t, s in self.sources if start_ns <= t <= end_ns}
+
+    def time_to_mode(self, mode: Mode, since_ns: int) -> float | None:
+        """Seconds from ``since_ns`` until the supervisor first reported ``mode``."""
+        for t, m in self.modes:
+            if t >= since_ns and m == mode:
+                return (t - since_ns) / NS
+        return None
+
+
+def _pipeline(seed: int, faults: Faults | None = None) -> tuple[Pipeline, Observer]:
+    config = PipelineConfig.load()
+    randomizer = Randomizer(load_yaml('randomization.yaml'), 'none')
+    pipe = Pipeline(config, lambda i: randomizer.sample(seed * 1000 + i), policy='expert',
+                    faults=faults)
+    return pipe, Observer(pipe)
+
+
+def _result(name, expected, observer, injected_ns, budget, fallback_ok, recovered_ok, notes):
+    t = observer.time_to_mode(expected, injected_ns)
+    return {'fault': name, 'expected_mode': expected.name,
+            'reached_mode': expected.name if t is not None else
+            Mode(observer.modes[-1][1]).name if observer.modes else 'NONE',
+            'time_to_mode_s': t, 'time_budget_s': budget,
+            'in_time': t is not None and t <= budget, 'fallback_ok': bool(fallback_ok),
+            'recovery_ok': bool(recovered_ok),
+            'unsafe_commands': observer.unsafe + observer.rejected_proposals,
+            'notes': notes}
+
+
+def _recovers_only_after(pipe, observer, cleared_ns, minimum_s, within_s) -> bool:
+    """NORMAL again, not before ``minimum_s`` after the fault cleared, by ``within_s``."""
+    pipe.run_for(within_s)
+    t = observer.time_to_mode(Mode.NORMAL, cleared_ns)
+    return t is not None and minimum_s <= t <= within_s
+
+
+def drill_camera_unplugged(seed: int = 0) -> dict:
+    """Frames stop: VISION_DEGRADED, last good image for the grace period, then home."""
+    pipe, obs = _pipeline(seed)
+    cfg = pipe.config
+    pipe.run_for(1.0)
+    t0 = obs.now
+    obs.arm()
+    pipe.faults.camera_unplugged = True
+    pipe.run_for(cfg.supervisor.camera_timeout + cfg.supervisor.vision_grace_period + 1.5)
+    entered = obs.time_to_mode(Mode.VISION_DEGRADED, t0)
+    grace_end = t0 + int(((entered or 0) + cfg.supervisor.vision_grace_period + 0.1) * NS)
+    fallback = (SOURCE_HOME in obs.sources_between(grace_end, obs.now)
+                and obs.sources_between(grace_end, obs.now) <= {SOURCE_HOME})
+    cleared = obs.now
+    pipe.faults.camera_unplugged = False
+    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    budget = cfg.supervisor.camera_timeout + float(cfg.camera['health_period']) + 0.05
+    return _result('camera_unplugged', Mode.VISION_DEGRADED, obs, t0, budget, fallback,
+                   recovered,
+                   'last good image during the grace period, then home')
+
+
+def drill_camera_frozen(seed: int = 0) -> dict:
+    """The same frame over and over: VISION_DEGRADED, then home."""
+    pipe, obs = _pipeline(seed)
+    cfg = pipe.config
+    pipe.run_for(1.0)
+    t0 = obs.now
+    obs.arm()
+    pipe.faults.camera_frozen = True
+    pipe.run_for(cfg.supervisor.frozen_timeout + cfg.supervisor.vision_grace_period + 1.5)
+    entered = obs.time_to_mode(Mode.VISION_DEGRADED, t0)
+    grace_end = t0 + int(((entered or 0) + cfg.supervisor.vision_grace_period + 0.1) * NS)
+    fallback = SOURCE_HOME in obs.sources_between(grace_end, obs.now)
+    cleared = obs.now
+    pipe.faults.camera_frozen = False
+    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    # frozen_timeout counts from the second identical frame; then a health report and an
+    # update of the rules.
+    budget = (cfg.supervisor.frozen_timeout + 2.0 / float(cfg.sim['camera_rate'])
+              + float(cfg.camera['health_period']) + 0.05)
+    return _result('camera_frozen', Mode.VISION_DEGRADED, obs, t0, budget, fallback, recovered,
+                   'frozen frames detected by the frame-difference score')
+
+
+def drill_gripper_stalled(seed: int = 0) -> dict:
+    """The gripper jams on the object: GRIPPER_FAULT, stop, release, raise."""
+    pipe, obs = _pipeline(seed)
+    cfg = pipe.config
+    pipe.run_for(2.6)  # the expert has closed on the object and starts lifting
+    holding = pipe.robot.sim.object_in_gripper()
+    t0 = obs.now
+    obs.arm()
+    pipe.faults.gripper_stuck = True
+    pipe.run_for(0.3)
+    stopped_z = pipe.robot.sim.tcp(noisy=False)[2]
+    pipe.run_for(3.0)
+    sources = obs.sources_between(t0 + int(0.1 * NS), obs.now)
+    commands = [p for t, p in obs.commands if t > t0 + int(0.1 * NS)]
+    opened = any(p[4] >= cfg.control.open_width - 1e-6 for p in commands)
+    raised = pipe.robot.sim.tcp(noisy=False)[2] >= cfg.control.safe_height - 0.01
+    fallback = sources == {SOURCE_RELEASE_RAISE} and opened and raised
+    cleared = obs.now
+    pipe.faults.gripper_stuck = False
+    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    return _result('gripper_stalled_on_object', Mode.GRIPPER_FAULT, obs, t0, 0.1, fallback,
+                   recovered, f'holding the object at injection: {holding}; stopped at '
+                              f'z={stopped_z:.3f} m, then release and raise')
+
+
+def _inference_drill(name: str, inject: Callable, clear: Callable, seed: int) -> dict:
+    pipe, obs = _pipeline(seed)
+    cfg = pipe.config
+    pipe.run_for(1.0)
+    t0 = obs.now
+    obs.arm()
+    inject(pipe)
+    pipe.run_for(cfg.control.max_chunk_age + 1.5)
+    after = obs.sources_between(t0, obs.now)
+    # keeps executing the cached chunk, then holds; never goes home or releases
+    fallback = SOURCE_HOLD in after and after <= {SOURCE_POLICY, SOURCE_CHUNK_TAIL, SOURCE_HOLD}
+    tail_or_cached = SOURCE_CHUNK_TAIL in after or SOURCE_POLICY in after
+    cleared = obs.now
+    clear(pipe)
+    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 4.0)
+    budget = cfg.supervisor.health_timeout + 0.2 if name.startswith('inference') else 0.3
+    return _result(name, Mode.INFERENCE_SLOW, obs, t0, budget, fallback and tail_or_cached,
+                   recovered, 'cached chunk, then hold')
+
+
+def drill_inference_slow(seed: int = 0) -> dict:
+    """Inference takes 1.5 s: INFERENCE_SLOW, cached chunk then hold."""
+    def inject(pipe):
+        pipe.faults.inference_latency = 1.5
+
+    def clear(pipe):
+        pipe.faults.inference_latency = None
+
+    return _inference_drill('inference_1.5s', inject, clear, seed)
+
+
+def drill_policy_raises(seed: int = 0) -> dict:
+    """The policy raises: INFERENCE_SLOW, cached chunk then hold."""
+    def inject(pipe):
+        pipe.faults.policy_raises = True
+
+    def clear(pipe):
+        pipe.faults.policy_raises = False
+
+    return _inference_drill('policy_raises', inject, clear, seed)
+
+
+def drill_failed_grasps(seed: int = 0) -> dict:
+    """Four failed grasps in a row: HUMAN_REQUIRED until a named operator acknowledges."""
+    # slippery pads and a feeble gripper from the first episode: every grasp fails
+    pipe, obs = _pipeline(seed, Faults(weak_grip=True))
+    cfg = pipe.config
+    t0 = obs.now
+    obs.arm()
+    pipe.run_episodes(cfg.supervisor.max_consecutive_failures + 1)
+    failures = [r for r in pipe.records if not r.success]
+    fourth_ns = obs.now
+    pipe.run_for(3.0)
+    holds = obs.sources_between(fourth_ns + int(0.1 * NS), obs.now)
+    still = pipe.supervisor.core.mode == Mode.HUMAN_REQUIRED
+    refused = False
+    try:
+        pipe.supervisor.core.acknowledge('', 'no name', obs.now)
+    except AcknowledgeRefusedError:
+        refused = True
+    pipe.faults.weak_grip = False
+    pipe.supervisor.core.acknowledge('drill operator', 'pads replaced', obs.now)
+    pipe.run_for(0.2)
+    back = pipe.supervisor.core.mode == Mode.NORMAL
+    t = obs.time_to_mode(Mode.HUMAN_REQUIRED, t0)
+    result = _result('four_failed_grasps', Mode.HUMAN_REQUIRED, obs, t0,
+                     len(failures) * (cfg.sim['episode_timeout'] + 1.0), holds <= {SOURCE_HOLD},
+                     still and refused and back,
+                     f'{len(failures)} failed grasps; unacknowledged for 3 s: {still}; '
+                     f'acknowledge without operator refused: {refused}')
+    result['time_to_mode_s'] = t
+    return result
+
+
+def drill_stop_during_degraded(seed: int = 0) -> dict:
+    """A software stop during VISION_DEGRADED: frozen output, reset needs an operator."""
+    pipe, obs = _pipeline(seed)
+    cfg = pipe.config
+    pipe.run_for(1.0)
+    pipe.faults.camera_unplugged = True
+    pipe.run_for(1.0)
+    degraded = pipe.supervisor.core.mode == Mode.VISION_DEGRADED
+    t0 = obs.now
+    obs.arm()
+    pipe.safety.core.trigger_stop('drill', 'software stop during a degraded mode', obs.now)
+    pipe.run_for(1.0)
+    frozen = [p for t, p in obs.commands if t > t0 + int(0.05 * NS)]
+    held = len(set(frozen)) == 1
+    refused = False
+    try:
+        pipe.safety.core.reset_stop('', 'no operator', obs.now)
+    except ResetRefusedError:
+        refused = True
+    pipe.safety.core.reset_stop('drill operator', 'cell checked', obs.now)
+    pipe.run_for(0.3)
+    back_to_degraded = pipe.supervisor.core.mode == Mode.VISION_DEGRADED
+    cleared = obs.now
+    pipe.faults.camera_unplugged = False
+    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    return _result('software_stop_during_vision_degraded', Mode.SOFTWARE_STOP, obs, t0, 0.1,
+                   degraded and held and refused, back_to_degraded and recovered,
+                   f'degraded before the stop: {degraded}; output frozen: {held}; '
+                   f'reset without operator refused: {refused}')
+
+
+DRILLS = {
+    'camera_unplugged': drill_camera_unplugged,
+    'camera_frozen': drill_camera_frozen,
+    'gripper_stalled': drill_gripper_stalled,
+    'inference_slow': drill_inference_slow,
+    'policy_raises': drill_policy_raises,
+    'failed_grasps': drill_failed_grasps,
+    'stop_during_degraded': drill_stop_during_degraded,
+}
+
+
+def run_all(names=None, progress=None) -> dict:
+    """Run the drills; ``{"faults": [...]}`` as ``sim2real drill --json`` writes it."""
+    results = []
+    for name in names or DRILLS:
+        result = DRILLS[name]()
+        results.append(result)
+        if progress:
+            progress(result)
+    return {'faults': results}
