@@ -27,7 +27,14 @@ class RandomizationError(ValueError):
 
 
 def _sample(name: str, spec, rng: np.random.Generator):
-    """One draw from a range spec: [lo, hi], [[lo...], [hi...]] or a list of words."""
+    """One draw from a spec: [lo, hi], [[lo...], [hi...]], a list of words, or a fixed value
+    (a number, or a vector of 3 numbers).
+    """
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return spec
+    if isinstance(spec, (list, tuple)) and len(spec) == 3 and all(
+            isinstance(v, (int, float)) for v in spec):
+        return tuple(float(v) for v in spec)
     if isinstance(spec, (list, tuple)) and spec and all(isinstance(v, str) for v in spec):
         return str(spec[int(rng.integers(len(spec)))])
     if not isinstance(spec, (list, tuple)) or len(spec) != 2:

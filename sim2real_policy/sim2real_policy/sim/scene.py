@@ -24,8 +24,8 @@ TIMESTEP = 0.001           # s; 0.002 is occasionally unstable with the 2F-85 li
 PINCH_OFFSET = 0.1558      # m from the flange to the pinch site along the gripper axis
 STAGE_KP = (6000.0, 6000.0, 6000.0, 60.0)
 STAGE_DAMPING = (220.0, 220.0, 220.0, 2.0)
-CAMERA_TARGET = (0.55, 0.0, 0.02)
-CAMERA_POSITION = (1.02, 0.0, 0.46)
+CAMERA_TARGET = (0.52, 0.0, 0.08)
+CAMERA_POSITION = (1.12, 0.0, 0.52)
 MAX_RENDER_SIZE = 512
 
 
