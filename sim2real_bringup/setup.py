@@ -33,6 +33,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', rel(glob(os.path.join(here, 'launch', '*.py')))),
         ('share/' + package_name + '/config', rel(glob(os.path.join(config_dir, '*.yaml')))),
+        ('share/' + package_name + '/worlds', rel(glob(os.path.join(here, 'worlds', '*.sdf')))),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -43,6 +44,7 @@ setup(
     entry_points={
         'console_scripts': [
             'sim2real = sim2real_bringup.cli:main',
+            'logger_node = sim2real_bringup.nodes.logger_node:main',
         ],
     },
 )

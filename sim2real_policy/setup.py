@@ -7,6 +7,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    package_data={package_name: ['models/*.onnx', 'models/*.pt']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -20,7 +21,10 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            # Node entry points are added with their nodes (see the README's node table).
+            'camera_node = sim2real_policy.nodes.camera_node:main',
+            'policy_node = sim2real_policy.nodes.policy_node:main',
+            'control_node = sim2real_policy.nodes.control_node:main',
+            'sim_robot_node = sim2real_policy.nodes.sim_robot_node:main',
         ],
     },
 )

@@ -13,7 +13,15 @@ import sys
 # name -> (module, one-line summary shown by `sim2real --help`)
 COMMANDS = {
     'demo': ('sim2real_bringup.commands.demo',
-             'run the in-process pipeline on the simulated clock and write a rosbag2 run folder'),
+             'grasp episodes of the full stack on the MuJoCo sim; writes a bag and a report'),
+    'report': ('sim2real_bringup.commands.report',
+               'report.json and report.html with plots from a bag or run folder'),
+    'train': ('sim2real_bringup.commands.train',
+              'collect expert demonstrations and train a policy by behaviour cloning (torch)'),
+    'evaluate': ('sim2real_bringup.commands.evaluate',
+                 'success in sim and on the reality proxy, transfer ratio, deployment checklist'),
+    'finetune': ('sim2real_bringup.commands.finetune',
+                 'fine-tune a policy on a few reality-proxy (or real) episodes, encoder frozen'),
     'interfaces': ('sim2real_bringup.commands.interfaces',
                    "list the suite's message and service types, or print one definition"),
     'bench': ('sim2real_bringup.commands.bench',

@@ -1,4 +1,6 @@
 """The sim2real command line: help for every command, clear one-line errors."""
+import json
+
 import pytest
 
 from sim2real_bringup import cli
@@ -22,11 +24,16 @@ def test_each_command_has_help(name, capsys):
     assert 'usage: sim2real ' + name in capsys.readouterr().out
 
 
-def test_demo_writes_a_bag_and_refuses_to_overwrite(tmp_path, capsys):
+def test_demo_writes_a_bag_and_a_report_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / 'run'
-    assert cli.main(['demo', '--duration', '1', '--out', str(out)]) == 0
-    assert bag_summary(out / 'bag')['/control/proposed_command']['count'] == 100
-    assert cli.main(['demo', '--duration', '1', '--out', str(out)]) == 2
+    assert cli.main(['demo', '--episodes', '1', '--policy', 'expert', '--out', str(out)]) == 0
+    assert bag_summary(out / 'bag')['/episode/result']['count'] == 1
+    report = json.loads((out / 'report.json').read_text())
+    assert {'episodes', 'success_rate', 'inference_latency_ms', 'safety', 'modes'} <= set(report)
+    assert report['episodes'] == 1 and report['inference_latency_ms']['p95'] > 0
+    assert (out / 'report.html').read_text().count('<img') == 6
+    assert 'success rate' in capsys.readouterr().out
+    assert cli.main(['demo', '--episodes', '1', '--policy', 'expert', '--out', str(out)]) == 2
     assert 'exists already' in capsys.readouterr().err
 
 
@@ -35,5 +42,8 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert "unknown message type 'sim2real_msgs/msg/Nope'" in capsys.readouterr().err
     assert cli.main(['info', str(tmp_path)]) == 2
     assert 'not a rosbag2 bag' in capsys.readouterr().err
-    assert cli.main(['demo', '--duration', '-1', '--out', str(tmp_path / 'x')]) == 2
-    assert '--duration must be > 0' in capsys.readouterr().err
+    assert cli.main(['demo', '--episodes', '0', '--out', str(tmp_path / 'x')]) == 2
+    assert '--episodes must be >= 1' in capsys.readouterr().err
+    assert cli.main(['demo', '--policy', str(tmp_path / 'no.onnx'), '--out',
+                     str(tmp_path / 'y')]) == 2
+    assert 'no.onnx not found' in capsys.readouterr().err

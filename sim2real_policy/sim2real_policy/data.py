@@ -35,7 +35,7 @@ CONTROL_DT = 0.01
 RENDER_SIZE = (96, 96)
 IMAGE_SIZE = (64, 64)
 IMAGE_CROP = (0.05, 0.12, 0.95, 1.0)   # fractions of the rendered frame
-EPISODE_TIMEOUT = 10.0
+EPISODE_TIMEOUT = 15.0
 DART_FRACTION = 0.3       # share of chunks executed with a noise offset
 SUCCESS_HOLD = 0.5
 

@@ -107,6 +107,19 @@ def _normalize_images(torch, images, shift: int = 0, generator=None):
     return (x - mean) / std
 
 
+def successful_only(data: dict) -> dict:
+    """The samples of successful episodes: cloning copies failures too, so they are left out."""
+    if 'success' not in data:
+        return data
+    good = np.flatnonzero(data['success'])
+    keep = np.isin(data['episode'], good)
+    if not keep.any():
+        raise ValueError('no successful episode in the dataset: nothing to clone')
+    return {**{k: v[keep] for k, v in data.items()
+               if k in ('images', 'proprio', 'actions', 'episode')},
+            'info': data.get('info', {})}
+
+
 def metadata_for(stats: dict, horizon: int, model_id: str, extra: dict) -> ModelMetadata:
     """The metadata embedded in an exported model."""
     return ModelMetadata(
@@ -172,6 +185,7 @@ def train(data: dict, out_dir: str | Path, epochs: int = 40, batch: int = 128, l
     generator = torch.Generator().manual_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    data = successful_only(data)
     horizon = int(data['actions'].shape[1])
     stats = _statistics(data)
     images, proprio, actions = _tensors(data, stats)

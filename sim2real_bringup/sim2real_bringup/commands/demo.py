@@ -1,49 +1,84 @@
-"""Run the in-process pipeline on the simulated clock and write a run folder.
+"""Run grasp episodes of the full stack in-process on the MuJoCo simulator.
 
-The run folder holds a rosbag2 bag (MCAP, CDR, message definitions embedded) of every topic.
-Until the full stack lands this runs the runtime's seeded synthetic traffic scenario (chunk
-source, 100 Hz hold-latest controller, first-order stage, supervisor heartbeat).
+camera -> policy (the bundled ONNX policy by default) -> 100 Hz control -> safety filter ->
+simulated robot, with the supervisor watching, all on the simulated clock. The run folder
+holds the rosbag2 bag (MCAP, every topic, message definitions embedded), report.json and
+report.html with plots. Bags are deterministic: the same --seed gives the same bag.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+import sys
 import time
 
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real demo``."""
-    parser.add_argument('--seed', type=int, default=0, help='scenario seed (default 0)')
-    parser.add_argument('--duration', type=float, default=10.0,
-                        help='simulated seconds to run (default 10)')
+    parser.add_argument('--episodes', type=int, default=10, help='grasp episodes (default 10)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
     parser.add_argument('--out', type=Path, default=None,
                         help='run folder to create (default runs/demo-<seed>-<time>); never '
                              'overwritten')
+    parser.add_argument('--config', type=Path, default=None,
+                        help='a config folder to use instead of the suite config/')
+    parser.add_argument('--proxy', action='store_true',
+                        help='run on the reality proxy (config/reality_proxy.yaml)')
+    parser.add_argument('--randomization', default=None,
+                        help="randomization profile of the episodes (default: sim.yaml's)")
+    parser.add_argument('--policy', default='bundled',
+                        help='bundled (default), a model path, or expert (privileged script)')
+    parser.add_argument('--backend', choices=('onnxruntime', 'cv2_dnn'), default=None,
+                        help="inference backend (default: policy.yaml's)")
 
 
 def run(args) -> int:
-    """Run and summarise."""
-    from sim2real_bringup.bag import bag_summary, BagRecorder
-    from sim2real_bringup.runtime import Graph, Scheduler
-    from sim2real_bringup.scenarios import synthetic_traffic
+    """Run, record, report, summarize."""
+    if args.config is not None:
+        if not args.config.is_dir():
+            raise FileNotFoundError(f'--config {args.config} is not a folder')
+        os.environ['SIM2REAL_CONFIG_DIR'] = str(args.config.resolve())
+    from sim2real_bringup.bag import BagRecorder
+    from sim2real_bringup.evaluation import episode_source
+    from sim2real_bringup.pipeline import Pipeline, PipelineConfig
+    from sim2real_bringup.report import write_report
     from sim2real_bringup.topics import qos_map
 
-    if not args.duration > 0:
-        raise ValueError(f'--duration must be > 0 s, got {args.duration}')
+    if args.episodes < 1:
+        raise ValueError(f'--episodes must be >= 1, got {args.episodes}')
     out = args.out or Path('runs') / f'demo-{args.seed}-{time.strftime("%Y%m%d-%H%M%S")}'
     if out.exists():
         raise FileExistsError(f'{out} exists already; choose another --out')
-    scheduler = Scheduler()
-    graph = Graph(scheduler)
+    config = PipelineConfig.load()
+    where = 'proxy' if args.proxy else (args.randomization or config.sim['randomization'])
+    params = episode_source(where)
+    pipe = Pipeline(config, lambda i: params(args.seed + i), policy=args.policy,
+                    backend=args.backend)
     started = time.perf_counter()
-    with BagRecorder(out / 'bag', qos=qos_map()).attach(graph):
-        synthetic_traffic(graph, scheduler, args.seed)
-        scheduler.run_for(args.duration)
+    print(f'sim2real demo: {args.episodes} episodes on "{where}", policy '
+          f'{pipe.policy.runner.model_id}, run folder {out}', flush=True)
+
+    def progress(record, done, total):
+        print(f'  episode {done}/{total}: {"success" if record.success else "failure"} in '
+              f'{record.duration:.1f} s (seed {record.seed}); mode '
+              f'{pipe.supervisor.core.mode.name}', flush=True)
+
+    with BagRecorder(out / 'bag', qos=qos_map()).attach(pipe.graph):
+        pipe.run_episodes(args.episodes, progress=progress)
+    pipe.close()
     wall = time.perf_counter() - started
-    summary = bag_summary(out / 'bag')
-    total = sum(info['count'] for info in summary.values())
-    print(f'ran {args.duration:.1f} s simulated in {wall:.2f} s wall '
-          f'({args.duration / wall:.0f}x real time)')
-    for topic, info in summary.items():
-        print(f'  {topic:<28} {info["count"]:>6}  {info["type"]}')
-    print(f'{total} messages recorded to {out / "bag"}')
+    print('writing the report ...', file=sys.stderr, flush=True)
+    summary = write_report(out / 'bag', out, extra={
+        'where': where, 'seed': args.seed, 'policy': pipe.policy.runner.model_id,
+        'simulated_s': pipe.sched.now, 'wall_s': wall})
+    lat = summary['inference_latency_ms']
+    print(f'episodes {summary["episodes"]}, success rate {summary["success_rate"]:.0%}')
+    print(f'inference latency mean {lat["mean"]:.1f} ms, p95 {lat["p95"]:.1f} ms; '
+          f'observation-to-command p95 {summary["observation_to_command_ms"]["p95"]:.1f} ms')
+    print('safety verdicts: ' + ', '.join(f'{k.lower()} {v}' for k, v in
+                                          sorted(summary['safety']['verdicts'].items())))
+    print(f'mode changes: {summary["modes"]["changes"]} '
+          f'({", ".join(f"{k} {v:.1f} s" for k, v in summary["modes"]["time_s"].items())})')
+    print(f'{pipe.sched.now:.0f} s simulated in {wall:.0f} s; bag {out / "bag"}, report '
+          f'{out / "report.html"}')
     return 0

@@ -29,9 +29,10 @@ def grasp_yaw(shape: str, object_yaw: float) -> float:
 
 
 class Plan:
-    """Straight segments through waypoints ``(x, y, z, yaw, gripper_width)``, timed so that
-    every segment respects ``SPEED``, ``YAW_RATE`` and ``CLOSE_TIME`` (a pause where two
-    waypoints are equal lasts ``SETTLE_TIME``).
+    """Straight segments through waypoints ``(x, y, z, yaw, gripper_width)``.
+
+    Timed so that every segment respects ``SPEED``, ``YAW_RATE`` and ``CLOSE_TIME`` (a pause
+    where two waypoints are equal lasts ``SETTLE_TIME``).
     """
 
     def __init__(self, waypoints):

@@ -27,8 +27,10 @@ class RandomizationError(ValueError):
 
 
 def _sample(name: str, spec, rng: np.random.Generator):
-    """One draw from a spec: [lo, hi], [[lo...], [hi...]], a list of words, or a fixed value
-    (a number, or a vector of 3 numbers).
+    """One draw from a spec.
+
+    A spec is [lo, hi], [[lo...], [hi...]], a list of words, or a fixed value (a number, or a
+    vector of 3 numbers).
     """
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return spec

@@ -1,0 +1,50 @@
+"""The same graph as robot.launch.py with the embedded MuJoCo robot instead of drivers.
+
+  ros2 launch sim2real_bringup sim.launch.py randomization:=heavy
+
+sim_robot_node publishes /clock; every other node runs with use_sim_time.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from sim2real_bringup.launch_graph import recorded_topics, SIM_ROBOT, SUITE
+
+
+def node(spec, **parameters):
+    config = PathJoinSubstitution([FindPackageShare('sim2real_bringup'), 'config', spec.config])
+    return Node(package=spec.package, executable=spec.executable, name=spec.executable,
+                output='screen', parameters=[config, parameters],
+                remappings=list(spec.remappings))
+
+
+def generate_launch_description():
+    share = FindPackageShare('sim2real_bringup')
+    sim_time = {'use_sim_time': True}
+    suite = [node(spec, **sim_time, **({'model_path': LaunchConfiguration('model_path')}
+                                       if spec.executable in ('policy_node', 'camera_node')
+                                       else {}))
+             for spec in SUITE]
+    robot = node(SIM_ROBOT, randomization=LaunchConfiguration('randomization'),
+                 randomization_file=PathJoinSubstitution([share, 'config',
+                                                          'randomization.yaml']),
+                 seed=LaunchConfiguration('seed'))
+    record = ExecuteProcess(
+        cmd=['ros2', 'bag', 'record', '-s', 'mcap', '--use-sim-time', '-o',
+             LaunchConfiguration('bag'), '/clock', *recorded_topics()],
+        output='screen', condition=IfCondition(LaunchConfiguration('record')))
+    return LaunchDescription([
+        DeclareLaunchArgument('randomization', default_value='none',
+                              description='randomization profile: none, light, heavy'),
+        DeclareLaunchArgument('seed', default_value='0', description='first episode seed'),
+        DeclareLaunchArgument('model_path', default_value='',
+                              description='ONNX policy ("" = the bundled policy)'),
+        DeclareLaunchArgument('record', default_value='false',
+                              description='record every suite topic with rosbag2 (MCAP)'),
+        DeclareLaunchArgument('bag', default_value='sim2real_sim_run',
+                              description='rosbag2 output folder (must not exist)'),
+        robot, *suite, record,
+    ])

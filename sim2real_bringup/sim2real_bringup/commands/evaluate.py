@@ -1,0 +1,128 @@
+"""Success in the training distribution and on the reality proxy, and the transfer ratio.
+
+For the policies trained with no, light and heavy randomization (sim2real train
+--randomization none|light|heavy), each evaluated closed-loop through the full stack for
+--episodes episodes per cell, with 95% confidence intervals; the fine-tuned policy (sim2real
+finetune) against the sim-only one on the proxy; and the seed's deployment checklist.
+JSON (--json): {"cells": [...], "finetune": {...}, "checklist": [...]}.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import sys
+import time
+
+PROFILES = ('none', 'light', 'heavy')
+
+
+def add_arguments(parser) -> None:
+    """Options of ``sim2real evaluate``."""
+    parser.add_argument('--episodes', type=int, default=100, help='episodes per cell')
+    parser.add_argument('--runs', type=Path, default=Path('runs'),
+                        help='where `sim2real train` left runs/train-<profile>-0 (default runs)')
+    parser.add_argument('--model', action='append', default=[], metavar='PROFILE=PATH',
+                        help='the model trained with PROFILE (repeatable); default: '
+                             'runs/train-PROFILE-0/model.onnx, the bundled policy for heavy')
+    parser.add_argument('--finetuned', type=Path, default=None,
+                        help='fine-tuned model (default runs/finetune-0/model.onnx if present)')
+    parser.add_argument('--only', nargs='+', choices=PROFILES, default=list(PROFILES),
+                        help='evaluate only these cells')
+    parser.add_argument('--json', type=Path, default=None, help='write the results here')
+
+
+def _models(args) -> dict:
+    from sim2real_policy.models import BUNDLED
+
+    models = {}
+    for item in args.model:
+        profile, _, path = item.partition('=')
+        if profile not in PROFILES or not path:
+            raise ValueError(f'--model takes PROFILE=PATH with PROFILE in {PROFILES}, got '
+                             f'{item!r}')
+        models[profile] = Path(path)
+    for profile in args.only:
+        if profile in models:
+            continue
+        trained = args.runs / f'train-{profile}-0' / 'model.onnx'
+        if trained.is_file():
+            models[profile] = trained
+        elif profile == 'heavy' and BUNDLED.is_file():
+            models[profile] = BUNDLED
+        else:
+            raise FileNotFoundError(f'no model for randomization {profile!r}: run '
+                                    f'`sim2real train --randomization {profile}` or pass '
+                                    f'--model {profile}=PATH')
+    return models
+
+
+def run(args) -> int:
+    """Evaluate every cell and print the table and the checklist."""
+    from sim2real_bringup.evaluation import evaluate, ratio_interval
+
+    if args.episodes < 1:
+        raise ValueError(f'--episodes must be >= 1, got {args.episodes}')
+    models = _models(args)
+
+    def progress(record, done, total):
+        if done % 20 == 0 or done == total:
+            print(f'    {done}/{total}', file=sys.stderr, flush=True)
+
+    cells, raw = [], {}
+    for profile in args.only:
+        started = time.perf_counter()
+        print(f'{profile}: {models[profile]}', flush=True)
+        sim = evaluate(models[profile], profile, args.episodes, progress=progress)
+        proxy = evaluate(models[profile], 'proxy', args.episodes, progress=progress)
+        ratio = proxy['success_rate'] / sim['success_rate'] if sim['success_rate'] else None
+        cell = {'randomization': profile, 'episodes': args.episodes,
+                'sim_success': sim['success_rate'], 'proxy_success': proxy['success_rate'],
+                'transfer_ratio': ratio,
+                'ci95': {'sim_success': sim['ci95'], 'proxy_success': proxy['ci95'],
+                         'transfer_ratio': list(ratio_interval(
+                             proxy['ci95'], sim['ci95'], proxy['success_rate'],
+                             sim['success_rate']))},
+                'acknowledgements': sim['acknowledgements'] + proxy['acknowledgements'],
+                'unsafe_commands': sim['unsafe_commands'] + proxy['unsafe_commands'],
+                'latency_ms_p95': max(sim['latency_ms']['p95'] or 0,
+                                      proxy['latency_ms']['p95'] or 0),
+                'first5_proxy_success': proxy['first5_success_rate'],
+                'seconds': time.perf_counter() - started}
+        cells.append(cell)
+        raw[profile] = {'sim': sim, 'proxy': proxy}
+        ratio_text = 'n/a' if ratio is None else f'{ratio:.2f}'
+        print(f'  sim {sim["success_rate"]:.0%} [{sim["ci95"][0]:.0%}, {sim["ci95"][1]:.0%}]  '
+              f'proxy {proxy["success_rate"]:.0%} [{proxy["ci95"][0]:.0%}, '
+              f'{proxy["ci95"][1]:.0%}]  transfer ratio {ratio_text}  '
+              f'({cell["seconds"]:.0f} s)', flush=True)
+
+    finetune = None
+    finetuned = args.finetuned or (args.runs / 'finetune-0' / 'model.onnx')
+    if finetuned.is_file() and 'heavy' in raw:
+        after = evaluate(finetuned, 'proxy', args.episodes, progress=progress)
+        before = raw['heavy']['proxy']
+        finetune = {'before': before['success_rate'], 'after': after['success_rate'],
+                    'ci95': {'before': before['ci95'], 'after': after['ci95']},
+                    'margin': after['success_rate'] - before['success_rate'],
+                    'model': str(finetuned), 'episodes': args.episodes}
+        print(f'fine-tuning on the proxy: {before["success_rate"]:.0%} -> '
+              f'{after["success_rate"]:.0%} [{after["ci95"][0]:.0%}, {after["ci95"][1]:.0%}]')
+
+    deployed = next((c for c in cells if c['randomization'] == 'heavy'), cells[-1])
+    checklist = [
+        {'item': 'sim success > 70%', 'passed': deployed['sim_success'] > 0.70},
+        {'item': '5-trial proxy success > 30%', 'passed': deployed['first5_proxy_success'] > 0.30},
+        {'item': 'observation-to-command latency p95 < 500 ms',
+         'passed': deployed['latency_ms_p95'] < 500.0},
+        {'item': 'no unsafe command left the safety filter',
+         'passed': all(c['unsafe_commands'] == 0 for c in cells)},
+        {'item': 'transfer ratio > 0.5', 'passed': (deployed['transfer_ratio'] or 0) > 0.5},
+    ]
+    for entry in checklist:
+        print(f'{"PASS" if entry["passed"] else "FAIL"}  {entry["item"]}')
+    result = {'cells': cells, 'finetune': finetune, 'checklist': checklist, 'details': raw}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f'wrote {args.json}')
+    return 0

@@ -1,0 +1,64 @@
+"""The suite's node graph for the launch files, as plain data (no launch imports here).
+
+Each entry: package, executable, the config file holding its ``ros__parameters`` and the
+remappings of its relative topic and service names onto the suite graph of ``topics.py``.
+The launch files turn these into ``launch_ros.actions.Node`` actions, so the graph is written
+once and tested without ROS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph."""
+
+    package: str
+    executable: str
+    config: str
+    remappings: tuple = ()
+    parameters: dict = field(default_factory=dict)
+
+
+CAMERA = NodeSpec('sim2real_policy', 'camera_node', 'camera.yaml', (
+    ('image_raw', '/camera/image_raw'), ('image_processed', '/camera/image_processed'),
+    ('health', '/camera/health')))
+POLICY = NodeSpec('sim2real_policy', 'policy_node', 'policy.yaml', (
+    ('image_processed', '/camera/image_processed'), ('robot_state', '/robot/state'),
+    ('action_chunk', '/policy/action_chunk'), ('health', '/policy/health')))
+CONTROL = NodeSpec('sim2real_policy', 'control_node', 'control.yaml', (
+    ('action_chunk', '/policy/action_chunk'), ('supervisor_state', '/supervisor/state'),
+    ('robot_state', '/robot/state'), ('proposed_command', '/control/proposed_command'),
+    ('diagnostics', '/control/diagnostics')))
+SAFETY = NodeSpec('sim2real_safety', 'safety_node', 'safety.yaml', (
+    ('proposed_command', '/control/proposed_command'), ('robot_state', '/robot/state'),
+    ('joint_states', '/robot/joint_states'), ('supervisor_state', '/supervisor/state'),
+    ('safe_command', '/safety/command'), ('status', '/safety/status'),
+    ('trigger_stop_topic', '/safety/trigger_stop_topic'),
+    ('trigger_stop', '/safety/trigger_stop'), ('reset_stop', '/safety/reset_stop')))
+SUPERVISOR = NodeSpec('sim2real_safety', 'supervisor_node', 'supervisor.yaml', (
+    ('camera_health', '/camera/health'), ('policy_health', '/policy/health'),
+    ('robot_state', '/robot/state'), ('safe_command', '/safety/command'),
+    ('control_diagnostics', '/control/diagnostics'), ('safety_status', '/safety/status'),
+    ('grasp_result', '/episode/result'), ('state', '/supervisor/state'),
+    ('acknowledge', '/supervisor/acknowledge')))
+LOGGER = NodeSpec('sim2real_bringup', 'logger_node', 'logger.yaml', (
+    ('action_chunk', '/policy/action_chunk'), ('control_diagnostics', '/control/diagnostics'),
+    ('safe_command', '/safety/command'), ('supervisor_state', '/supervisor/state'),
+    ('grasp_result', '/episode/result')))
+SIM_ROBOT = NodeSpec('sim2real_policy', 'sim_robot_node', 'sim.yaml', (
+    ('command', '/safety/command'), ('robot_state', '/robot/state'),
+    ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
+    ('grasp_result', '/episode/result')))
+
+# The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
+SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)
+# What nodes run during a replay: the bag provides camera, robot and policy outputs.
+REPLAY = (CONTROL, SAFETY, SUPERVISOR, LOGGER)
+
+
+def recorded_topics() -> list[str]:
+    """Every suite topic, for `ros2 bag record`."""
+    from sim2real_bringup.topics import TOPICS
+    return [topic.name for topic in TOPICS] + ['/safety/trigger_stop_topic']

@@ -1,0 +1,47 @@
+"""Launch files: the graph they start is consistent; where launch_ros exists they load."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from sim2real_bringup.launch_graph import REPLAY, SIM_ROBOT, SUITE
+from sim2real_bringup.topics import BY_NAME, SERVICES
+
+LAUNCH = Path(__file__).resolve().parents[1] / 'launch'
+CONFIG = Path(__file__).resolve().parents[2] / 'config'
+EXTRA = {'/safety/trigger_stop_topic'}
+
+
+@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT,), ids=lambda s: s.executable)
+def test_every_remapping_targets_a_suite_topic_and_config_exists(spec):
+    for _, target in spec.remappings:
+        assert target in BY_NAME or target in SERVICES or target in EXTRA, target
+    assert (CONFIG / spec.config).is_file()
+    assert spec.executable in (CONFIG / spec.config).read_text()
+
+
+def test_replay_runs_only_decision_nodes():
+    assert {s.executable for s in REPLAY} == {'control_node', 'safety_node', 'supervisor_node',
+                                             'logger_node'}
+
+
+def test_every_node_has_an_entry_point():
+    setups = {p: (Path(__file__).resolve().parents[2] / p / 'setup.py').read_text()
+              for p in ('sim2real_safety', 'sim2real_policy', 'sim2real_bringup')}
+    for spec in SUITE + (SIM_ROBOT,):
+        assert f"'{spec.executable} = {spec.package}.nodes.{spec.executable}:main'" \
+            in setups[spec.package]
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('name', ['robot', 'sim', 'replay', 'gazebo'])
+def test_launch_file_returns_a_description(name):
+    launch = pytest.importorskip('launch', reason='needs ROS 2 launch')
+    pytest.importorskip('launch_ros', reason='needs ROS 2 launch_ros')
+    path = LAUNCH / f'{name}.launch.py'
+    spec = importlib.util.spec_from_file_location(f'{name}_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    assert isinstance(description, launch.LaunchDescription)
+    assert description.entities
