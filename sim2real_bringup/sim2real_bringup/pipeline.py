@@ -166,6 +166,11 @@ class SimRobotNode:
             self.sim.close()
         self.sim = None
 
+    @property
+    def active(self) -> bool:
+        """True while an episode's world exists."""
+        return self.sim is not None
+
     def on_command(self, msg) -> None:
         """The safe command is the only command the robot takes."""
         if self.sim is not None:
@@ -541,7 +546,7 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig, episode_params: Callable[[int], SimParams],
                  policy: str = 'bundled', backend: str | None = None, start_ns: int = 0,
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, robot: Callable | None = None):
         self.config = config
         self.sched = Scheduler(start_ns)
         self.graph = Graph(self.sched)
@@ -554,7 +559,11 @@ class Pipeline:
         horizon = int(config.policy['expected_horizon'])
         period = float(config.policy['expected_action_period'])
         names = list(config.policy['expected_action_names'])
-        if policy == 'expert':
+        if policy == 'recorded':
+            runner = None  # the robot node (a bag) publishes the recorded chunks itself
+            preprocessor = ImagePreprocessor((64, 64))
+            start_offset = 0.0
+        elif policy == 'expert':
             runner = ExpertBackend(horizon, period)
             preprocessor = ImagePreprocessor((64, 64))
             start_offset = 0.0
@@ -566,9 +575,9 @@ class Pipeline:
             preprocessor = runner.preprocessor
             start_offset = runner.meta.start_offset
         self.action_meta = {'period': period, 'start_offset': start_offset}
-        self.robot = SimRobotNode(self)
+        self.robot = (robot or SimRobotNode)(self)
         self.camera = CameraNode(self, preprocessor)
-        self.policy = PolicyNode(self, runner, names)
+        self.policy = PolicyNode(self, runner, names) if runner is not None else None
         self.control = ControlNode(self)
         self.safety = SafetyNode(self, self.latch)
         self.supervisor = SupervisorNode(self)
@@ -580,8 +589,9 @@ class Pipeline:
         if self.faults.weak_grip:
             params = params.replace(pad_friction=0.0, gripper_strength=0.05)
         self.robot.start(params)
-        self.policy.reset()
-        if isinstance(self.policy.runner, ExpertBackend):
+        if self.policy is not None:
+            self.policy.reset()
+        if self.policy is not None and isinstance(self.policy.runner, ExpertBackend):
             self.policy.runner.start_episode(self.robot.sim, HOME, self.sched.now_ns)
         self.control.reset(HOME)
         self.safety.reset()
@@ -591,7 +601,8 @@ class Pipeline:
         self.robot.stop()
         self.control.core = None
         self.safety.pause()
-        self.policy.reset()
+        if self.policy is not None:
+            self.policy.reset()
 
     def end_episode(self, success: bool) -> None:
         """Record the outcome, publish it, start the next episode (from the robot's timer)."""
@@ -600,11 +611,14 @@ class Pipeline:
         lift = float(sim.object_position()[2] - sim.rest_z)
         self.records.append(EpisodeRecord(self.episode_index, sim.params.seed, success,
                                           duration, lift, sim.params.to_dict()))
-        result = ifc.make(
+        self.finish_episode(ifc.make(
             _t('/episode/result'), header=ifc.header(now), episode=self.episode_index,
             attempts=1, success=bool(success), label_source=0, duration=duration,
             lift_height=lift, final_gripper_width=sim.gripper_width(),
-            seed=int(sim.params.seed), failure_reason='' if success else 'not lifted in time')
+            seed=int(sim.params.seed), failure_reason='' if success else 'not lifted in time'))
+
+    def finish_episode(self, result) -> None:
+        """Publish the outcome, pause for the reset, start the next episode after it."""
         self.robot.result_pub.publish(result)
         self._pause_for_reset()
         if self._stop_after is not None and len(self.records) >= self._stop_after:
@@ -617,7 +631,8 @@ class Pipeline:
         limit = max_seconds or count * (float(self.config.sim['episode_timeout']) + 5.0)
         deadline = self.sched.now_ns + int(limit * NS)
         reported = len(self.records)
-        while len(self.records) < self._stop_after and self.sched.now_ns < deadline:
+        while (len(self.records) < self._stop_after and self.sched.now_ns < deadline
+               and not self.finished):
             self.sched.run_for(0.1)
             if progress and len(self.records) > reported:
                 reported = len(self.records)
@@ -627,11 +642,15 @@ class Pipeline:
     def run_for(self, seconds: float) -> None:
         """Advance simulated time; episodes keep rolling (a paused run resumes)."""
         self._stop_after = None
-        if self.robot.sim is None:
+        if not self.robot.active:
             self.sched.call_later(RESET_TIME, self._start_episode)
         self.sched.run_for(seconds)
 
+    @property
+    def finished(self) -> bool:
+        """True when the robot has nothing more to give (the end of a replayed bag)."""
+        return getattr(self.robot, 'finished', False)
+
     def close(self) -> None:
         """Release the renderer."""
-        if self.robot.sim is not None:
-            self.robot.sim.close()
+        self.robot.stop()

@@ -2,8 +2,8 @@
 
 ``synthetic_traffic`` drives every kind of suite topic with seeded stand-ins (a chunk source,
 a hold-latest 100 Hz controller, a first-order stage, a heartbeat supervisor). It exercises the
-scheduler, the graph and the recorder end to end and is the runtime's determinism check; the
-real cores replace the stand-ins in ``sim2real_bringup.pipeline``.
+scheduler, the graph and the recorder end to end in a fraction of a second and is the
+runtime's own determinism check; the full stack lives in ``sim2real_bringup.pipeline``.
 """
 from __future__ import annotations
 

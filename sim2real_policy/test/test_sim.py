@@ -238,3 +238,12 @@ def test_scripted_grasp_succeeds_in_the_nominal_scene():
             t += 0.01
         successes += sim.object_lifted() and sim.object_in_gripper()
     assert successes >= 95, successes
+
+
+def test_the_reality_proxy_is_not_a_training_profile():
+    proxy = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / 'config' / 'reality_proxy.yaml').read_text())
+    assert 'reality_proxy' in proxy
+    assert 'reality_proxy' not in CONFIG['profiles']
+    params = Randomizer(CONFIG, proxy['reality_proxy']).sample(0)
+    assert params.object_rgb == (0.15, 0.45, 0.85) and params.camera_offset[0] == 0.02
