@@ -158,7 +158,8 @@ class Controller:
         self.output = np.array(initial_pose, dtype=float)
         self._fade_from: Chunk | None = None
         self._fade_pose: np.ndarray | None = None
-        self._fade_start_ns = 0
+        self._switch_start_ns = 0
+        self._resume_start_ns = 0
         self.mode = Mode.NORMAL
         self._mode_since_ns = 0
         self._fallback = None
@@ -176,7 +177,7 @@ class Controller:
             return False
         if self.chunks and self._fade_ns > 0:
             self._fade_from = self.chunks[-1]
-            self._fade_start_ns = now_ns
+            self._switch_start_ns = now_ns
         self.chunks.append(chunk)
         if len(self.chunks) > self.config.max_chunks:
             del self.chunks[0]
@@ -196,7 +197,7 @@ class Controller:
     def _resume_from_output(self, now_ns: int) -> None:
         self._fade_from = None
         self._fade_pose = self.output.copy()
-        self._fade_start_ns = now_ns
+        self._resume_start_ns = now_ns
 
     # ------------------------------------------------------------------------------- tick
     def _usable(self, chunk: Chunk, now_ns: int) -> bool:
@@ -222,13 +223,17 @@ class Controller:
             target = total / weight_sum
         else:
             target = newest.at(now_ns)
-        if now_ns - self._fade_start_ns < self._fade_ns:
-            beta = (now_ns - self._fade_start_ns) / self._fade_ns
-            if self._fade_pose is not None and blending != 'naive':  # resuming from the output
-                target = (1.0 - beta) * self._fade_pose + beta * target
-            elif (blending == 'crossfade' and self._fade_from is not None
-                  and self._fade_from is not newest and self._usable(self._fade_from, now_ns)):
-                target = (1.0 - beta) * self._fade_from.at(now_ns) + beta * target
+        # A chunk switch fades from the previous chunk; then a resume (after a hold or a
+        # fallback) fades from where the output was. Each has its own clock.
+        if (blending == 'crossfade' and now_ns - self._switch_start_ns < self._fade_ns
+                and self._fade_from is not None and self._fade_from is not newest
+                and self._usable(self._fade_from, now_ns)):
+            beta = (now_ns - self._switch_start_ns) / self._fade_ns
+            target = (1.0 - beta) * self._fade_from.at(now_ns) + beta * target
+        if (self._fade_pose is not None and blending != 'naive'
+                and now_ns - self._resume_start_ns < self._fade_ns):
+            beta = (now_ns - self._resume_start_ns) / self._fade_ns
+            target = (1.0 - beta) * self._fade_pose + beta * target
         return target, newest
 
     def _fallback_target(self, now_ns: int):
@@ -286,7 +291,7 @@ class Controller:
             target, source = self._fallback_target(now_ns)
             self.output = target
             self._was_chunk = False
-        if self._fade_pose is not None and now_ns - self._fade_start_ns >= self._fade_ns:
+        if self._fade_pose is not None and now_ns - self._resume_start_ns >= self._fade_ns:
             self._fade_pose = None
         latency = chunk_age
         return TickResult(tuple(float(v) for v in self.output), source, chunk_age, latency,

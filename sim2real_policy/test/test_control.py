@@ -189,3 +189,18 @@ def test_bad_chunks_are_refused():
         Chunk(0, np.zeros((4, 3)), 0.05, 0.0, 0.0, 0, 0)
     with pytest.raises(ValueError, match='non-finite'):
         Chunk(0, np.full((4, 5), np.nan), 0.05, 0.0, 0.0, 0, 0)
+
+
+def test_chunks_every_crossfade_time_do_not_replay_an_old_resume_pose():
+    """Regression: a resume fade must end on its own clock, not be renewed by each chunk."""
+    ctl = controller(crossfade_time=0.1, smoothing=1.0)
+    steps, last = [], None
+    for k in range(30):  # a chunk every 100 ms = crossfade_time, moving +x at 0.1 m/s
+        stamp = k * 100
+        ctl.on_chunk(ramp_chunk(stamp, stamp, x0=0.55 + 0.1 * stamp / 1000, seq=k), stamp * MS)
+        for t in range(stamp, stamp + 100, 10):
+            x = ctl.tick(t * MS).command[0]
+            if last is not None:
+                steps.append(abs(x - last))
+            last = x
+    assert max(steps) < 0.0025  # 1 mm per tick at 0.1 m/s, plus the initial fade-in

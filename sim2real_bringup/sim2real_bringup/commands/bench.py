@@ -1,6 +1,8 @@
 """Benchmarks that print their figures and, with --json, write them to a file.
 
   safety   per-check cost of the safety filter (µs) and a fuzz run audited for unsafe outputs
+  control  the 100 Hz loop under 0-1000 ms inference latency vs the synchronous loop; wall-clock
+           tick jitter with inference on another thread; inference p50/p95/p99 per backend
   sim      physics steps/s, render fps at policy resolution, episodes/min with rendering and
            randomization, scripted-grasp success rate in the nominal scene
 
@@ -14,7 +16,7 @@ import platform
 import sys
 import time
 
-TARGETS = ('safety', 'sim')
+TARGETS = ('safety', 'control', 'sim')
 
 
 def add_arguments(parser) -> None:
@@ -70,11 +72,43 @@ def _bench_sim(args) -> dict:
     return figures
 
 
+def _bench_control(args) -> dict:
+    from sim2real_policy import control_bench
+    from sim2real_policy.models import BUNDLED
+    from sim2real_policy.standin import build_standin
+
+    model = BUNDLED
+    if not model.is_file():
+        import tempfile
+        model = build_standin(Path(tempfile.mkdtemp()) / 'standin.onnx')
+        print(f'no bundled policy; using the stand-in model {model}')
+    sweep = control_bench.latency_sweep()
+    sync = {r['inference_latency_ms']: r['command_rate_hz']
+            for r in control_bench.sync_baseline()}
+    print('latency  coverage  fresh  max step blended/naive (mm)  sync loop rate')
+    for r in sweep:
+        print(f'{r["inference_latency_ms"]:>5} ms  {r["tick_coverage"]:>7.1%}  '
+              f'{r["fresh_fraction"]:>5.0%}  {r["max_step_blended"] * 1e3:>8.2f} / '
+              f'{r["max_step_naive"] * 1e3:<8.2f}        '
+              f'{sync[r["inference_latency_ms"]]:6.1f} Hz')
+    jitter = control_bench.wall_clock_jitter(model)
+    print(f'wall clock, inference on another thread: jitter p50 {jitter["p50"]:.3f} ms, '
+          f'p99 {jitter["p99"]:.3f} ms, max {jitter["max"]:.3f} ms over {jitter["ticks"]} '
+          f'ticks ({jitter["inferences"]} inferences)')
+    latency = control_bench.inference_latency(model)
+    for backend, q in latency.items():
+        print(f'inference {backend}: p50 {q["p50"]:.3f} ms, p95 {q["p95"]:.3f} ms, '
+              f'p99 {q["p99"]:.3f} ms')
+    return {'latency_sweep': sweep, 'sync_baseline': control_bench.sync_baseline(),
+            'wall_clock_jitter_ms': jitter, 'inference_ms': latency, 'model': str(model)}
+
+
 def run(args) -> int:
     """Run one benchmark."""
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
-    figures = {'safety': _bench_safety, 'sim': _bench_sim}[args.target](args)
+    figures = {'safety': _bench_safety, 'control': _bench_control,
+               'sim': _bench_sim}[args.target](args)
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:
