@@ -199,6 +199,7 @@ def train(data: dict, out_dir: str | Path, epochs: int = 40, batch: int = 128, l
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     curves = {'train': [], 'validation': []}
+    best = (float('inf'), 0, None)
     started = time.perf_counter()
     for epoch in range(epochs):
         network.train()
@@ -221,9 +222,17 @@ def train(data: dict, out_dir: str | Path, epochs: int = 40, batch: int = 128, l
                 beta=0.1).item() for i in range(0, len(val_idx), 512)]
         curves['train'].append(float(np.mean(losses)))
         curves['validation'].append(float(np.mean(val)) if val else float('nan'))
+        if val and curves['validation'][-1] <= best[0]:
+            # Keep the epoch that generalizes best: with a few hundred demonstrations the
+            # network starts memorizing them long before the training loss levels off.
+            best = (curves['validation'][-1], epoch + 1,
+                    {k: v.detach().clone() for k, v in network.state_dict().items()})
         if progress:
             progress(epoch + 1, epochs, curves['train'][-1], curves['validation'][-1])
+    if best[2] is not None:
+        network.load_state_dict(best[2])
     meta = metadata_for(stats, horizon, model_id, dict(extra or {}, seed=seed, epochs=epochs,
+                                                       best_epoch=best[1],
                                                        samples=int(len(images))))
     export_onnx(network, meta, out_dir / 'model.onnx')
     torch.save({'state_dict': network.state_dict(), 'stats': {k: v.tolist() for k, v in
@@ -232,7 +241,8 @@ def train(data: dict, out_dir: str | Path, epochs: int = 40, batch: int = 128, l
                out_dir / 'model.pt')
     _plot(curves, out_dir / 'training_curves.png', f'{model_id}: behaviour cloning')
     summary = {'model': str(out_dir / 'model.onnx'), 'seconds': time.perf_counter() - started,
-               'epochs': epochs, 'samples': int(len(images)), 'curves': curves}
+               'epochs': epochs, 'best_epoch': best[1], 'samples': int(len(images)),
+               'curves': curves}
     (out_dir / 'training.json').write_text(json.dumps(summary, indent=1))
     return summary
 
