@@ -13,7 +13,8 @@ from sim2real_policy import train  # noqa: E402
 
 
 def test_collect_train_export_finetune(tmp_path):
-    config = {'task': {'object_x': [0.5, 0.6], 'object_y': [-0.05, 0.05]}, 'profiles': {'none': {}}}
+    config = {'task': {'object_x': [0.5, 0.6], 'object_y': [-0.05, 0.05]},
+              'profiles': {'none': {}}}
     dataset = data.collect(Randomizer(config, 'none'), 3, first_seed=7)
     assert dataset['success'].all()
     assert dataset['images'].shape[1:] == (64, 64, 3)

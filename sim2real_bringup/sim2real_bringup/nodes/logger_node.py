@@ -8,8 +8,6 @@ pub /diagnostics (diagnostic_msgs/DiagnosticArray).
 """
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sim2real_msgs.msg import (
@@ -21,6 +19,7 @@ from sim2real_msgs.msg import (
 )
 
 from sim2real_bringup.metrics import RollingMetrics
+from sim2real_safety.nodes.runner import run_node
 
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE,
@@ -72,17 +71,7 @@ class LoggerNode(Node):
 
 def main(args=None):
     """Run the logger node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LoggerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(LoggerNode, args)
 
 
 if __name__ == '__main__':

@@ -8,8 +8,6 @@ model's metadata, so the policy sees exactly what it was trained on.
 """
 from cv_bridge import CvBridge
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -18,6 +16,7 @@ from sim2real_msgs.msg import CameraHealth as CameraHealthMsg
 from sim2real_policy.camera import CameraError, CameraHealth, ImagePreprocessor, OpenCVCamera
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import read_metadata
+from sim2real_safety.nodes.runner import run_node
 
 PARAMETERS = {
     'source': ('topic', 'topic, or an OpenCV source: device index, file, URL, GStreamer'),
@@ -102,19 +101,7 @@ class CameraNode(Node):
 
 def main(args=None):
     """Run the camera node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            if node.camera is not None:
-                node.camera.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(CameraNode, args, on_exit=lambda node: node.camera and node.camera.close())
 
 
 if __name__ == '__main__':

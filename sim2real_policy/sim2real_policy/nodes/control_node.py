@@ -12,8 +12,6 @@ from dataclasses import fields
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -32,6 +30,7 @@ from sim2real_msgs.msg import (
 )
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.supervisor import Mode
 
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -122,17 +121,7 @@ class ControlNode(Node):
 
 def main(args=None):
     """Run the control node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ControlNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ControlNode, args)
 
 
 if __name__ == '__main__':

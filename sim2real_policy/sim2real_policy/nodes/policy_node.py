@@ -13,8 +13,6 @@ import threading
 
 from cv_bridge import CvBridge
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Duration, Time
@@ -23,6 +21,7 @@ from sim2real_msgs.msg import ActionChunk, PolicyHealth, RobotState
 
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import PolicyRunner
+from sim2real_safety.nodes.runner import run_node
 
 PARAMETERS = {
     'model_path': ('', 'ONNX policy ("" = the bundled one)'),
@@ -130,18 +129,8 @@ class PolicyNode(Node):
 
 def main(args=None):
     """Run the policy node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.worker.shutdown(wait=False, cancel_futures=True)
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PolicyNode, args,
+             on_exit=lambda node: node.worker.shutdown(wait=False, cancel_futures=True))
 
 
 if __name__ == '__main__':

@@ -9,9 +9,7 @@ Parameters: config/sim.yaml. The simulation advances one state period per wall t
 """
 from cv_bridge import CvBridge
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
@@ -22,6 +20,7 @@ from sim2real_msgs.msg import CartesianCommand, GraspResult, RobotState
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import Randomizer, VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim
+from sim2real_safety.nodes.runner import run_node
 
 PARAMETERS = {
     'state_rate': (100.0, 'Hz of state messages and physics advance'),
@@ -128,19 +127,8 @@ class SimRobotNode(Node):
 
 
 def main(args=None):
-    """Run the simulated robot until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimRobotNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.sim.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the simulated robot node until shutdown."""
+    run_node(SimRobotNode, args, on_exit=lambda node: node.sim.close())
 
 
 if __name__ == '__main__':

@@ -13,8 +13,6 @@ Names (relative; the launch files remap them onto the suite graph of topics.py):
 Parameters: config/safety.yaml (declared with descriptions and ranges from limits.PARAMETERS).
 """
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -38,6 +36,7 @@ from std_msgs.msg import String
 
 from sim2real_safety.filter import SafetyFilter
 from sim2real_safety.limits import PARAMETERS, SafetyLimits, Verdict
+from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.software_stop import ResetRefusedError, SoftwareStopLatch
 
 _TYPES = {'double': Parameter.Type.DOUBLE, 'double_array': Parameter.Type.DOUBLE_ARRAY,
@@ -184,17 +183,7 @@ class SafetyNode(Node):
 
 def main(args=None):
     """Run the safety node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SafetyNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SafetyNode, args)
 
 
 if __name__ == '__main__':

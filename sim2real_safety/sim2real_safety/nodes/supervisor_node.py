@@ -10,8 +10,6 @@ Names (relative; the launch files remap them onto the suite graph of topics.py):
 Parameters: config/supervisor.yaml.
 """
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -34,6 +32,7 @@ from sim2real_msgs.msg import (
 )
 from sim2real_msgs.srv import AcknowledgeHuman
 
+from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.supervisor import (
     AcknowledgeRefusedError,
     Mode,
@@ -148,17 +147,7 @@ class SupervisorNode(Node):
 
 def main(args=None):
     """Run the supervisor node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SupervisorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SupervisorNode, args)
 
 
 if __name__ == '__main__':
