@@ -30,6 +30,7 @@ from sim2real_bringup.runtime import Graph, Scheduler
 from sim2real_bringup.topics import BY_NAME
 from sim2real_policy.camera import CameraHealth, ImagePreprocessor
 from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_policy.data import preprocessor as training_preprocessor
 from sim2real_policy.policy import PolicyRunner
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
@@ -559,13 +560,10 @@ class Pipeline:
         horizon = int(config.policy['expected_horizon'])
         period = float(config.policy['expected_action_period'])
         names = list(config.policy['expected_action_names'])
-        if policy == 'recorded':
-            runner = None  # the robot node (a bag) publishes the recorded chunks itself
-            preprocessor = ImagePreprocessor((64, 64))
-            start_offset = 0.0
-        elif policy == 'expert':
-            runner = ExpertBackend(horizon, period)
-            preprocessor = ImagePreprocessor((64, 64))
+        if policy in ('recorded', 'expert'):
+            # recorded: the robot node (a bag) publishes the recorded chunks itself
+            runner = None if policy == 'recorded' else ExpertBackend(horizon, period)
+            preprocessor = training_preprocessor()  # what every trained model declares
             start_offset = 0.0
         else:
             from sim2real_policy.models import resolve_model

@@ -41,7 +41,9 @@ class Plan:
         for a, b in zip(self.waypoints, self.waypoints[1:]):
             linear = float(np.linalg.norm(b[:3] - a[:3])) / SPEED
             turn = abs(float(b[3] - a[3])) / YAW_RATE
-            grip = CLOSE_TIME if b[4] != a[4] else 0.0
+            # closing the full 85 mm takes CLOSE_TIME; a measured width a hair off the
+            # commanded one must not stretch a motion segment to that
+            grip = CLOSE_TIME * abs(float(b[4] - a[4])) / 0.085
             pause = SETTLE_TIME if np.array_equal(a, b) else 0.0
             times.append(times[-1] + max(linear, turn, grip, pause))
         self.times = np.asarray(times)
