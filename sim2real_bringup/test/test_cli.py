@@ -5,6 +5,7 @@ import pytest
 
 from sim2real_bringup import cli
 from sim2real_bringup.bag import bag_summary
+from sim2real_policy.sim.params import SimParams
 
 
 def test_help_lists_every_command(capsys):
@@ -32,6 +33,8 @@ def test_demo_writes_a_bag_and_a_report_and_refuses_to_overwrite(tmp_path, capsy
     assert {'episodes', 'success_rate', 'inference_latency_ms', 'safety', 'modes'} <= set(report)
     assert report['episodes'] == 1 and report['inference_latency_ms']['p95'] > 0
     assert (out / 'report.html').read_text().count('<img') == 6
+    episodes = json.loads((out / 'episodes.json').read_text())
+    assert SimParams.from_dict(episodes[0]['params']).seed == episodes[0]['seed']
     assert 'success rate' in capsys.readouterr().out
     assert cli.main(['demo', '--episodes', '1', '--policy', 'expert', '--out', str(out)]) == 2
     assert 'exists already' in capsys.readouterr().err

@@ -69,10 +69,12 @@ def latency_sweep(seconds: float = 20.0, seed: int = 0) -> list[dict]:
     for latency_ms in LATENCIES_MS:
         blended = _run(latency_ms / 1000, 'crossfade', seconds, seed)
         naive = _run(latency_ms / 1000, 'naive', seconds, seed)
+        ensemble = _run(latency_ms / 1000, 'ensemble', seconds, seed)
         rows.append({'inference_latency_ms': latency_ms,
                      'tick_coverage': blended['tick_coverage'],
                      'fresh_fraction': blended['fresh_fraction'],
-                     'max_step_blended': blended['max_step'], 'max_step_naive': naive['max_step']})
+                     'max_step_blended': blended['max_step'], 'max_step_naive': naive['max_step'],
+                     'max_step_ensemble': ensemble['max_step']})
     return rows
 
 

@@ -85,11 +85,11 @@ def _bench_control(args) -> dict:
     sweep = control_bench.latency_sweep()
     sync = {r['inference_latency_ms']: r['command_rate_hz']
             for r in control_bench.sync_baseline()}
-    print('latency  coverage  fresh  max step blended/naive (mm)  sync loop rate')
+    print('latency  coverage  fresh  max step crossfade/naive/ensemble (mm)  sync loop rate')
     for r in sweep:
         print(f'{r["inference_latency_ms"]:>5} ms  {r["tick_coverage"]:>7.1%}  '
               f'{r["fresh_fraction"]:>5.0%}  {r["max_step_blended"] * 1e3:>8.2f} / '
-              f'{r["max_step_naive"] * 1e3:<8.2f}        '
+              f'{r["max_step_naive"] * 1e3:.2f} / {r["max_step_ensemble"] * 1e3:<8.2f}  '
               f'{sync[r["inference_latency_ms"]]:6.1f} Hz')
     jitter = control_bench.wall_clock_jitter(model)
     print(f'wall clock, inference on another thread: jitter p50 {jitter["p50"]:.3f} ms, '

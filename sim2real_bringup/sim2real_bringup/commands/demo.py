@@ -3,10 +3,12 @@
 camera -> policy (the bundled ONNX policy by default) -> 100 Hz control -> safety filter ->
 simulated robot, with the supervisor watching, all on the simulated clock. The run folder
 holds the rosbag2 bag (MCAP, every topic, message definitions embedded), report.json and
-report.html with plots. Bags are deterministic: the same --seed gives the same bag.
+report.html with plots, and episodes.json (each episode's seed and sampled parameters).
+Bags are deterministic: the same --seed gives the same bag.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 import sys
@@ -67,6 +69,11 @@ def run(args) -> int:
         pipe.run_episodes(args.episodes, progress=progress)
     pipe.close()
     wall = time.perf_counter() - started
+    # Every episode's seed and sampled parameters: enough to rebuild it exactly
+    # (SimParams.from_dict) in the simulator.
+    (out / 'episodes.json').write_text(json.dumps(
+        [{'episode': r.index, 'seed': r.seed, 'success': r.success, 'duration_s': r.duration,
+          'params': r.params} for r in pipe.records], indent=1))
     print('writing the report ...', file=sys.stderr, flush=True)
     summary = write_report(out / 'bag', out, extra={
         'where': where, 'seed': args.seed, 'policy': pipe.policy.runner.model_id,
