@@ -59,8 +59,13 @@ class BagRecorder:
     """
 
     def __init__(self, path: str | Path, *, distro: str = 'jazzy',
-                 qos: dict[str, str] | None = None):
+                 qos: dict[str, str] | None = None, flush_period: float = 1.0):
         self.path = Path(path)
+        # Crash safety: every flush_period of recorded time the pending MCAP chunk is closed
+        # and handed to the OS, so a killed recorder loses at most that much (recover_bag
+        # rebuilds the index and metadata.yaml that only a clean close writes).
+        self._flush_ns = int(flush_period * 1e9)
+        self._flushed_ns: int | None = None
         if self.path.exists():
             raise BagExistsError(f'{self.path} exists already; choose a new bag path '
                                  '(recordings are never overwritten)')
@@ -90,6 +95,18 @@ class BagRecorder:
                 f'bag topic {topic} records {conn.msgtype}, got a {typename}')
         self._writer.write(conn, int(time_ns), interfaces.serialize(msg, typename))
         self.counts[topic] = self.counts.get(topic, 0) + 1
+        if self._flushed_ns is None:
+            self._flushed_ns = int(time_ns)
+        elif time_ns - self._flushed_ns >= self._flush_ns:
+            self.flush()
+            self._flushed_ns = int(time_ns)
+
+    def flush(self) -> None:
+        """Write everything recorded so far to the file (rosbags' writer buffers a chunk)."""
+        storage = self._writer.storage
+        if storage.chunk.bio.tell():
+            storage.close_chunk()
+        storage.bio.flush()
 
     def attach(self, graph) -> 'BagRecorder':
         """Record everything published on ``graph`` (a runtime ``Graph``)."""
@@ -120,11 +137,18 @@ class BagMessage:
     msg: object
 
 
+def _check_bag(path: Path) -> None:
+    if not (path / 'metadata.yaml').is_file():
+        if any(path.glob('*.mcap')):
+            raise BagError(f'{path} was never closed (a killed recording?): run '
+                           f'`sim2real recover {path}` to rebuild it')
+        raise BagError(f'{path} is not a rosbag2 bag (no metadata.yaml)')
+
+
 def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Yield the messages of a rosbag2 bag in time order, decoded with the bag's own types."""
     path = Path(path)
-    if not (path / 'metadata.yaml').is_file():
-        raise BagError(f'{path} is not a rosbag2 bag (no metadata.yaml)')
+    _check_bag(path)
     wanted = set(topics) if topics is not None else None
     with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
@@ -136,8 +160,62 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
 def bag_summary(path: str | Path) -> dict[str, dict]:
     """``{topic: {"type", "count"}}`` from a bag's index."""
     path = Path(path)
-    if not (path / 'metadata.yaml').is_file():
-        raise BagError(f'{path} is not a rosbag2 bag (no metadata.yaml)')
+    _check_bag(path)
     with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
         return {topic: {'type': info.msgtype, 'count': info.msgcount}
                 for topic, info in sorted(reader.topics.items())}
+
+
+def recover_bag(path: str | Path, out: str | Path | None = None) -> Path:
+    """Rebuild a recording that was never closed (killed, power loss) as a new, valid bag.
+
+    Reads the MCAP records that reached the disk (with the ``mcap`` library, tolerating the
+    truncated tail) and writes them, byte for byte, to ``out`` (default ``<path>-recovered``)
+    with a proper index and metadata.yaml. The crashed recording is left untouched.
+    """
+    from mcap.exceptions import McapError
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+
+    path = Path(path)
+    if (path / 'metadata.yaml').is_file():
+        raise BagError(f'{path} was closed cleanly (it has metadata.yaml); nothing to recover')
+    files = sorted(path.glob('*.mcap'))
+    if not files:
+        raise BagError(f'{path} holds no .mcap file to recover')
+    out = Path(out) if out else path.with_name(path.name + '-recovered')
+    schemas, channels, messages = {}, {}, []
+    for file in files:
+        with open(file, 'rb') as handle:
+            try:
+                for record in StreamReader(handle).records:
+                    if isinstance(record, Schema):
+                        schemas[record.id] = record.name
+                    elif isinstance(record, Channel):
+                        channels[record.id] = (record.topic, schemas.get(record.schema_id))
+                    elif isinstance(record, Message):
+                        messages.append((record.log_time, record.channel_id, record.data))
+            except (McapError, EOFError, ValueError):
+                pass  # the truncated tail: everything before it is kept
+    if not messages:
+        raise BagError(f'{path}: no complete message reached the disk')
+    writer = Writer(out, version=BAG_VERSIONS['jazzy'], storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    store = interfaces.typestore()
+    connections = {}
+    for channel_id, (topic, typename) in sorted(channels.items()):
+        if typename is None:
+            continue
+        profile = QOS_PROFILES[_default_qos(topic)]
+        connections[channel_id] = writer.add_connection(topic, typename, typestore=store,
+                                                        offered_qos_profiles=[profile])
+    for time_ns, channel_id, data in sorted(messages, key=lambda m: m[0]):
+        if channel_id in connections:
+            writer.write(connections[channel_id], time_ns, data)
+    writer.close()
+    return out
+
+
+def _default_qos(topic: str) -> str:
+    from sim2real_bringup.topics import qos_map
+    return qos_map().get(topic, 'default')
