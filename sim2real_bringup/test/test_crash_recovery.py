@@ -15,7 +15,7 @@ KILL_AT = 5.37  # s of recorded time
 
 
 def test_sigkilled_recording_recovers_all_but_the_last_second(tmp_path):
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent(f"""
         import os, signal
         from sim2real_bringup.bag import BagRecorder
         from sim2real_bringup.runtime import Graph, Scheduler
@@ -27,7 +27,7 @@ def test_sigkilled_recording_recovers_all_but_the_last_second(tmp_path):
         synthetic_traffic(graph, sched, seed=3)
         sched.run_for({KILL_AT})
         os.kill(os.getpid(), signal.SIGKILL)
-    ''')
+    """)
     proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     with pytest.raises(BagError, match='never closed'):
