@@ -26,6 +26,8 @@ COMMANDS = {
                  'success in sim and on the reality proxy, transfer ratio, deployment checklist'),
     'finetune': ('sim2real_bringup.commands.finetune',
                  'fine-tune a policy on a few reality-proxy (or real) episodes, encoder frozen'),
+    'sysid': ('sim2real_bringup.commands.sysid',
+              'fit mass, friction, damping, strength and delay to recordings (L-BFGS-B)'),
     'interfaces': ('sim2real_bringup.commands.interfaces',
                    "list the suite's message and service types, or print one definition"),
     'bench': ('sim2real_bringup.commands.bench',

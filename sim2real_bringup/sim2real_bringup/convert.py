@@ -56,12 +56,12 @@ def proprio(msg) -> tuple:
     return (msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width, msg.gripper_effort)
 
 
-def joint_state_msg(names, positions, velocities, stamp_ns: int):
+def joint_state_msg(names, positions, velocities, stamp_ns: int, efforts=()):
     """A ``sensor_msgs/JointState``."""
     return ifc.message_class('sensor_msgs/msg/JointState')(
         header=ifc.header(stamp_ns), name=list(names),
         position=np.asarray(positions, np.float64), velocity=np.asarray(velocities, np.float64),
-        effort=np.zeros(0, np.float64))
+        effort=np.asarray(efforts, np.float64))
 
 
 def chunk_msg(actions: np.ndarray, stamp_ns: int, model_id: str, sequence: int, period: float,

@@ -188,7 +188,8 @@ class SimRobotNode:
         self.state_pub.publish(convert.robot_state_msg(sim.robot_state(), now,
                                                        fault=self.pipe.faults.gripper_stuck))
         names, positions, velocities = sim.joint_state()
-        self.joint_pub.publish(convert.joint_state_msg(names, positions, velocities, now))
+        self.joint_pub.publish(convert.joint_state_msg(names, positions, velocities, now,
+                                                       sim.joint_efforts()))
         self._check_episode(now)
 
     def on_camera_timer(self) -> None:

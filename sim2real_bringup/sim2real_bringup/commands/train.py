@@ -3,7 +3,7 @@
 Needs the optional training extra: pip install torch==2.13.0. The result is a folder with
 model.onnx (metadata embedded: normalization, action names, horizon, period), model.pt (for
 fine-tuning), training_curves.png, training.json and the dataset. The bundled policy is
-exactly `sim2real train --randomization heavy --seed 0 --bundle`.
+`sim2real train --randomization light --seed 0 --bundle`.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import time
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real train``."""
-    parser.add_argument('--randomization', default='heavy',
+    parser.add_argument('--randomization', default='light',
                         help='profile of randomization.yaml for the demonstrations '
-                             '(none, light, heavy; default heavy)')
+                             '(none, light, heavy; default light, the bundled policy\'s)')
     parser.add_argument('--episodes', type=int, default=None,
-                        help='demonstration episodes (default: 100 none, 150 light, 300 heavy)')
-    parser.add_argument('--epochs', type=int, default=40, help='training epochs (default 40)')
+                        help='demonstration episodes (default: 150 none, 200 light, 300 heavy)')
+    parser.add_argument('--epochs', type=int, default=25, help='training epochs (default 25)')
     parser.add_argument('--seed', type=int, default=0, help='seed of data and training')
     parser.add_argument('--dataset', type=Path, default=None,
                         help='train on this dataset folder instead of collecting one')
@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
                         help='also install the model as the bundled policy of sim2real_policy')
 
 
-DEFAULT_EPISODES = {'none': 100, 'light': 150, 'heavy': 300}
+DEFAULT_EPISODES = {'none': 150, 'light': 200, 'heavy': 300}
 
 
 def run(args) -> int:

@@ -31,6 +31,8 @@ class SimParams:
     gravity: float = 9.81             # m/s^2, pointing down
     joint_damping: float = 1.0        # scale of the stage joints' damping
     joint_stiffness: float = 0.0      # stage joint spring toward their reference (N/m)
+    joint_friction: float = 0.0       # dry friction of each stage joint (N)
+    stage_mass: float = 1.0           # mass of the moving stage without the gripper (kg)
     actuator_strength: float = 1.0    # scale of the stage position gains
     gripper_strength: float = 1.0     # scale of the gripper's force limit
     pad_friction: float = 1.0         # scale of the finger pads' friction (wear < 1)

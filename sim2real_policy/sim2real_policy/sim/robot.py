@@ -170,6 +170,10 @@ class GripperSim:
         return (list(STAGE_JOINTS), self.data.qpos[self._stage_qpos].copy(),
                 self.data.qvel[self._stage_qvel].copy())
 
+    def joint_efforts(self) -> np.ndarray:
+        """Actuator forces of the stage joints (N, N m for yaw), as a driver reports them."""
+        return self.data.actuator_force[:4].copy()
+
     # ------------------------------------------------------------------------- privileged
     def object_position(self) -> np.ndarray:
         """World position of the object's centre (m)."""

@@ -75,6 +75,7 @@ def scene_xml(p: SimParams) -> str:
              'hinge" axis="0 0 1')):
         joints.append(f'<joint name="{name}" type="{axis}" range="{low} {high}" '
                       f'damping="{damping * p.joint_damping}" stiffness="{p.joint_stiffness}" '
+                      f'frictionloss="{p.joint_friction if name != "stage_yaw" else 0.0}" '
                       f'armature="{0.05 if name == "stage_yaw" else 1.0}"/>')
     actuators = '\n'.join(
         f'<position name="act_{name}" joint="{name}" kp="{kp * p.actuator_strength}" '
@@ -101,7 +102,7 @@ def scene_xml(p: SimParams) -> str:
             fovy="45"/>
     <body name="stage" gravcomp="1">
       {' '.join(joints)}
-      <inertial pos="0 0 0" mass="1.0" diaginertia="0.01 0.01 0.01"/>
+      <inertial pos="0 0 0" mass="{p.stage_mass}" diaginertia="0.01 0.01 0.01"/>
       <frame name="flange" pos="0 0 {PINCH_OFFSET}" quat="0 1 0 0"/>
     </body>
     <body name="object" pos="{p.object_x} {p.object_y} {z_obj}"

@@ -1,0 +1,383 @@
+"""System identification of the Cartesian stage from recorded trajectories, and online adaptation.
+
+The seed's ``SystemIdentification``: simulate the recorded commands in MuJoCo and minimize the
+error between simulated and measured positions, velocities and joint efforts with SciPy's
+L-BFGS-B within bounds. Fitted: the moving mass (scale), dry joint friction (N), joint
+damping (scale), actuator strength (position-gain scale) and the command delay (s). With
+efforts measured (every servo drive reports them) mass and gain are separable: positions
+alone only fix their ratio.
+
+Trajectories come from the suite's bags (``/safety/command`` and ``/robot/joint_states``),
+or from :func:`excitation` run on the robot or the simulator: sums of sines inside the
+workspace, passed through the safety filter, so calibration never leaves the safety limits.
+
+:class:`OnlineAdaptation` follows a drifting parameter from streaming prediction errors with
+bounded, rate-limited steps (normalized LMS), and records every update.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+import time
+
+import mujoco
+import numpy as np
+from scipy.optimize import minimize
+
+from sim2real_policy.sim.params import SimParams
+from sim2real_policy.sim.scene import build_model, STAGE_JOINTS
+
+PARAMS = ('mass_scale', 'friction', 'damping', 'strength', 'delay')
+BOUNDS = {'mass_scale': (0.5, 2.0), 'friction': (0.0, 5.0), 'damping': (0.5, 2.0),
+          'strength': (0.5, 1.5), 'delay': (0.0, 0.3)}
+NOMINAL = {'mass_scale': 1.0, 'friction': 0.0, 'damping': 1.0, 'strength': 1.0, 'delay': 0.0}
+UNITS = {'mass_scale': '', 'friction': 'N', 'damping': '', 'strength': '', 'delay': 's'}
+SAMPLE = 0.01          # s between samples of a trajectory
+# residual scales: 1 mm, 1 cm/s, 0.3 N (efforts carry the mass; weigh them up)
+SCALES = np.array([1e-3, 1e-2, 0.3])
+AXES = 3               # x, y, z
+
+
+class SysidDataError(ValueError):
+    """Recordings that cannot be used, with what is missing or dropped."""
+
+
+@dataclass
+class Trajectory:
+    """Commanded targets and measured stage state, sampled every ``SAMPLE`` seconds."""
+
+    command: np.ndarray    # (N, 3) x, y, z targets (m)
+    position: np.ndarray   # (N, 3) measured (m)
+    velocity: np.ndarray   # (N, 3) measured (m/s)
+    effort: np.ndarray     # (N, 3) measured actuator force (N)
+    source: str = ''
+
+    def __post_init__(self):
+        n = len(self.command)
+        for name in ('position', 'velocity', 'effort'):
+            if getattr(self, name).shape != (n, AXES):
+                raise SysidDataError(f'{self.source}: {name} has shape '
+                                     f'{getattr(self, name).shape}, expected ({n}, {AXES})')
+
+
+class StageSimulator:
+    """The stage of the embedded scene, re-parameterized in place (no rebuild per trial)."""
+
+    def __init__(self):
+        self.model = build_model(SimParams(object_x=0.55, object_y=0.0))
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._joints = [m.joint(n).id for n in STAGE_JOINTS[:AXES]]
+        self._qpos = [m.jnt_qposadr[j] for j in self._joints]
+        self._dofs = [m.jnt_dofadr[j] for j in self._joints]
+        self._moving = [b for b in range(m.nbody) if m.body(b).name == 'stage'
+                        or m.body(b).name.startswith('gripper/')]
+        self._mass0 = m.body_mass[self._moving].copy()
+        self._inertia0 = m.body_inertia[self._moving].copy()
+        self._damping0 = m.dof_damping[self._dofs].copy()
+        self._kp0 = m.actuator_gainprm[:AXES, 0].copy()
+        self._steps = int(round(SAMPLE / m.opt.timestep))
+
+    def configure(self, params: dict) -> None:
+        """Set the identified quantities on the model."""
+        m = self.model
+        m.body_mass[self._moving] = self._mass0 * params['mass_scale']
+        m.body_inertia[self._moving] = self._inertia0 * params['mass_scale']
+        m.dof_damping[self._dofs] = self._damping0 * params['damping']
+        m.dof_frictionloss[self._dofs] = params['friction']
+        kp = self._kp0 * params['strength']
+        m.actuator_gainprm[:AXES, 0] = kp
+        m.actuator_biasprm[:AXES, 1] = -kp
+
+    def simulate(self, params: dict, traj: Trajectory) -> np.ndarray:
+        """(N, 3, 3): simulated position, velocity and effort at the trajectory's samples."""
+        self.configure(params)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[m.joint('object').qposadr[0]:m.joint('object').qposadr[0] + 3] = (2.0, 2.0, 0.1)
+        for i, adr in enumerate(self._qpos):
+            d.qpos[adr] = traj.position[0, i]
+        d.ctrl[:AXES] = traj.command[0]
+        d.ctrl[3] = 0.0
+        mujoco.mj_forward(m, d)
+        n = len(traj.command)
+        out = np.empty((n, 3, AXES))
+        # The delayed command at every physics step, interpolated once with numpy.
+        step_times = np.arange(n * self._steps) * m.opt.timestep - params['delay']
+        sample_times = np.arange(n) * SAMPLE
+        controls = np.stack([np.interp(step_times, sample_times, traj.command[:, a])
+                             for a in range(AXES)], axis=1)
+        ctrl, qpos, qvel, force = d.ctrl, self._qpos, self._dofs, d.actuator_force
+        step = 0
+        for k in range(n):
+            out[k, 0] = d.qpos[qpos]
+            out[k, 1] = d.qvel[qvel]
+            out[k, 2] = force[:AXES]
+            for _ in range(self._steps):
+                ctrl[:AXES] = controls[step]
+                mujoco.mj_step(m, d)
+                step += 1
+        return out
+
+
+def excitation(seed: int, duration: float = 3.0, start=(0.55, 0.0, 0.22),
+               safety_limits=None) -> np.ndarray:
+    """A calibration command: sums of sines per axis, through the safety filter if given."""
+    rng = np.random.default_rng([seed, 0x5151])
+    t = np.arange(int(duration / SAMPLE)) * SAMPLE
+    command = np.tile(np.asarray(start, float), (len(t), 1))
+    for axis, amplitude in enumerate((0.05, 0.05, 0.04)):
+        for _ in range(3):
+            freq, phase = rng.uniform(0.5, 3.0), rng.uniform(0, 2 * math.pi)
+            a = amplitude / 3 * rng.uniform(0.5, 1.0)
+            command[:, axis] += a * (np.sin(2 * math.pi * freq * t + phase) - math.sin(phase))
+    if safety_limits is not None:
+        command = _through_safety(command, safety_limits)
+    return command
+
+
+def _through_safety(command: np.ndarray, limits) -> np.ndarray:
+    from sim2real_safety.filter import SafetyFilter
+
+    flt = SafetyFilter(limits)
+    ns = 1_000_000_000
+    now = 10 * ns
+    pose = (*command[0], 0.0, 0.085)
+    flt.update_robot_state(pose, now)
+    out = []
+    for target in command:
+        now += int(SAMPLE * ns)
+        flt.update_robot_state(pose, now)
+        flt.supervisor_heartbeat(now)
+        decision = flt.check((*target, 0.0, 0.085), now - 1, now)
+        pose = decision.command
+        out.append(pose[:3])
+    return np.asarray(out)
+
+
+def synthetic_recordings(true: dict, count: int, noise: dict | None = None, seed: int = 0,
+                         duration: float = 3.0, limits=None) -> list[Trajectory]:
+    """Recordings made in the simulator with known parameters plus sensor noise."""
+    noise = noise or {'position': 1e-4, 'velocity': 2e-3, 'effort': 0.5}
+    rng = np.random.default_rng([seed, 0x7E57])
+    sim = StageSimulator()
+    recordings = []
+    for k in range(count):
+        command = excitation(seed * 100 + k, duration, safety_limits=limits)
+        blank = Trajectory(command, np.tile(command[0], (len(command), 1)),
+                           np.zeros_like(command), np.zeros_like(command), f'synthetic {k}')
+        measured = sim.simulate(true, blank)
+        recordings.append(Trajectory(
+            command, measured[:, 0] + rng.normal(0, noise['position'], command.shape),
+            measured[:, 1] + rng.normal(0, noise['velocity'], command.shape),
+            measured[:, 2] + rng.normal(0, noise['effort'], command.shape),
+            f'synthetic {k}'))
+    return recordings
+
+
+@dataclass
+class FitResult:
+    """Fitted parameters, their uncertainty and the residuals."""
+
+    params: dict
+    std: dict
+    rms_before: dict
+    rms_after: dict
+    seconds: float
+    evaluations: int
+    history: list = field(default_factory=list)
+
+
+def _pack(params: dict) -> np.ndarray:
+    return np.array([(params[n] - BOUNDS[n][0]) / (BOUNDS[n][1] - BOUNDS[n][0]) for n in PARAMS])
+
+
+def _unpack(z: np.ndarray) -> dict:
+    return {n: BOUNDS[n][0] + float(v) * (BOUNDS[n][1] - BOUNDS[n][0]) for n, v in zip(PARAMS, z)}
+
+
+def _rms(sim: StageSimulator, params: dict, trajs: list[Trajectory]) -> dict:
+    errors = [sim.simulate(params, t) - np.stack([t.position, t.velocity, t.effort], 1)
+              for t in trajs]
+    stacked = np.concatenate(errors)
+    return {'position_mm': float(np.sqrt(np.mean(stacked[:, 0] ** 2)) * 1e3),
+            'velocity_mm_s': float(np.sqrt(np.mean(stacked[:, 1] ** 2)) * 1e3),
+            'effort_n': float(np.sqrt(np.mean(stacked[:, 2] ** 2)))}
+
+
+def _delay_guess(trajs: list[Trajectory]) -> float:
+    """Lag between commanded and measured velocity maximizing their correlation."""
+    best, best_score = 0.0, -math.inf
+    for lag in range(0, int(BOUNDS['delay'][1] / SAMPLE) + 1):
+        score = 0.0
+        for t in trajs:
+            cmd_v = np.diff(t.command, axis=0)
+            meas = t.velocity[1:]
+            if lag:
+                cmd_v, meas = cmd_v[:-lag], meas[lag:]
+            score += float(np.sum(cmd_v * meas))
+        if score > best_score:
+            best, best_score = lag * SAMPLE, score
+    return best
+
+
+def fit(trajs: list[Trajectory], start: dict | None = None, progress=None) -> FitResult:
+    """L-BFGS-B over the bounded, normalized parameters."""
+    if not trajs:
+        raise SysidDataError('no trajectory to fit')
+    started = time.perf_counter()
+    sim = StageSimulator()
+    start = dict(start or NOMINAL)
+    # The dynamics lag behind the command by more than the pure delay; the correlation
+    # peak overestimates it, so start from half of it.
+    start['delay'] = min(BOUNDS['delay'][1], 0.5 * _delay_guess(trajs))
+    measured = [np.stack([t.position, t.velocity, t.effort], 1) for t in trajs]
+    evaluations = [0]
+    history = []
+
+    def objective(z):
+        params = _unpack(np.clip(z, 0.0, 1.0))
+        evaluations[0] += 1
+        total = 0.0
+        for traj, meas in zip(trajs, measured):
+            err = (sim.simulate(params, traj) - meas) / SCALES[None, :, None]
+            total += float(np.mean(err ** 2))
+        last['cost'] = total / len(trajs)
+        return last['cost']
+
+    last = {'cost': math.nan}
+
+    def callback(z):
+        history.append({'params': _unpack(z), 'cost': last['cost']})
+        if progress:
+            progress(len(history), history[-1])
+
+    before = _rms(sim, start, trajs)
+    result = minimize(objective, _pack(start), method='L-BFGS-B',
+                      bounds=[(0.0, 1.0)] * len(PARAMS), callback=callback,
+                      options={'maxiter': 40, 'maxfun': 400, 'eps': 1e-4, 'ftol': 1e-9,
+                               'gtol': 1e-7})
+    params = _unpack(result.x)
+    # Uncertainty: the inverse-Hessian approximation of L-BFGS-B, scaled by the cost per
+    # sample (a Gauss-Newton reading of the objective as a mean of squared residuals).
+    samples = sum(m.size for m in measured)
+    hess_inv = result.hess_inv.todense()
+    variance = np.clip(np.diag(hess_inv), 0.0, None) * 2.0 * result.fun / samples
+    std = {n: float(math.sqrt(v) * (BOUNDS[n][1] - BOUNDS[n][0]))
+           for n, v in zip(PARAMS, variance)}
+    return FitResult(params, std, before, _rms(sim, params, trajs),
+                     time.perf_counter() - started, evaluations[0], history)
+
+
+def self_test(count: int = 6, seed: int = 0, progress=None) -> dict:
+    """Known parameters drawn at random, synthetic noisy recordings, fit, relative errors."""
+    rng = np.random.default_rng([seed, 0x11D])
+    true = {'mass_scale': float(rng.uniform(0.7, 1.5)), 'friction': float(rng.uniform(0.5, 3)),
+            'damping': float(rng.uniform(0.7, 1.5)), 'strength': float(rng.uniform(0.7, 1.3)),
+            'delay': float(rng.uniform(0.02, 0.2))}
+    started = time.perf_counter()
+    recordings = synthetic_recordings(true, count, seed=seed)
+    result = fit(recordings, progress=progress)
+    out = {}
+    for name in PARAMS:
+        rel = abs(result.params[name] - true[name]) / abs(true[name]) if true[name] else None
+        out[name] = {'true': true[name], 'fitted': result.params[name], 'rel_error': rel,
+                     'abs_error': abs(result.params[name] - true[name]),
+                     'std': result.std[name]}
+    return {'params': out, 'seconds': time.perf_counter() - started,
+            'trajectories': count, 'rms_before': result.rms_before,
+            'rms_after': result.rms_after, 'evaluations': result.evaluations}
+
+
+def trajectories_from_messages(commands, joint_states, min_length: int = 100) -> tuple:
+    """Trajectories from ``[(t_ns, (x, y, z))]`` and ``[(t_ns, names, pos, vel, eff)]``.
+
+    Returns ``(trajectories, notes)``: samples with non-finite values are dropped and gaps
+    longer than two sample periods split a recording; every drop and split is in ``notes``.
+    """
+    notes = []
+    if not commands:
+        raise SysidDataError('no commanded trajectory (/safety/command is missing or empty)')
+    if not joint_states:
+        raise SysidDataError('no measured trajectory (/robot/joint_states is missing or empty)')
+    names = list(joint_states[0][1])
+    missing = [j for j in STAGE_JOINTS[:AXES] if j not in names]
+    if missing:
+        raise SysidDataError(f'/robot/joint_states lacks joint(s) {missing}')
+    index = [names.index(j) for j in STAGE_JOINTS[:AXES]]
+    if any(len(js[4]) == 0 for js in joint_states):
+        raise SysidDataError('/robot/joint_states carries no efforts; the fit needs them to '
+                             'separate mass from gain')
+    cmd_t = np.array([c[0] for c in commands], float)
+    cmd = np.array([c[1] for c in commands], float)
+    rows, dropped = [], 0
+    for t_ns, _, pos, vel, eff in joint_states:
+        row = np.concatenate([np.asarray(pos)[index], np.asarray(vel)[index],
+                              np.asarray(eff)[index]])
+        if not np.all(np.isfinite(row)):
+            dropped += 1
+            continue
+        rows.append((t_ns, row))
+    if dropped:
+        notes.append(f'dropped {dropped} joint-state samples with non-finite values')
+    good = np.all(np.isfinite(cmd), axis=1)
+    if not good.all():
+        notes.append(f'dropped {int((~good).sum())} commands with non-finite values')
+        cmd_t, cmd = cmd_t[good], cmd[good]
+    segments, current = [], []
+    for t_ns, row in rows:
+        if current and t_ns - current[-1][0] > 2 * SAMPLE * 1e9:
+            notes.append(f'gap of {(t_ns - current[-1][0]) / 1e9:.3f} s at '
+                         f'{current[-1][0] / 1e9:.3f} s: recording split')
+            segments.append(current)
+            current = []
+        current.append((t_ns, row))
+    segments.append(current)
+    trajs = []
+    for segment in segments:
+        if len(segment) < min_length:
+            if segment:
+                notes.append(f'a segment of {len(segment)} samples is too short; skipped')
+            continue
+        t = np.array([s[0] for s in segment], float)
+        data = np.array([s[1] for s in segment])
+        command = np.stack([np.interp(t, cmd_t, cmd[:, a]) for a in range(AXES)], 1)
+        trajs.append(Trajectory(command, data[:, :3], data[:, 3:6], data[:, 6:9],
+                                f'segment at {t[0] / 1e9:.2f} s'))
+    if not trajs:
+        raise SysidDataError('no usable segment left: ' + '; '.join(notes or ['too short']))
+    return trajs, notes
+
+
+class OnlineAdaptation:
+    """Follow a parameter of a linear-in-parameter model ``y = theta * phi`` as data streams.
+
+    Normalized LMS: ``theta += clip(rate * e * phi / (phi^2 + eps), +-max_step)``, then clamped
+    to ``bounds``. The step bound makes it rate-limited and unable to run away whatever the
+    data; every update is recorded.
+    """
+
+    def __init__(self, initial: float, bounds: tuple, rate: float = 0.2,
+                 max_step: float = 0.02, min_excitation: float = 1e-6):
+        low, high = bounds
+        if not low <= initial <= high:
+            raise ValueError(f'initial value {initial} outside bounds {bounds}')
+        self.theta = float(initial)
+        self.bounds = (float(low), float(high))
+        self.rate = rate
+        self.max_step = max_step
+        self.min_excitation = min_excitation
+        self.updates: list[dict] = []
+
+    def update(self, phi: float, measured: float, time_s: float = math.nan) -> float:
+        """One streaming sample; returns the new estimate."""
+        if not (math.isfinite(phi) and math.isfinite(measured)) or \
+                phi * phi < self.min_excitation:
+            return self.theta  # no information in this sample
+        error = measured - self.theta * phi
+        step = self.rate * error * phi / (phi * phi + self.min_excitation)
+        step = max(-self.max_step, min(self.max_step, step))
+        new = min(self.bounds[1], max(self.bounds[0], self.theta + step))
+        self.updates.append({'time_s': time_s, 'from': self.theta, 'to': new, 'error': error})
+        self.theta = new
+        return new
