@@ -20,9 +20,11 @@ def test_fit_recovers_known_parameters_from_noisy_recordings():
 
 
 def test_excitation_stays_inside_the_safety_limits():
-    from sim2real_safety.limits import SafetyLimits
-    import yaml
     from pathlib import Path
+
+    import yaml
+
+    from sim2real_safety.limits import SafetyLimits
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml')
                          .read_text())['safety_node']['ros__parameters']
     params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
@@ -49,7 +51,7 @@ def _messages(n=300, gap_at=None, nan_at=()):
 @pytest.mark.parametrize('commands, joints, message', [
     ([], _messages()[1], r'/safety/command is missing'),
     (_messages()[0], [], r'/robot/joint_states is missing'),
-    (_messages()[0], [(0, ['a'], [0.0], [0.0], [0.0])], r"lacks joint\(s\)"),
+    (_messages()[0], [(0, ['a'], [0.0], [0.0], [0.0])], r'lacks joint\(s\)'),
     (_messages()[0], [(0, ['stage_x', 'stage_y', 'stage_z'], [0.0] * 3, [0.0] * 3, [])],
      'no efforts'),
 ])

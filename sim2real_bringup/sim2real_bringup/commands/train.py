@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
     """Options of ``sim2real train``."""
     parser.add_argument('--randomization', default='light',
                         help='profile of randomization.yaml for the demonstrations '
-                             '(none, light, heavy; default light, the bundled policy\'s)')
+                             "(none, light, heavy; default light, the bundled policy's)")
     parser.add_argument('--episodes', type=int, default=None,
                         help='demonstration episodes (default: 150 none, 200 light, 300 heavy)')
     parser.add_argument('--epochs', type=int, default=25, help='training epochs (default 25)')
