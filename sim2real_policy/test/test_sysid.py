@@ -71,7 +71,7 @@ def test_gaps_split_and_non_finite_samples_are_dropped_with_notes():
 def test_online_adaptation_follows_a_step_and_stays_bounded():
     rng = np.random.default_rng(0)
     adapt = sysid.OnlineAdaptation(1.0, (0.5, 1.5), rate=0.2, max_step=0.01)
-    for k in range(400):
+    for _ in range(400):
         phi = rng.uniform(0.5, 2.0)
         adapt.update(phi, 1.0 * phi + rng.normal(0, 0.01))
     true = 1.3  # the parameter steps up (a heavier payload, a warmer motor)
