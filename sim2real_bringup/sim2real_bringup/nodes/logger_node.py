@@ -9,7 +9,6 @@ pub /diagnostics (diagnostic_msgs/DiagnosticArray).
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sim2real_msgs.msg import (
     ActionChunk,
     CartesianCommand,
@@ -19,11 +18,9 @@ from sim2real_msgs.msg import (
 )
 
 from sim2real_bringup.metrics import RollingMetrics
+from sim2real_safety.nodes.qos import LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 MODES = {v: k[len('MODE_'):] for k, v in vars(SupervisorState).items()
          if k.startswith('MODE_') and isinstance(v, int)}
 

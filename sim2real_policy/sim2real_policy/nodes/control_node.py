@@ -14,11 +14,7 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
     qos_profile_sensor_data,
-    QoSProfile,
-    ReliabilityPolicy,
 )
 from rclpy.time import Time
 from sim2real_msgs.msg import (
@@ -30,14 +26,9 @@ from sim2real_msgs.msg import (
 )
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.supervisor import Mode
-
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class ControlNode(Node):

@@ -16,11 +16,7 @@ from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
     qos_profile_sensor_data,
-    QoSProfile,
-    ReliabilityPolicy,
 )
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
@@ -36,17 +32,12 @@ from std_msgs.msg import String
 
 from sim2real_safety.filter import SafetyFilter
 from sim2real_safety.limits import PARAMETERS, SafetyLimits, Verdict
+from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.software_stop import ResetRefusedError, SoftwareStopLatch
 
 _TYPES = {'double': Parameter.Type.DOUBLE, 'double_array': Parameter.Type.DOUBLE_ARRAY,
           'string': Parameter.Type.STRING, 'string_array': Parameter.Type.STRING_ARRAY}
-# Commands: the latest one only, delivered reliably. Status: latched for late joiners.
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class SafetyNode(Node):

@@ -13,11 +13,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
     qos_profile_sensor_data,
-    QoSProfile,
-    ReliabilityPolicy,
 )
 from rclpy.time import Time
 from sim2real_msgs.msg import (
@@ -32,6 +28,7 @@ from sim2real_msgs.msg import (
 )
 from sim2real_msgs.srv import AcknowledgeHuman
 
+from sim2real_safety.nodes.qos import LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.supervisor import (
     AcknowledgeRefusedError,
@@ -41,9 +38,6 @@ from sim2real_safety.supervisor import (
     SupervisorConfig,
 )
 
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _TYPES = {'double': Parameter.Type.DOUBLE, 'integer': Parameter.Type.INTEGER}
 # How often the rules are evaluated (s): a fault is seen within this of its threshold.
 UPDATE_PERIOD = 0.02
