@@ -34,8 +34,8 @@ BOUNDS = {'mass_scale': (0.5, 2.0), 'friction': (0.0, 5.0), 'damping': (0.5, 2.0
 NOMINAL = {'mass_scale': 1.0, 'friction': 0.0, 'damping': 1.0, 'strength': 1.0, 'delay': 0.0}
 UNITS = {'mass_scale': '', 'friction': 'N', 'damping': '', 'strength': '', 'delay': 's'}
 SAMPLE = 0.01          # s between samples of a trajectory
-# residual scales: 1 mm, 1 cm/s, 0.3 N (efforts carry the mass; weigh them up)
-SCALES = np.array([1e-3, 1e-2, 0.3])
+# residual scales: 1 mm, 3 mm/s, 0.3 N (velocity and effort carry the mass: weigh them up)
+SCALES = np.array([1e-3, 3e-3, 0.3])
 AXES = 3               # x, y, z
 
 
