@@ -131,49 +131,47 @@ def _recovers_only_after(pipe, observer, cleared_ns, minimum_s, within_s) -> boo
     return t is not None and minimum_s <= t <= within_s
 
 
-def drill_camera_unplugged(seed: int = 0) -> dict:
-    """Frames stop: VISION_DEGRADED, last good image for the grace period, then home."""
+def _vision_drill(name: str, fault: str, detect_s: float, budget_s: float, notes: str,
+                  seed: int) -> dict:
+    """A camera fault, end to end.
+
+    VISION_DEGRADED, the last good image for the grace period, then home (and nothing but
+    home), and NORMAL again only after recovery_time of live frames.
+    """
     pipe, obs = _pipeline(seed)
     cfg = pipe.config
     pipe.run_for(1.0)
     t0 = obs.now
     obs.arm()
-    pipe.faults.camera_unplugged = True
-    pipe.run_for(cfg.supervisor.camera_timeout + cfg.supervisor.vision_grace_period + 1.5)
+    setattr(pipe.faults, fault, True)
+    pipe.run_for(detect_s + cfg.supervisor.vision_grace_period + 1.5)
     entered = obs.time_to_mode(Mode.VISION_DEGRADED, t0)
     grace_end = t0 + int(((entered or 0) + cfg.supervisor.vision_grace_period + 0.1) * NS)
-    fallback = (SOURCE_HOME in obs.sources_between(grace_end, obs.now)
-                and obs.sources_between(grace_end, obs.now) <= {SOURCE_HOME})
+    after_grace = obs.sources_between(grace_end, obs.now)
+    fallback = after_grace == {SOURCE_HOME}
     cleared = obs.now
-    pipe.faults.camera_unplugged = False
+    setattr(pipe.faults, fault, False)
     recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    return _result(name, Mode.VISION_DEGRADED, obs, t0, budget_s, fallback, recovered, notes)
+
+
+def drill_camera_unplugged(seed: int = 0) -> dict:
+    """Frames stop: VISION_DEGRADED, last good image for the grace period, then home."""
+    cfg = PipelineConfig.load()
     budget = cfg.supervisor.camera_timeout + float(cfg.camera['health_period']) + 0.05
-    return _result('camera_unplugged', Mode.VISION_DEGRADED, obs, t0, budget, fallback,
-                   recovered,
-                   'last good image during the grace period, then home')
+    return _vision_drill('camera_unplugged', 'camera_unplugged', cfg.supervisor.camera_timeout,
+                         budget, 'last good image during the grace period, then home', seed)
 
 
 def drill_camera_frozen(seed: int = 0) -> dict:
     """The same frame over and over: VISION_DEGRADED, then home."""
-    pipe, obs = _pipeline(seed)
-    cfg = pipe.config
-    pipe.run_for(1.0)
-    t0 = obs.now
-    obs.arm()
-    pipe.faults.camera_frozen = True
-    pipe.run_for(cfg.supervisor.frozen_timeout + cfg.supervisor.vision_grace_period + 1.5)
-    entered = obs.time_to_mode(Mode.VISION_DEGRADED, t0)
-    grace_end = t0 + int(((entered or 0) + cfg.supervisor.vision_grace_period + 0.1) * NS)
-    fallback = SOURCE_HOME in obs.sources_between(grace_end, obs.now)
-    cleared = obs.now
-    pipe.faults.camera_frozen = False
-    recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
+    cfg = PipelineConfig.load()
     # frozen_timeout counts from the second identical frame; then a health report and an
     # update of the rules.
     budget = (cfg.supervisor.frozen_timeout + 2.0 / float(cfg.sim['camera_rate'])
               + float(cfg.camera['health_period']) + 0.05)
-    return _result('camera_frozen', Mode.VISION_DEGRADED, obs, t0, budget, fallback, recovered,
-                   'frozen frames detected by the frame-difference score')
+    return _vision_drill('camera_frozen', 'camera_frozen', cfg.supervisor.frozen_timeout,
+                         budget, 'frozen frames detected by the frame-difference score', seed)
 
 
 def drill_gripper_stalled(seed: int = 0) -> dict:

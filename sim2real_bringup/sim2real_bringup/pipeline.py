@@ -37,13 +37,14 @@ from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety.filter import SafetyFilter
-from sim2real_safety.limits import SafetyLimits
+from sim2real_safety.limits import SafetyLimits, Verdict
 from sim2real_safety.software_stop import SoftwareStopLatch
 from sim2real_safety.supervisor import Mode, Supervisor, SupervisorConfig
 
 NS = 1_000_000_000
 M = 'sim2real_msgs/msg/'
 RESET_TIME = 0.05  # s between two episodes (the operator's reset, compressed)
+SOURCE_SAFETY = 7  # CartesianCommand.SOURCE_SAFETY (checked against the .msg by a test)
 
 
 def _t(name: str) -> str:
@@ -474,16 +475,15 @@ class SafetyNode:
             return
         decision = self.core.tick(self.pipe.sched.now_ns)
         if decision is not None:
-            self.publish(decision, ifc.constants(M + 'CartesianCommand')['SOURCE_SAFETY'])
+            self.publish(decision, SOURCE_SAFETY)
 
     def publish(self, decision, source: int) -> None:
         """Safe command and status."""
         now = self.pipe.sched.now_ns
         if decision.command is not None:
-            passed = int(decision.verdict) <= 2
-            self.cmd_pub.publish(convert.command_msg(
-                decision.command, now,
-                source if passed else ifc.constants(M + 'CartesianCommand')['SOURCE_SAFETY']))
+            passed = decision.verdict in (Verdict.PASS, Verdict.SCALED, Verdict.CLAMPED)
+            self.cmd_pub.publish(convert.command_msg(decision.command, now,
+                                                     source if passed else SOURCE_SAFETY))
         violation = ifc.message_class(M + 'ConstraintViolation')
         self.status_pub.publish(ifc.make(
             _t('/safety/status'), header=ifc.header(now, 'base_link'),

@@ -15,3 +15,8 @@ def test_enum_matches_message_constants(enum, typename, prefix):
     constants = {name[len(prefix):]: value for name, value in ifc.constants(typename).items()
                  if name.startswith(prefix)}
     assert constants == {member.name: member.value for member in enum}
+
+
+def test_pipeline_safety_source_matches_the_message():
+    from sim2real_bringup.pipeline import SOURCE_SAFETY
+    assert ifc.constants('sim2real_msgs/msg/CartesianCommand')['SOURCE_SAFETY'] == SOURCE_SAFETY
