@@ -24,6 +24,7 @@ import mujoco
 from mujoco import rollout
 import numpy as np
 from scipy.optimize import minimize
+from scipy.signal import savgol_filter
 
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.scene import build_model, STAGE_JOINTS
@@ -231,76 +232,143 @@ def _rms(sim: StageSimulator, params: dict, trajs: list[Trajectory]) -> dict:
             'effort_n': float(np.sqrt(np.mean(stacked[:, 2] ** 2)))}
 
 
-def _delay_guess(trajs: list[Trajectory]) -> float:
-    """Lag between commanded and measured velocity maximizing their correlation."""
-    best, best_score = 0.0, -math.inf
-    for lag in range(0, int(BOUNDS['delay'][1] / SAMPLE) + 1):
-        score = 0.0
-        for t in trajs:
-            cmd_v = np.diff(t.command, axis=0)
-            meas = t.velocity[1:]
-            if lag:
-                cmd_v, meas = cmd_v[:-lag], meas[lag:]
-            score += float(np.sum(cmd_v * meas))
-        if score > best_score:
-            best, best_score = lag * SAMPLE, score
-    return best
+def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict:
+    """A starting point from the classical linear-in-parameters identification.
+
+    The drive's effort balances the stage's inertia, damping and dry friction,
+    ``effort = (s * M_bodies + armature) * a + d * c0 * (v + dt * a) + f * sign(v)``
+    (the ``dt * a`` term is the implicit integrator's damping), which is linear in mass scale
+    ``s``, damping scale ``d`` and friction ``f``: one least-squares solve. Strength and delay
+    come from the drive law ``effort = k * kp0 * (command(t - delay) - position)``: for each
+    delay on a 1 ms grid, ``k`` in closed form; the delay with the smallest residual wins.
+    The output-error fit then only refines (the cost is nearly flat in mass and friction near
+    the noise floor, so where it starts matters).
+    """
+    m = sim.model
+    sim.configure(NOMINAL)
+    data = mujoco.MjData(m)
+    mujoco.mj_forward(m, data)
+    inertia = np.zeros((m.nv, m.nv))
+    mujoco.mj_fullM(m, data, inertia)
+    armature = m.dof_armature[sim._dofs]
+    bodies = np.array([inertia[d, d] for d in sim._dofs]) - armature
+    damping0, kp0, dt = sim._damping0, sim._kp0, m.opt.timestep
+    rows, rhs = [], []
+    window = 15  # samples of the Savitzky-Golay differentiator (0.15 s)
+    for traj in trajs:
+        if len(traj.command) <= 2 * window:
+            continue
+        velocity = savgol_filter(traj.velocity, window, 3, axis=0)
+        accel = savgol_filter(traj.velocity, window, 3, deriv=1, delta=SAMPLE, axis=0)
+        inner = slice(window, -window)
+        for a in range(AXES):
+            v, acc = velocity[inner, a], accel[inner, a]
+            rows.append(np.stack([bodies[a] * acc, damping0[a] * (v + dt * acc), np.sign(v)], 1))
+            rhs.append(traj.effort[inner, a] - armature[a] * acc)
+    guess = dict(NOMINAL)
+    if rows:
+        solution = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
+        guess.update(mass_scale=solution[0], damping=solution[1], friction=solution[2])
+    best = (math.inf, 0.0, 1.0)
+    for delay in np.arange(0.0, BOUNDS['delay'][1] + 1e-9, 0.001):
+        num = den = 0.0
+        pairs = []
+        for traj in trajs:
+            t = np.arange(len(traj.command)) * SAMPLE
+            for a in range(AXES):
+                commanded = np.interp(t - delay, t, traj.command[:, a])
+                drive = kp0[a] * (commanded - traj.position[:, a])
+                pairs.append((drive, traj.effort[:, a]))
+                num += float(drive @ traj.effort[:, a])
+                den += float(drive @ drive)
+        gain = num / den if den > 0 else 1.0
+        residual = sum(float(np.sum((e - gain * x) ** 2)) for x, e in pairs)
+        if residual < best[0]:
+            best = (residual, float(delay), gain)
+    guess.update(delay=best[1], strength=best[2])
+    return {n: float(np.clip(guess[n], *BOUNDS[n])) for n in PARAMS}
 
 
 def fit(trajs: list[Trajectory], start: dict | None = None, progress=None) -> FitResult:
-    """L-BFGS-B over the bounded, normalized parameters."""
+    """L-BFGS-B over the bounded parameters, preconditioned by their sensitivities.
+
+    Starts from :func:`inverse_dynamics_guess` unless ``start`` is given. The parameters act
+    on very different scales (a millisecond of delay moves the residuals as much as a tenth
+    of the friction range), so the fit runs in coordinates scaled by the square root of the
+    Gauss-Newton Hessian's diagonal at the start: box bounds stay boxes, and the condition
+    number drops by two orders of magnitude (8500 -> 55 on a self-test draw). Without it
+    L-BFGS-B's line search stalls in the steep delay/strength directions while mass and
+    friction are still off.
+    """
     if not trajs:
         raise SysidDataError('no trajectory to fit')
     started = time.perf_counter()
     sim = StageSimulator()
-    start = dict(start or NOMINAL)
-    # The dynamics lag behind the command by more than the pure delay; the correlation
-    # peak overestimates it, so start from half of it.
-    start['delay'] = min(BOUNDS['delay'][1], 0.5 * _delay_guess(trajs))
+    prior = dict(start or NOMINAL)   # the model before the fit: residuals 'before'
+    start = dict(start or inverse_dynamics_guess(sim, trajs))
     measured = [np.stack([t.position, t.velocity, t.effort], 1) for t in trajs]
+    # every trajectory weighs the same whatever its length: cost = mean over trajectories
+    # of the mean squared scaled residual
+    weights = [1.0 / math.sqrt(m.size * len(trajs)) for m in measured]
     evaluations = [0]
     history = []
 
-    def objective(z):
+    def residuals(z):
         params = _unpack(np.clip(z, 0.0, 1.0))
         evaluations[0] += 1
-        total = 0.0
-        for simulated, meas in zip(sim.simulate_many(params, trajs), measured):
-            err = (simulated - meas) / SCALES[None, :, None]
-            total += float(np.mean(err ** 2))
-        last['cost'] = total / len(trajs)
-        return last['cost']
+        return np.concatenate([((simulated - meas) / SCALES[None, :, None]).ravel() * w
+                               for simulated, meas, w in
+                               zip(sim.simulate_many(params, trajs), measured, weights)])
 
+    def jacobian(z, r0, step=1e-4):
+        columns = []
+        for i in range(len(PARAMS)):
+            h = step if z[i] + step <= 1.0 else -step
+            shifted = z.copy()
+            shifted[i] += h
+            columns.append((residuals(shifted) - r0) / h)
+        return np.stack(columns, 1)
+
+    z0 = _pack(start)
+    r0 = residuals(z0)
+    sensitivity = np.sqrt(np.sum(jacobian(z0, r0) ** 2, axis=0))
+    scale = np.maximum(sensitivity, 1e-3 * max(sensitivity.max(), 1e-12))
     last = {'cost': math.nan}
 
-    def callback(z):
-        history.append({'params': _unpack(z), 'cost': last['cost']})
+    def objective(w):
+        last['cost'] = float(np.sum(residuals(w / scale) ** 2))
+        return last['cost']
+
+    def callback(w):
+        history.append({'params': _unpack(np.clip(w / scale, 0.0, 1.0)), 'cost': last['cost']})
         if progress:
             progress(len(history), history[-1])
 
-    before = _rms(sim, start, trajs)
-    # The sensor noise sets a floor the cost sits on; mass and friction move it only a
-    # little above that floor, so the tolerances are tight and a stalled run is restarted
-    # from where it stopped (a fresh curvature estimate) while it still improves.
-    z = _pack(start)
+    before = _rms(sim, prior, trajs)
+    # The sensor noise sets a floor the cost sits on; a run that stalls is restarted from
+    # where it stopped (a fresh curvature estimate) while it still improves.
+    w = z0 * scale
     previous = math.inf
     for _ in range(3):
-        result = minimize(objective, z, method='L-BFGS-B', bounds=[(0.0, 1.0)] * len(PARAMS),
-                          callback=callback,
-                          options={'maxiter': 60, 'maxfun': 800, 'eps': 1e-4, 'ftol': 1e-13,
+        result = minimize(objective, w, method='L-BFGS-B',
+                          bounds=[(0.0, float(s)) for s in scale], callback=callback,
+                          options={'maxiter': 60, 'maxfun': 600, 'eps': 1e-6, 'ftol': 1e-13,
                                    'gtol': 1e-10})
-        z = result.x
-        if previous - result.fun < 1e-5 * max(1.0, abs(result.fun)):
+        w = result.x
+        if previous - result.fun < 1e-6 * max(1.0, abs(result.fun)):
             break
         previous = result.fun
-    params = _unpack(result.x)
-    # Uncertainty: the inverse-Hessian approximation of L-BFGS-B, scaled by the cost per
-    # sample (a Gauss-Newton reading of the objective as a mean of squared residuals).
+    z = np.clip(w / scale, 0.0, 1.0)
+    params = _unpack(z)
+    # Uncertainty: the Gauss-Newton covariance at the fit, sigma^2 (J^T J)^-1, with sigma^2
+    # the variance of a (weighted) residual: the cost spread over the degrees of freedom.
+    r = residuals(z)
+    jac = jacobian(z, r)
     samples = sum(m.size for m in measured)
-    hess_inv = result.hess_inv.todense()
-    variance = np.clip(np.diag(hess_inv), 0.0, None) * 2.0 * result.fun / samples
-    std = {n: float(math.sqrt(v) * (BOUNDS[n][1] - BOUNDS[n][0]))
-           for n, v in zip(PARAMS, variance)}
+    sigma2 = float(r @ r) / max(1, samples - len(PARAMS))
+    covariance = np.linalg.pinv(jac.T @ jac) * sigma2
+    std = {n: float(math.sqrt(max(0.0, covariance[i, i])) * (BOUNDS[n][1] - BOUNDS[n][0]))
+           for i, n in enumerate(PARAMS)}
     return FitResult(params, std, before, _rms(sim, params, trajs),
                      time.perf_counter() - started, evaluations[0], history)
 
