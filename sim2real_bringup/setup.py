@@ -45,6 +45,7 @@ setup(
         'console_scripts': [
             'sim2real = sim2real_bringup.cli:main',
             'logger_node = sim2real_bringup.nodes.logger_node:main',
+            'calibration_node = sim2real_bringup.nodes.calibration_node:main',
         ],
     },
 )

@@ -52,10 +52,19 @@ SIM_ROBOT = NodeSpec('sim2real_policy', 'sim_robot_node', 'sim.yaml', (
     ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
     ('grasp_result', '/episode/result')))
 
+CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml', (
+    ('robot_state', '/robot/state'), ('supervisor_state', '/supervisor/state'),
+    ('proposed_command', '/control/proposed_command')))
+
 # The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
 SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)
 # What nodes run during a replay: the bag provides camera, robot and policy outputs.
 REPLAY = (CONTROL, SAFETY, SUPERVISOR, LOGGER)
+# A calibration run: the calibration node stands in for camera, policy and control.
+CALIBRATE = (CALIBRATION, SAFETY, SUPERVISOR)
+# What a calibration run records for `sim2real sysid`.
+CALIBRATION_TOPICS = ('/safety/command', '/robot/joint_states', '/robot/state',
+                      '/control/proposed_command', '/safety/status', '/supervisor/state')
 
 
 def recorded_topics() -> list[str]:

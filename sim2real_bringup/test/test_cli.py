@@ -50,3 +50,19 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert cli.main(['demo', '--policy', str(tmp_path / 'no.onnx'), '--out',
                      str(tmp_path / 'y')]) == 2
     assert 'no.onnx not found' in capsys.readouterr().err
+
+
+def test_calibrate_sim_records_a_bag_that_sysid_reads_back(tmp_path, capsys):
+    from sim2real_bringup.bag import bag_summary
+    from sim2real_bringup.commands.sysid import _from_bags
+
+    bag = tmp_path / 'calibration'
+    assert cli.main(['sysid', '--calibrate-sim', str(bag), '--no-fit']) == 0
+    summary = bag_summary(bag)
+    assert summary['/safety/command']['count'] == summary['/robot/joint_states']['count'] > 2000
+    trajectories, notes = _from_bags([bag])
+    # cut at the rests: one piece per excitation plus the first move
+    assert len(trajectories) == 7 and notes == []
+    # recording again to the same path is refused, nothing overwritten
+    assert cli.main(['sysid', '--calibrate-sim', str(bag), '--no-fit']) == 2
+    assert 'exists' in capsys.readouterr().err

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sim2real_bringup.launch_graph import REPLAY, SIM_ROBOT, SUITE
+from sim2real_bringup.launch_graph import CALIBRATE, CALIBRATION, REPLAY, SIM_ROBOT, SUITE
 from sim2real_bringup.topics import BY_NAME, SERVICES
 
 LAUNCH = Path(__file__).resolve().parents[1] / 'launch'
@@ -12,7 +12,7 @@ CONFIG = Path(__file__).resolve().parents[2] / 'config'
 EXTRA = {'/safety/trigger_stop_topic'}
 
 
-@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT,), ids=lambda s: s.executable)
+@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT, CALIBRATION), ids=lambda s: s.executable)
 def test_every_remapping_targets_a_suite_topic_and_config_exists(spec):
     for _, target in spec.remappings:
         assert target in BY_NAME or target in SERVICES or target in EXTRA, target
@@ -25,16 +25,25 @@ def test_replay_runs_only_decision_nodes():
                                              'logger_node'}
 
 
+def test_calibration_replaces_the_decision_chain_but_never_the_safety_node():
+    names = {s.executable for s in CALIBRATE}
+    assert 'safety_node' in names and 'control_node' not in names
+    # the calibration node proposes where the controller would: the safety node's input
+    assert dict(CALIBRATION.remappings)['proposed_command'] == \
+        dict(next(s for s in SUITE if s.executable == 'safety_node').remappings)[
+            'proposed_command']
+
+
 def test_every_node_has_an_entry_point():
     setups = {p: (Path(__file__).resolve().parents[2] / p / 'setup.py').read_text()
               for p in ('sim2real_safety', 'sim2real_policy', 'sim2real_bringup')}
-    for spec in SUITE + (SIM_ROBOT,):
+    for spec in SUITE + (SIM_ROBOT, CALIBRATION):
         assert f"'{spec.executable} = {spec.package}.nodes.{spec.executable}:main'" \
             in setups[spec.package]
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize('name', ['robot', 'sim', 'replay', 'gazebo'])
+@pytest.mark.parametrize('name', ['robot', 'sim', 'replay', 'gazebo', 'calibrate'])
 def test_launch_file_returns_a_description(name):
     launch = pytest.importorskip('launch', reason='needs ROS 2 launch')
     pytest.importorskip('launch_ros', reason='needs ROS 2 launch_ros')

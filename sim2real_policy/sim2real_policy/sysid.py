@@ -62,6 +62,19 @@ class Trajectory:
                                      f'{getattr(self, name).shape}, expected ({n}, {AXES})')
 
 
+def applied_commands(command: np.ndarray, delay: float, steps: int, timestep: float):
+    """The targets the drive applies at each physics step, ``(N * steps, 3)``.
+
+    Each command is held until the next (the drivers and the simulated robot take 100 Hz
+    setpoints), then shifted by the delay, interpolated between physics steps so that
+    everything computed from it is smooth in the delay.
+    """
+    step_times = np.arange(len(command) * steps) * timestep
+    held = command[np.repeat(np.arange(len(command)), steps)]
+    return np.stack([np.interp(step_times - delay, step_times, held[:, a])
+                     for a in range(command.shape[1])], 1)
+
+
 class StageSimulator:
     """The stage of the embedded scene, re-parameterized in place (no rebuild per trial)."""
 
@@ -80,6 +93,7 @@ class StageSimulator:
         self._damping0 = m.dof_damping[self._dofs].copy()
         self._kp0 = m.actuator_gainprm[:AXES, 0].copy()
         self._steps = int(round(SAMPLE / m.opt.timestep))
+        assert self._steps >= 2, 'a sample must span several physics steps'
 
     def configure(self, params: dict) -> None:
         """Set the identified quantities on the model."""
@@ -99,8 +113,9 @@ class StageSimulator:
     def simulate_many(self, params: dict, trajs: list[Trajectory]) -> list[np.ndarray]:
         """Every trajectory at once: MuJoCo's rollout runs them in C, one thread per core.
 
-        The effort is the stage drive's force at each sample, kp * (command - position), with
-        the command in effect at that instant (what a servo drive reports).
+        The effort is the stage drive's force kp * (command - position) over the physics step
+        that ends at each sample (what a servo drive reports). Commands are held
+        between samples (zero-order hold, as the drivers and the simulated robot do).
         """
         self.configure(params)
         m = self.model
@@ -112,12 +127,9 @@ class StageSimulator:
             batch = [trajs[i] for i in indices]
             initial = np.stack([self._initial_state(t) for t in batch])
             controls = np.zeros((len(batch), n * self._steps, m.nu))
-            step_times = np.arange(n * self._steps) * m.opt.timestep - params['delay']
-            sample_times = np.arange(n) * SAMPLE
             for b, traj in enumerate(batch):
-                for axis in range(AXES):
-                    controls[b, :, axis] = np.interp(step_times, sample_times,
-                                                     traj.command[:, axis])
+                controls[b, :, :AXES] = applied_commands(traj.command, params['delay'],
+                                                         self._steps, m.opt.timestep)
             state, _ = rollout.rollout(m, self._datas, initial, controls)
             # state k*steps-1 is the state after k samples; sample 0 is the initial state
             take = np.arange(1, n) * self._steps - 1
@@ -125,12 +137,17 @@ class StageSimulator:
                                   axis=1)
             qvel = np.concatenate([initial[:, None, 1 + m.nq:1 + m.nq + m.nv],
                                    state[:, take, 1 + m.nq:1 + m.nq + m.nv]], axis=1)
-            applied = controls[:, np.arange(n) * self._steps, :AXES]
+            # the force of the last physics step before each sample (what MuJoCo's
+            # actuator_force holds after mj_step, and what a drive reports)
+            last = np.maximum(np.arange(n) * self._steps - 1, 0)
+            applied = controls[:, last, :AXES]
+            before = np.concatenate([initial[:, None, 1:1 + m.nq],
+                                     state[:, take - 1, 1:1 + m.nq]], axis=1)
             kp = m.actuator_gainprm[:AXES, 0]
             for b, i in enumerate(indices):
                 position = qpos[b][:, self._qpos]
                 velocity = qvel[b][:, self._dofs]
-                effort = kp * (applied[b] - position)
+                effort = kp * (applied[b] - before[b][:, self._qpos])
                 results[i] = np.stack([position, velocity, effort], axis=1)
         return results
 
@@ -149,7 +166,11 @@ class StageSimulator:
 
 def excitation(seed: int, duration: float = 3.0, start=(0.55, 0.0, 0.22),
                safety_limits=None) -> np.ndarray:
-    """A calibration command: sums of sines per axis, through the safety filter if given."""
+    """A calibration command: sums of sines per axis, through the safety filter if given.
+
+    The sines start at zero (each term minus its value at t=0) so the command starts at
+    ``start`` and leaves it smoothly.
+    """
     rng = np.random.default_rng([seed, 0x5151])
     t = np.arange(int(duration / SAMPLE)) * SAMPLE
     command = np.tile(np.asarray(start, float), (len(t), 1))
@@ -159,6 +180,12 @@ def excitation(seed: int, duration: float = 3.0, start=(0.55, 0.0, 0.22),
             a = amplitude / 3 * rng.uniform(0.5, 1.0)
             command[:, axis] += a * (np.sin(2 * math.pi * freq * t + phase) - math.sin(phase))
     if safety_limits is not None:
+        # Plan well inside the speed limit (80%) so that the filter has nothing to cut on
+        # the robot, where the measured pose lags the plan; then let it check every step.
+        speed = np.max(np.linalg.norm(np.diff(command, axis=0), axis=1)) / SAMPLE
+        allowed = 0.8 * safety_limits.max_cartesian_speed
+        if speed > allowed:
+            command = command[0] + (command - command[0]) * (allowed / speed)
         command = _through_safety(command, safety_limits)
     return command
 
@@ -253,39 +280,49 @@ def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict
     armature = m.dof_armature[sim._dofs]
     bodies = np.array([inertia[d, d] for d in sim._dofs]) - armature
     damping0, kp0, dt = sim._damping0, sim._kp0, m.opt.timestep
-    rows, rhs = [], []
-    window = 15  # samples of the Savitzky-Golay differentiator (0.15 s)
-    for traj in trajs:
-        if len(traj.command) <= 2 * window:
-            continue
-        velocity = savgol_filter(traj.velocity, window, 3, axis=0)
-        accel = savgol_filter(traj.velocity, window, 3, deriv=1, delta=SAMPLE, axis=0)
-        inner = slice(window, -window)
-        for a in range(AXES):
-            v, acc = velocity[inner, a], accel[inner, a]
-            rows.append(np.stack([bodies[a] * acc, damping0[a] * (v + dt * acc), np.sign(v)], 1))
-            rhs.append(traj.effort[inner, a] - armature[a] * acc)
-    guess = dict(NOMINAL)
-    if rows:
-        solution = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
-        guess.update(mass_scale=solution[0], damping=solution[1], friction=solution[2])
+    steps = sim._steps
     best = (math.inf, 0.0, 1.0)
     for delay in np.arange(0.0, BOUNDS['delay'][1] + 1e-9, 0.001):
         num = den = 0.0
         pairs = []
         for traj in trajs:
-            t = np.arange(len(traj.command)) * SAMPLE
-            for a in range(AXES):
-                commanded = np.interp(t - delay, t, traj.command[:, a])
-                drive = kp0[a] * (commanded - traj.position[:, a])
-                pairs.append((drive, traj.effort[:, a]))
-                num += float(drive @ traj.effort[:, a])
-                den += float(drive @ drive)
+            applied = applied_commands(traj.command, delay, steps, dt)
+            applied = applied[np.maximum(np.arange(len(traj.command)) * steps - 1, 0)]
+            # the reported force is the last physics step's: position one step earlier
+            drive = kp0[None, :] * (applied - (traj.position - dt * traj.velocity))
+            pairs.append((drive, traj.effort))
+            num += float(np.sum(drive * traj.effort))
+            den += float(np.sum(drive * drive))
         gain = num / den if den > 0 else 1.0
         residual = sum(float(np.sum((e - gain * x) ** 2)) for x, e in pairs)
         if residual < best[0]:
             best = (residual, float(delay), gain)
-    guess.update(delay=best[1], strength=best[2])
+    # half a physics step on: the cost has a kink at every whole step of delay (targets
+    # switch on step boundaries), and a start on a kink stalls the line search
+    guess = dict(NOMINAL, delay=best[1] + 0.5 * dt, strength=best[2])
+    # Inverse dynamics over each sample interval: the mean drive force over the interval
+    # (setpoints switch inside it when the delay is not a whole period) against the
+    # velocity change across it.
+    rows, rhs = [], []
+    window = 15  # samples of the Savitzky-Golay smoother (0.15 s)
+    for traj in trajs:
+        if len(traj.command) <= 2 * window:
+            continue
+        velocity = savgol_filter(traj.velocity, window, 3, axis=0)
+        accel = np.diff(velocity, axis=0) / SAMPLE
+        v_mid = 0.5 * (velocity[1:] + velocity[:-1])
+        applied = applied_commands(traj.command, best[1], steps, dt)
+        applied = applied.reshape(-1, steps, AXES).mean(axis=1)[:-1]
+        position = 0.5 * (traj.position[1:] + traj.position[:-1])
+        effort = best[2] * kp0 * (applied - position)
+        inner = slice(window, -window)
+        for a in range(AXES):
+            v, acc = v_mid[inner, a], accel[inner, a]
+            rows.append(np.stack([bodies[a] * acc, damping0[a] * (v + dt * acc), np.sign(v)], 1))
+            rhs.append(effort[inner, a] - armature[a] * acc)
+    if rows:
+        solution = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
+        guess.update(mass_scale=solution[0], damping=solution[1], friction=solution[2])
     return {n: float(np.clip(guess[n], *BOUNDS[n])) for n in PARAMS}
 
 
@@ -446,11 +483,34 @@ def trajectories_from_messages(commands, joint_states, min_length: int = 100) ->
         t = np.array([s[0] for s in segment], float)
         data = np.array([s[1] for s in segment])
         command = np.stack([np.interp(t, cmd_t, cmd[:, a]) for a in range(AXES)], 1)
-        trajs.append(Trajectory(command, data[:, :3], data[:, 3:6], data[:, 6:9],
-                                f'segment at {t[0] / 1e9:.2f} s'))
+        for piece in _split_at_rest(command, data[:, 3:6]):
+            if len(piece) < min_length:
+                continue
+            trajs.append(Trajectory(command[piece], data[piece, :3], data[piece, 3:6],
+                                    data[piece, 6:9], f'segment at {t[piece[0]] / 1e9:.2f} s'))
     if not trajs:
         raise SysidDataError('no usable segment left: ' + '; '.join(notes or ['too short']))
     return trajs, notes
+
+
+def _split_at_rest(command: np.ndarray, velocity: np.ndarray) -> list[np.ndarray]:
+    """Index ranges of a recording cut where the stage rests under a constant command.
+
+    A piece starting at rest after the command has been still for longer than the largest
+    delay fitted is simulated exactly from there, and the pieces run in parallel: a long
+    calibration run becomes one trajectory per excitation.
+    """
+    hold = int(math.ceil(BOUNDS['delay'][1] / SAMPLE)) + 5
+    n = len(command)
+    still = np.zeros(n, bool)
+    steady = np.all(np.abs(np.diff(command, axis=0)) < 1e-7, axis=1)
+    run = 0
+    for k in range(1, n):
+        run = run + 1 if steady[k - 1] else 0
+        still[k] = run >= hold and np.all(np.abs(velocity[k]) < 1e-3)
+    cuts = [k for k in range(1, n - 1) if still[k] and not still[k + 1]]
+    edges = [0] + cuts + [n]
+    return [np.arange(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 class OnlineAdaptation:

@@ -6,6 +6,10 @@
                                   noise, fitted; the identifiability check before real data
   sim2real sysid --excitation F   write a safe calibration trajectory (through the safety
                                   filter, inside its limits) to play on the robot
+  sim2real sysid --calibrate-sim BAG [--robot proxy|nominal]
+                                  run config/calibration.yaml on the simulated robot through
+                                  the safety filter, record BAG, then fit it (on the robot:
+                                  ros2 launch sim2real_bringup calibrate.launch.py)
 
 The fit simulates the recorded commands in MuJoCo and minimizes position, velocity and effort
 errors with SciPy's L-BFGS-B within bounds; uncertainties from its inverse Hessian.
@@ -27,6 +31,19 @@ def add_arguments(parser) -> None:
     parser.add_argument('--seed', type=int, default=0, help='seed of the self-test')
     parser.add_argument('--excitation', type=Path, default=None,
                         help='write a calibration trajectory (CSV: t, x, y, z) and exit')
+    parser.add_argument('--calibrate-sim', type=Path, default=None, metavar='BAG',
+                        help='record a calibration run of the simulated robot to BAG, then '
+                             'fit it')
+    parser.add_argument('--robot', default='proxy',
+                        help='simulated robot of --calibrate-sim: "proxy" (the stand-in for '
+                             'the real robot, config/reality_proxy.yaml) or a randomization '
+                             'profile (none, light, heavy); default proxy')
+    parser.add_argument('--no-fit', action='store_true',
+                        help='with --calibrate-sim: record only')
+    parser.add_argument('--command-topic', default='/safety/command',
+                        help='commanded targets in the bags (default /safety/command)')
+    parser.add_argument('--joint-states-topic', default='/robot/joint_states',
+                        help='measured joints with efforts (default /robot/joint_states)')
     parser.add_argument('--out', type=Path, default=Path('runs/sysid'),
                         help='folder for sysid_params.yaml and the plot (default runs/sysid)')
     parser.add_argument('--json', type=Path, default=None, help='write the figures here')
@@ -52,6 +69,13 @@ def run(args) -> int:
         print(f'wrote {len(command)} targets ({len(command) * sysid.SAMPLE:.1f} s) to '
               f'{args.excitation}; every step passed the safety filter')
         return 0
+    if args.calibrate_sim:
+        truth = _calibrate_sim(args.calibrate_sim, args.robot, args.seed)
+        if args.no_fit:
+            return 0
+        args.bags = [args.calibrate_sim]
+        print('true stage parameters of the simulated robot: ' + ', '.join(
+            f'{k} {v:.4g}' for k, v in truth.items()))
     if args.self_test:
         if not 1 <= args.trajectories <= 10:
             raise ValueError(f'--trajectories must be 1..10, got {args.trajectories}')
@@ -64,7 +88,8 @@ def run(args) -> int:
     else:
         if not args.bags:
             raise ValueError('give recordings to fit, or --self-test, or --excitation FILE')
-        trajectories, notes = _from_bags(args.bags)
+        trajectories, notes = _from_bags(args.bags, args.command_topic,
+                                         args.joint_states_topic)
         for note in notes:
             print(f'note: {note}')
         fit = sysid.fit(trajectories, progress=_progress)
@@ -83,15 +108,55 @@ def run(args) -> int:
     return 0
 
 
-def _from_bags(bags):
+def _calibrate_sim(bag: Path, robot: str, seed: int) -> dict:
+    """Record a calibration run of the simulated robot; returns its true stage parameters."""
+    from dataclasses import fields
+
+    from sim2real_bringup import convert, interfaces
+    from sim2real_bringup.bag import BagRecorder
+    from sim2real_bringup.config import node_parameters
+    from sim2real_bringup.evaluation import episode_source
+    from sim2real_bringup.topics import BY_NAME
+    from sim2real_policy.calibration import CalibrationConfig, record_in_sim
+    from sim2real_safety.limits import SafetyLimits
+
+    params = node_parameters('calibration.yaml', 'calibration_node')
+    limits = SafetyLimits.from_parameters(
+        node_parameters(params.pop('safety_config', 'safety.yaml'), 'safety_node'))
+    known = {f.name for f in fields(CalibrationConfig)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f'calibration.yaml: unknown parameter(s) {unknown}')
+    params['seeds'] = tuple(int(s) for s in params['seeds'])
+    config = CalibrationConfig(**params)
+    sim_params = episode_source(robot)(seed)
+    print(f'calibrating the simulated robot ({robot}): {len(config.seeds)} trajectories of '
+          f'{config.duration:.1f} s', file=sys.stderr)
+    run = record_in_sim(sim_params, config, limits)
+    source = interfaces.message_class('sim2real_msgs/msg/CartesianCommand').SOURCE_CALIBRATION
+    with BagRecorder(bag) as recorder:
+        for t, pose in run['commands']:
+            recorder.record('/safety/command', BY_NAME['/safety/command'].typename, t,
+                            convert.command_msg(pose, t, source))
+        for t, names, pos, vel, eff in run['joint_states']:
+            recorder.record('/robot/joint_states', BY_NAME['/robot/joint_states'].typename, t,
+                            convert.joint_state_msg(names, pos, vel, t, eff))
+    print(f'recorded {len(run["commands"])} commands to {bag}; safety verdicts '
+          f'{run["verdicts"]}', file=sys.stderr)
+    return {'friction': sim_params.joint_friction, 'damping': sim_params.joint_damping,
+            'strength': sim_params.actuator_strength, 'delay': sim_params.action_delay,
+            'stage_mass_kg': sim_params.stage_mass}
+
+
+def _from_bags(bags, command_topic='/safety/command', joint_topic='/robot/joint_states'):
     from sim2real_bringup.bag import read_bag
     from sim2real_policy import sysid
 
     trajectories, notes = [], []
     for bag in bags:
         commands, joints = [], []
-        for m in read_bag(bag, ['/safety/command', '/robot/joint_states']):
-            if m.topic == '/safety/command':
+        for m in read_bag(bag, [command_topic, joint_topic]):
+            if m.topic == command_topic:
                 commands.append((m.time_ns, (m.msg.x, m.msg.y, m.msg.z)))
             else:
                 joints.append((m.time_ns, m.msg.name, m.msg.position, m.msg.velocity,
