@@ -120,8 +120,8 @@ class CalibrationPlayer:
 def record_in_sim(params, config: CalibrationConfig, safety_limits) -> dict:
     """Run a calibration on the simulated robot through the safety filter.
 
-    Returns ``{'commands': [(t_ns, (x, y, z, yaw, width))], 'joint_states': [(t_ns, names, pos, vel,
-    eff)], 'verdicts': {verdict name: count}, 'cut': [(t_ns, phase, verdict, constraints)]}``:
+    Returns ``{'commands': [(t_ns, (x, y, z, yaw, width))], 'joint_states': [(t_ns, names,
+    pos, vel, eff)], 'verdicts': {verdict: count}, 'cut': [(t_ns, phase, verdict, names)]}``:
     the safe commands the robot took, what its joints reported (every 10 ms, like the
     suite's topics) and every command the filter changed.
     """

@@ -1,7 +1,8 @@
 """Grasp verification and bounded retry on the MuJoCo gripper, through the safety filter."""
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 import yaml
