@@ -26,6 +26,11 @@ COMMANDS = {
                  'success in sim and on the reality proxy, transfer ratio, deployment checklist'),
     'finetune': ('sim2real_bringup.commands.finetune',
                  'fine-tune a policy on a few reality-proxy (or real) episodes, encoder frozen'),
+    'collect': ('sim2real_bringup.commands.collect',
+                'a data-collection session on the sim (teleop or policy + interventions), '
+                'recorded'),
+    'export': ('sim2real_bringup.commands.export',
+               'collected bags to a dataset that finetune reads (labels, interventions)'),
     'sysid': ('sim2real_bringup.commands.sysid',
               'fit mass, friction, damping, strength and delay to recordings (L-BFGS-B)'),
     'interfaces': ('sim2real_bringup.commands.interfaces',

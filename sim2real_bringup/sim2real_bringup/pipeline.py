@@ -95,6 +95,8 @@ class Faults:
     policy_raises: bool = False
     gripper_stuck: bool = False
     weak_grip: bool = False                  # next episodes: slippery pads, a feeble gripper
+    grasp_offset: tuple | None = None        # next episodes: the expert misjudges the object
+                                             # by (dx, dy) m (a policy failure, injected)
 
 
 @dataclass
@@ -120,9 +122,12 @@ class ExpertBackend:
         self.plan: ScriptedGrasp | None = None
         self.start_ns = 0
 
-    def start_episode(self, sim: GripperSim, start_pose, now_ns: int) -> None:
-        """Plan from the object's true pose."""
-        self.plan = ScriptedGrasp(start_pose, sim.object_position(), sim.object_yaw(),
+    def start_episode(self, sim: GripperSim, start_pose, now_ns: int, offset=None) -> None:
+        """Plan from the object's true pose (shifted by ``offset`` to inject a failure)."""
+        position = sim.object_position()
+        if offset is not None:
+            position[:2] += np.asarray(offset, float)
+        self.plan = ScriptedGrasp(start_pose, position, sim.object_yaw(),
                                   sim.params.object_shape)
         self.start_ns = now_ns
 
@@ -420,7 +425,7 @@ class SafetyNode:
         self.latch = latch
         self.cmd_pub = graph.create_publisher('/safety/command', _t('/safety/command'))
         self.status_pub = graph.create_publisher('/safety/status', _t('/safety/status'))
-        graph.create_subscription('/control/proposed_command', _t('/control/proposed_command'),
+        graph.create_subscription(pipe.proposal_topic, _t('/control/proposed_command'),
                                   self.on_proposal)
         graph.create_subscription('/robot/state', _t('/robot/state'), self.on_state)
         graph.create_subscription('/robot/joint_states', _t('/robot/joint_states'),
@@ -548,7 +553,14 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig, episode_params: Callable[[int], SimParams],
                  policy: str = 'bundled', backend: str | None = None, start_ns: int = 0,
-                 faults: Faults | None = None, robot: Callable | None = None):
+                 faults: Faults | None = None, robot: Callable | None = None,
+                 proposal_topic: str = '/control/proposed_command'):
+        # proposal_topic: what the safety node filters (collection puts an arbiter between)
+        self.proposal_topic = proposal_topic
+        # called with (index, params) when an episode's world is ready, and with the
+        # GraspResult about to be published (they may return a replacement) at its end
+        self.episode_start_hooks: list[Callable] = []
+        self.result_hooks: list[Callable] = []
         self.config = config
         self.sched = Scheduler(start_ns)
         self.graph = Graph(self.sched)
@@ -591,9 +603,12 @@ class Pipeline:
         if self.policy is not None:
             self.policy.reset()
         if self.policy is not None and isinstance(self.policy.runner, ExpertBackend):
-            self.policy.runner.start_episode(self.robot.sim, HOME, self.sched.now_ns)
+            self.policy.runner.start_episode(self.robot.sim, HOME, self.sched.now_ns,
+                                             self.faults.grasp_offset)
         self.control.reset(HOME)
         self.safety.reset()
+        for hook in self.episode_start_hooks:
+            hook(self.episode_index, params)
 
     def _pause_for_reset(self) -> None:
         """Between episodes: no robot, no controller, nothing in flight reaches the new world."""
@@ -618,6 +633,8 @@ class Pipeline:
 
     def finish_episode(self, result) -> None:
         """Publish the outcome, pause for the reset, start the next episode after it."""
+        for hook in self.result_hooks:
+            result = hook(result)
         self.robot.result_pub.publish(result)
         self._pause_for_reset()
         if self._stop_after is not None and len(self.records) >= self._stop_after:

@@ -48,6 +48,17 @@ TOPICS = (
     Topic('/episode/result', M + 'GraspResult', 'default', 'outcome of each grasp episode'),
     Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', 'default',
           'metrics and anomaly checks of the logger'),
+    # data collection (collect.launch.py, `sim2real collect`)
+    Topic('/teleop/cmd_vel', 'geometry_msgs/msg/Twist', 'default',
+          "the operator's velocity (a spacemouse or joystick driver)"),
+    Topic('/teleop/joy', 'sensor_msgs/msg/Joy', 'default',
+          "the operator's device buttons (gripper) and, for gamepads, axes"),
+    Topic('/collect/intervention', 'std_msgs/msg/Bool', 'default',
+          'true: a human takes control from the policy; false: hands it back'),
+    Topic('/collect/proposed_command', M + 'CartesianCommand', 'default',
+          "the policy's or the human's proposal, to the safety node"),
+    Topic('/collect/events', M + 'EpisodeEvent', 'latched',
+          'episode boundaries, interventions, grasp attempts and operator labels'),
 )
 
 BY_NAME = {topic.name: topic for topic in TOPICS}
@@ -57,6 +68,7 @@ SERVICES = {
     '/safety/trigger_stop': 'sim2real_msgs/srv/TriggerSoftwareStop',
     '/safety/reset_stop': 'sim2real_msgs/srv/ResetSoftwareStop',
     '/supervisor/acknowledge': 'sim2real_msgs/srv/AcknowledgeHuman',
+    '/collect/label': 'sim2real_msgs/srv/LabelEpisode',
 }
 
 

@@ -91,24 +91,21 @@ class Teleop:
     def on_joy(self, axes, buttons, now_ns: int) -> None:
         """A ``sensor_msgs/Joy``: axes mapped to velocities, buttons to the gripper."""
         c = self.config
-        motion = np.zeros(4)
-        for k, (index, scale) in enumerate(zip(c.joy_axes, c.joy_scale)):
-            if 0 <= index < len(axes):
-                motion[k] = float(axes[index]) * scale
-        if not np.all(np.isfinite(motion)):
-            return
-        self._velocity[:4] = motion
+        if any(index >= 0 for index in c.joy_axes):
+            # a gamepad drives with its axes; with every axis unused (-1) the device's
+            # motion comes as a Twist (a spacemouse) and Joy carries only the buttons
+            motion = np.zeros(4)
+            for k, (index, scale) in enumerate(zip(c.joy_axes, c.joy_scale)):
+                if 0 <= index < len(axes):
+                    motion[k] = float(axes[index]) * scale
+            if not np.all(np.isfinite(motion)):
+                return
+            self._velocity[:4] = motion
 
         def pressed(index):
             return 0 <= index < len(buttons) and bool(buttons[index])
         self._velocity[4] = (-c.gripper_speed if pressed(c.button_close) else
                              c.gripper_speed if pressed(c.button_open) else 0.0)
-        self._input_ns = now_ns
-
-    def on_gripper(self, closing: bool | None, now_ns: int) -> None:
-        """Gripper only: close (True), open (False), stop (None)."""
-        self._velocity[4] = (0.0 if closing is None else
-                             -self.config.gripper_speed if closing else self.config.gripper_speed)
         self._input_ns = now_ns
 
     def tick(self, now_ns: int) -> tuple:

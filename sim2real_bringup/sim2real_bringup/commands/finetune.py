@@ -21,8 +21,9 @@ def add_arguments(parser) -> None:
                         help='real episodes (default: collect --real-episodes on the proxy)')
     parser.add_argument('--real-episodes', type=int, default=30,
                         help='proxy episodes to collect when no --real-dataset (default 30)')
-    parser.add_argument('--real-fraction', type=float, default=0.5,
-                        help='share of real samples in every batch (default 0.5, the seed)')
+    parser.add_argument('--real-fraction', type=float, default=None,
+                        help='share of real samples in every batch (default: the one stored '
+                             'by `sim2real export`, else 0.5, the seed)')
     parser.add_argument('--epochs', type=int, default=30, help='epochs (default 30)')
     parser.add_argument('--seed', type=int, default=0, help='seed')
     parser.add_argument('--out', type=Path, default=None,
@@ -37,7 +38,7 @@ def run(args) -> int:
     from sim2real_policy.models import BUNDLED
     from sim2real_policy.sim.randomization import Randomizer
 
-    if not 0.0 < args.real_fraction < 1.0:
+    if args.real_fraction is not None and not 0.0 < args.real_fraction < 1.0:
         raise ValueError(f'--real-fraction must be in (0, 1), got {args.real_fraction}')
     out = args.out or Path('runs') / f'finetune-{args.seed}'
     if out.exists():
@@ -55,10 +56,11 @@ def run(args) -> int:
                             progress=lambda d, t, s: print(f'  proxy episodes {d}/{t}',
                                                            file=sys.stderr, flush=True))
         data.save(real, out / 'real_dataset', source='reality proxy, expert demonstrations')
+    real_fraction = args.real_fraction or float(real['info'].get('real_fraction', 0.5))
     real = train.successful_only(real)
     sim = train.successful_only(sim)
     summary = train.finetune(checkpoint, real, sim, out, epochs=args.epochs,
-                             real_fraction=args.real_fraction, seed=args.seed)
+                             real_fraction=real_fraction, seed=args.seed)
     print(f'fine-tuned on {summary["real_samples"]} real samples in {summary["seconds"]:.0f} s:'
           f' {summary["model"]}')
     return 0

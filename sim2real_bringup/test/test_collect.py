@@ -1,0 +1,172 @@
+"""Data collection: a scripted session on the simulator, its bag, the export and fine-tuning."""
+import numpy as np
+import pytest
+
+from sim2real_bringup import cli
+from sim2real_bringup.bag import read_bag
+from sim2real_bringup.collect import CollectNode, OperatorScript, run_collection
+from sim2real_bringup.collection import (
+    CollectConfig,
+    CommandArbiter,
+    EpisodeBook,
+)
+from sim2real_bringup.export import export, ExportError, read_episodes
+from sim2real_bringup.pipeline import Pipeline, PipelineConfig
+from sim2real_policy import data
+from sim2real_policy.sim.params import SimParams
+from sim2real_policy.teleop import TeleopConfig
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope='module')
+def session(tmp_path_factory):
+    """Phase 2 on the reality proxy, five episodes, a scripted operator.
+
+    The policy fails in episodes 1 and 2 (injected); the human takes over in 2 and relabels
+    3, whose grasp the gripper check calls a success.
+    """
+    out = tmp_path_factory.mktemp('collect') / 'run'
+    script = OperatorScript(name='Ada', intervene={2: 3.0},
+                            relabel={3: (False, 'object dropped while handing over')})
+    result = run_collection(out, 'policy', 5, robot='proxy', failing={1, 2}, script=script)
+    return out, result
+
+
+def test_a_session_reads_back_exactly_through_the_export(session, tmp_path):
+    out, result = session
+    book = {e['episode']: e for e in result['episodes']}
+    # what happened: an injected failure stays a failure, the intervention recovers one
+    assert [book[k]['automatic'] for k in range(5)] == [True, False, True, True, True]
+    assert book[1]['attempts'] == ['empty'] and book[2]['attempts'] == ['empty', 'held']
+    assert book[2]['interventions'] == 1
+    # the automatic check (gripper only) agrees with the simulator's privileged truth
+    assert all(e['automatic'] == e['truth'] for e in result['episodes'])
+
+    summary = export([out / 'bag'], tmp_path / 'dataset', real_fraction=0.3)
+    dataset = data.load(tmp_path / 'dataset')
+    exported = dataset['info']['episodes']
+    assert [e['episode'] for e in exported] == sorted(book)
+    for e in exported:
+        mine = book[e['episode']]
+        assert e['automatic'] == mine['automatic']
+        assert e['label'] == mine['label'] and e['success'] == mine['success']
+        assert e['interventions'] == mine['interventions']
+        assert e['attempts'] == mine['attempts']
+    assert exported[2]['intervention_operators'] == ['Ada']
+    # the operator's label wins and carries the name
+    assert exported[3]['automatic'] is True and exported[3]['success'] is False
+    assert exported[3]['label_operator'] == 'Ada'
+    assert dataset['success'].tolist() == [True, False, True, False, True]
+    assert summary['overridden'] == 1 and summary['interventions'] == 1
+    assert summary['retried_grasps'] == 1
+    # samples: every 0.1 s of each episode, the human's share where they drove
+    assert dataset['images'].shape[1:] == (64, 64, 3)
+    assert dataset['actions'].shape[1:] == (data.HORIZON, 5)
+    assert set(np.unique(dataset['episode'])) == set(range(5))
+    human = dataset['human'].astype(bool)
+    assert human.any() and set(dataset['episode'][human]) == {2}
+    durations = [e['duration'] for e in exported]
+    counts = np.bincount(dataset['episode'])
+    assert np.all(np.abs(counts - np.array(durations) / data.OBSERVATION_PERIOD) <= 2)
+
+
+def test_a_recovered_grasp_does_not_count_toward_the_failure_rule(session):
+    out, _ = session
+    results = [m.msg for m in read_bag(out / 'bag', ['/episode/result'])]
+    assert [r.success for r in results] == [True, False, True, True, True]
+    assert results[2].attempts == 2 and results[2].interventions == 1
+    failures = [m.msg.consecutive_failures for m in read_bag(out / 'bag', ['/supervisor/state'])]
+    assert max(failures) == 1  # episode 1 only: episode 2's retry succeeded
+
+
+def test_the_export_feeds_finetune_without_hand_editing(session, tmp_path):
+    pytest.importorskip('torch', reason='fine-tuning needs torch==2.13.0 (requirements-train)')
+    from sim2real_bringup.config import load_yaml
+    from sim2real_policy.policy import PolicyRunner
+    from sim2real_policy.sim.randomization import Randomizer
+
+    out, _ = session
+    assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'real')]) == 0
+    sim = data.collect(Randomizer(load_yaml('randomization.yaml'), 'none'), 2, first_seed=9)
+    data.save(sim, tmp_path / 'sim')
+    assert cli.main(['finetune', '--real-dataset', str(tmp_path / 'real'), '--sim-dataset',
+                     str(tmp_path / 'sim'), '--epochs', '1', '--out',
+                     str(tmp_path / 'tuned')]) == 0
+    runner = PolicyRunner(tmp_path / 'tuned' / 'model.onnx')
+    frame = np.zeros((64, 64, 3), np.uint8)
+    actions = runner.predict(frame, np.zeros(6, np.float32), preprocessed=True)
+    assert np.all(np.isfinite(actions))
+
+
+def test_teleop_in_the_full_stack_is_limited_by_the_same_safety_node(tmp_path):
+    """Phase 1: an operator pushing out of the workspace is clamped by the safety node."""
+    config = PipelineConfig.load()
+    pipe = Pipeline(config, lambda i: SimParams(seed=i), policy='expert',
+                    proposal_topic='/collect/proposed_command')
+    node = CollectNode(pipe, CollectConfig(phase='teleop', operator_name='Ada'),
+                       TeleopConfig())
+    safe, proposed, verdicts = [], [], []
+    pipe.graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
+                                   lambda m: safe.append(m.x))
+    pipe.graph.create_subscription('/collect/proposed_command',
+                                   'sim2real_msgs/msg/CartesianCommand',
+                                   lambda m: proposed.append(m.x))
+    pipe.graph.create_subscription('/safety/status', 'sim2real_msgs/msg/SafetyStatus',
+                                   lambda m: verdicts.append(m.verdict))
+    push = pipe.graph.create_publisher('/teleop/cmd_vel', 'geometry_msgs/msg/Twist')
+    from sim2real_bringup import interfaces as ifc
+
+    def device():
+        twist = ifc.make('geometry_msgs/msg/Twist')
+        twist.linear.x = 1.0   # full deflection forward, for seconds: out of the workspace
+        push.publish(twist)
+    pipe.sched.create_timer(0.02, device, 'device')
+    pipe.sched.run_for(4.0)
+    pipe.close()
+    upper = config.safety.upper[0]
+    assert node.book.current is not None and node.teleop.started
+    assert max(proposed) > upper                 # the human asked to leave
+    assert max(safe) <= upper + 1e-9             # the robot was never told to
+    status_type = ifc.message_class('sim2real_msgs/msg/SafetyStatus')
+    assert status_type.VERDICT_CLAMPED in verdicts
+
+
+def test_labels_are_signed_and_need_a_known_episode():
+    book = EpisodeBook(CollectConfig())
+    book.start(0, 0)
+    book.end(NS)
+    assert book.label(0, True, '  ', 'fine', 2 * NS)[0] is False
+    accepted, message, _ = book.label(7, True, 'Ada', '', 2 * NS)
+    assert not accepted and 'episode 7 is unknown' in message
+    accepted, _, event = book.label(0, True, 'Ada', 'looked fine', 2 * NS)
+    assert accepted and event.operator_name == 'Ada' and book.episodes[0].success is True
+
+
+def test_hand_back_fades_from_the_human_to_the_policy():
+    arbiter = CommandArbiter(CollectConfig(handback_time=0.5))
+    arbiter.set_intervention(True, 0)
+    arbiter.select(None, (0.5, 0.0, 0.2, 0.0, 0.0), 0)
+    arbiter.set_intervention(False, NS)
+    policy = (0.6, 0.0, 0.2, 0.0, 0.0)
+    xs = [arbiter.select(policy, None, NS + k * NS // 10)[0][0] for k in range(7)]
+    assert xs[0] == pytest.approx(0.5) and xs[-1] == pytest.approx(0.6)
+    assert all(b >= a for a, b in zip(xs, xs[1:]))
+
+
+def test_a_bag_without_collection_events_is_named(tmp_path):
+    from sim2real_bringup import convert
+    from sim2real_bringup.bag import BagRecorder
+
+    with BagRecorder(tmp_path / 'bag') as recorder:
+        recorder.record('/safety/command', 'sim2real_msgs/msg/CartesianCommand', 0,
+                        convert.command_msg((0.5, 0, 0.2, 0, 0.08), 0, 0))
+    with pytest.raises(ExportError, match='no /collect/events'):
+        read_episodes(tmp_path / 'bag')
+
+
+@pytest.mark.parametrize('field, value', [('phase', 'autonomous'), ('handback_time', -1.0),
+                                          ('close_below', 0.09)])
+def test_bad_collection_parameters_are_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        CollectConfig(**{field: value})
