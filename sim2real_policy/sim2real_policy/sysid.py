@@ -259,6 +259,36 @@ def _rms(sim: StageSimulator, params: dict, trajs: list[Trajectory]) -> dict:
             'effort_n': float(np.sqrt(np.mean(stacked[:, 2] ** 2)))}
 
 
+def _regress_inertia(trajs, delay, strength, bodies, armature, damping0, kp0, steps, dt):
+    """Mass scale, damping scale and friction by least squares, for a given delay/strength.
+
+    Over each sample interval: the mean drive force (setpoints switch inside it when the delay
+    is not a whole period) against the velocity change across it.
+    """
+    guess = dict(NOMINAL, delay=delay, strength=strength)
+    rows, rhs = [], []
+    window = 15  # samples of the Savitzky-Golay smoother (0.15 s)
+    for traj in trajs:
+        if len(traj.command) <= 2 * window:
+            continue
+        velocity = savgol_filter(traj.velocity, window, 3, axis=0)
+        accel = np.diff(velocity, axis=0) / SAMPLE
+        v_mid = 0.5 * (velocity[1:] + velocity[:-1])
+        applied = applied_commands(traj.command, delay, steps, dt)
+        applied = applied.reshape(-1, steps, AXES).mean(axis=1)[:-1]
+        position = 0.5 * (traj.position[1:] + traj.position[:-1])
+        effort = strength * kp0 * (applied - position)
+        inner = slice(window, -window)
+        for a in range(AXES):
+            v, acc = v_mid[inner, a], accel[inner, a]
+            rows.append(np.stack([bodies[a] * acc, damping0[a] * (v + dt * acc), np.sign(v)], 1))
+            rhs.append(effort[inner, a] - armature[a] * acc)
+    if rows:
+        solution = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
+        guess.update(mass_scale=solution[0], damping=solution[1], friction=solution[2])
+    return guess
+
+
 def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict:
     """A starting point from the classical linear-in-parameters identification.
 
@@ -267,9 +297,10 @@ def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict
     (the ``dt * a`` term is the implicit integrator's damping), which is linear in mass scale
     ``s``, damping scale ``d`` and friction ``f``: one least-squares solve. Strength and delay
     come from the drive law ``effort = k * kp0 * (command(t - delay) - position)``: for each
-    delay on a 1 ms grid, ``k`` in closed form; the delay with the smallest residual wins.
-    The output-error fit then only refines (the cost is nearly flat in mass and friction near
-    the noise floor, so where it starts matters).
+    delay on a 1 ms grid, ``k`` in closed form; the delay with the smallest residual wins,
+    to within the sample period, and is settled among its neighbours by simulating each
+    candidate. The output-error fit then only refines (the cost is nearly flat in mass and
+    friction near the noise floor, so where it starts matters).
     """
     m = sim.model
     sim.configure(NOMINAL)
@@ -297,33 +328,24 @@ def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict
         residual = sum(float(np.sum((e - gain * x) ** 2)) for x, e in pairs)
         if residual < best[0]:
             best = (residual, float(delay), gain)
-    # half a physics step on: the cost has a kink at every whole step of delay (targets
-    # switch on step boundaries), and a start on a kink stalls the line search
-    guess = dict(NOMINAL, delay=best[1] + 0.5 * dt, strength=best[2])
-    # Inverse dynamics over each sample interval: the mean drive force over the interval
-    # (setpoints switch inside it when the delay is not a whole period) against the
-    # velocity change across it.
-    rows, rhs = [], []
-    window = 15  # samples of the Savitzky-Golay smoother (0.15 s)
-    for traj in trajs:
-        if len(traj.command) <= 2 * window:
-            continue
-        velocity = savgol_filter(traj.velocity, window, 3, axis=0)
-        accel = np.diff(velocity, axis=0) / SAMPLE
-        v_mid = 0.5 * (velocity[1:] + velocity[:-1])
-        applied = applied_commands(traj.command, best[1], steps, dt)
-        applied = applied.reshape(-1, steps, AXES).mean(axis=1)[:-1]
-        position = 0.5 * (traj.position[1:] + traj.position[:-1])
-        effort = best[2] * kp0 * (applied - position)
-        inner = slice(window, -window)
-        for a in range(AXES):
-            v, acc = v_mid[inner, a], accel[inner, a]
-            rows.append(np.stack([bodies[a] * acc, damping0[a] * (v + dt * acc), np.sign(v)], 1))
-            rhs.append(effort[inner, a] - armature[a] * acc)
-    if rows:
-        solution = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
-        guess.update(mass_scale=solution[0], damping=solution[1], friction=solution[2])
-    return {n: float(np.clip(guess[n], *BOUNDS[n])) for n in PARAMS}
+    # The drive law pins the delay only to the sample period (a setpoint switching anywhere
+    # inside an interval gives the same effort at its samples), and the interval-averaged
+    # regression below is sensitive to that: try delays across the interval and keep the
+    # candidate whose simulated response fits best (one rollout each).
+    measured = [np.stack([t.position, t.velocity, t.effort], 1) for t in trajs]
+    candidates = []
+    for offset in np.arange(-0.006, 0.0065, 0.001):
+        # half a physics step on: the cost has a kink at every whole step of delay (targets
+        # switch on step boundaries), and a start on a kink stalls the line search
+        delay = float(np.clip(best[1] + offset, 0.0, BOUNDS['delay'][1])) + 0.5 * dt
+        guess = _regress_inertia(trajs, delay, best[2], bodies, armature, damping0, kp0,
+                                 steps, dt)
+        guess = {n: float(np.clip(v, *BOUNDS[n])) for n, v in guess.items()}
+        cost = sum(float(np.mean(((simulated - meas) / SCALES[None, :, None]) ** 2))
+                   for simulated, meas in zip(sim.simulate_many(guess, trajs), measured))
+        candidates.append((cost, guess))
+    guess = min(candidates, key=lambda c: c[0])[1]
+    return guess
 
 
 def fit(trajs: list[Trajectory], start: dict | None = None, progress=None) -> FitResult:
