@@ -46,6 +46,7 @@ setup(
             'sim2real = sim2real_bringup.cli:main',
             'logger_node = sim2real_bringup.nodes.logger_node:main',
             'calibration_node = sim2real_bringup.nodes.calibration_node:main',
+            'collect_node = sim2real_bringup.nodes.collect_node:main',
         ],
     },
 )

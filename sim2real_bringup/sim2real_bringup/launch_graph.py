@@ -56,6 +56,15 @@ CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml
     ('robot_state', '/robot/state'), ('supervisor_state', '/supervisor/state'),
     ('proposed_command', '/control/proposed_command')))
 
+COLLECT = NodeSpec('sim2real_bringup', 'collect_node', 'collect.yaml', (
+    ('policy_command', '/control/proposed_command'), ('cmd_vel', '/teleop/cmd_vel'),
+    ('joy', '/teleop/joy'), ('intervention', '/collect/intervention'),
+    ('robot_state', '/robot/state'), ('safe_command', '/safety/command'),
+    ('episode_done', '/sim/episode_result'), ('proposed_command', '/collect/proposed_command'),
+    ('events', '/collect/events'), ('grasp_result', '/episode/result'),
+    ('label', '/collect/label'), ('start_episode', '/collect/start_episode'),
+    ('end_episode', '/collect/end_episode')))
+
 # The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
 SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)
 # What nodes run during a replay: the bag provides camera, robot and policy outputs.

@@ -69,6 +69,8 @@ SERVICES = {
     '/safety/reset_stop': 'sim2real_msgs/srv/ResetSoftwareStop',
     '/supervisor/acknowledge': 'sim2real_msgs/srv/AcknowledgeHuman',
     '/collect/label': 'sim2real_msgs/srv/LabelEpisode',
+    '/collect/start_episode': 'std_srvs/srv/Trigger',
+    '/collect/end_episode': 'std_srvs/srv/Trigger',
 }
 
 

@@ -4,15 +4,23 @@ from pathlib import Path
 
 import pytest
 
-from sim2real_bringup.launch_graph import CALIBRATE, CALIBRATION, REPLAY, SIM_ROBOT, SUITE
+from sim2real_bringup.launch_graph import (
+    CALIBRATE,
+    CALIBRATION,
+    COLLECT,
+    REPLAY,
+    SIM_ROBOT,
+    SUITE,
+)
 from sim2real_bringup.topics import BY_NAME, SERVICES
 
 LAUNCH = Path(__file__).resolve().parents[1] / 'launch'
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
-EXTRA = {'/safety/trigger_stop_topic'}
+EXTRA = {'/safety/trigger_stop_topic', '/sim/episode_result'}
 
 
-@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT, CALIBRATION), ids=lambda s: s.executable)
+@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT, CALIBRATION, COLLECT),
+                         ids=lambda s: s.executable)
 def test_every_remapping_targets_a_suite_topic_and_config_exists(spec):
     for _, target in spec.remappings:
         assert target in BY_NAME or target in SERVICES or target in EXTRA, target
@@ -37,13 +45,13 @@ def test_calibration_replaces_the_decision_chain_but_never_the_safety_node():
 def test_every_node_has_an_entry_point():
     setups = {p: (Path(__file__).resolve().parents[2] / p / 'setup.py').read_text()
               for p in ('sim2real_safety', 'sim2real_policy', 'sim2real_bringup')}
-    for spec in SUITE + (SIM_ROBOT, CALIBRATION):
+    for spec in SUITE + (SIM_ROBOT, CALIBRATION, COLLECT):
         assert f"'{spec.executable} = {spec.package}.nodes.{spec.executable}:main'" \
             in setups[spec.package]
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize('name', ['robot', 'sim', 'replay', 'gazebo', 'calibrate'])
+@pytest.mark.parametrize('name', ['robot', 'sim', 'replay', 'gazebo', 'calibrate', 'collect'])
 def test_launch_file_returns_a_description(name):
     launch = pytest.importorskip('launch', reason='needs ROS 2 launch')
     pytest.importorskip('launch_ros', reason='needs ROS 2 launch_ros')

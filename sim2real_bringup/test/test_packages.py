@@ -17,9 +17,9 @@ PYTHON_PACKAGES = PACKAGES[1:]
 # checked there (and `rosdep resolve` in test_rosdep_resolves_every_key checks it for real).
 ROS_PACKAGES = {
     'ament_cmake', 'ament_lint_auto', 'ament_lint_common', 'builtin_interfaces', 'cv_bridge',
-    'diagnostic_msgs', 'launch', 'launch_ros', 'rclpy', 'ros2bag', 'rosbag2_storage_mcap',
-    'rosgraph_msgs', 'rosidl_default_generators', 'rosidl_default_runtime', 'sensor_msgs',
-    'std_msgs',
+    'diagnostic_msgs', 'geometry_msgs', 'launch', 'launch_ros', 'rclpy', 'ros2bag',
+    'rosbag2_storage_mcap', 'rosgraph_msgs', 'rosidl_default_generators',
+    'rosidl_default_runtime', 'sensor_msgs', 'std_msgs', 'std_srvs',
 }
 ROSDEP_KEYS = {
     'python3-catkin-pkg', 'python3-hypothesis', 'python3-matplotlib', 'python3-numpy',
