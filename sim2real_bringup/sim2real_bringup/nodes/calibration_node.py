@@ -10,7 +10,7 @@ with ``sim2real sysid BAG``.
 Names (relative): sub robot_state (RobotState), supervisor_state (SupervisorState, latched);
 pub proposed_command (CartesianCommand). Parameters: config/calibration.yaml.
 """
-from dataclasses import fields
+from dataclasses import replace
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -21,6 +21,7 @@ from sim2real_bringup.config import node_parameters
 from sim2real_policy.calibration import CalibrationConfig, CalibrationPlayer, DONE
 from sim2real_policy.sysid import SAMPLE
 from sim2real_safety.limits import SafetyLimits
+from sim2real_safety.nodes.parameters import declare_config
 from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 
@@ -33,19 +34,15 @@ class CalibrationNode(Node):
 
     def __init__(self):
         super().__init__('calibration_node')
-        defaults = CalibrationConfig()
-        for field in fields(CalibrationConfig):
-            value = getattr(defaults, field.name)
-            self.declare_parameter(field.name, list(value) if isinstance(value, tuple) else value,
-                                   ParameterDescriptor(description='see config/calibration.yaml'))
         self.declare_parameter('safety_config', 'safety.yaml', ParameterDescriptor(
             description="the safety node's parameter file: the excitation is planned inside "
                         'its limits'))
-        values = {f.name: self.get_parameter(f.name).value for f in fields(CalibrationConfig)}
-        values['seeds'] = tuple(int(s) for s in values['seeds'])
+        config = declare_config(self, CalibrationConfig,
+                                description='see config/calibration.yaml')
+        config = replace(config, seeds=tuple(int(s) for s in config.seeds))
         limits = SafetyLimits.from_parameters(
             node_parameters(self.get_parameter('safety_config').value, 'safety_node'))
-        self.player = CalibrationPlayer(CalibrationConfig(**values), limits)
+        self.player = CalibrationPlayer(config, limits)
         self.started = False
         self.stopped = False
         self.pub = self.create_publisher(CartesianCommand, 'proposed_command', COMMAND_QOS)

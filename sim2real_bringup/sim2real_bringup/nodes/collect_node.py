@@ -15,8 +15,6 @@ Names (relative; remapped by collect.launch.py):
        marks boundaries on the robot)
 Parameters: config/collect.yaml (collection, ``teleop.*``).
 """
-from dataclasses import fields
-
 from geometry_msgs.msg import Twist
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -30,23 +28,11 @@ from std_srvs.srv import Trigger
 
 from sim2real_bringup.collection import CollectConfig, CommandArbiter, EpisodeBook
 from sim2real_policy.teleop import Teleop, TeleopConfig
+from sim2real_safety.nodes.parameters import declare_config
 from sim2real_safety.nodes.qos import COMMAND_QOS
 from sim2real_safety.nodes.runner import run_node
 
 EVENT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _declare(node, cls, prefix=''):
-    defaults = cls()
-    values = {}
-    for field in fields(cls):
-        value = getattr(defaults, field.name)
-        node.declare_parameter(prefix + field.name,
-                               list(value) if isinstance(value, tuple) else value,
-                               ParameterDescriptor(description='see config/collect.yaml'))
-        value = node.get_parameter(prefix + field.name).value
-        values[field.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**values)
 
 
 class CollectNode(Node):
@@ -54,10 +40,11 @@ class CollectNode(Node):
 
     def __init__(self):
         super().__init__('collect_node')
-        self.config = _declare(self, CollectConfig)
+        self.config = declare_config(self, CollectConfig, description='see config/collect.yaml')
         self.arbiter = CommandArbiter(self.config)
         self.book = EpisodeBook(self.config)
-        self.teleop = Teleop(_declare(self, TeleopConfig, 'teleop.'))
+        self.teleop = Teleop(declare_config(self, TeleopConfig, 'teleop.',
+                                           'see config/collect.yaml'))
         self.declare_parameter('auto_start', True, ParameterDescriptor(
             description='start the next episode when one ends (simulator); on the robot the '
                         'operator calls start_episode after resetting the scene'))

@@ -8,10 +8,7 @@ Names (relative; remapped by the launch files):
 Parameters: config/control.yaml. The tick never waits: chunks arrive asynchronously and the
 tick only reads what is there. Nothing is logged per tick.
 """
-from dataclasses import fields
-
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import (
     qos_profile_sensor_data,
@@ -26,6 +23,7 @@ from sim2real_msgs.msg import (
 )
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_safety.nodes.parameters import declare_config
 from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
 from sim2real_safety.nodes.runner import run_node
 from sim2real_safety.supervisor import Mode
@@ -36,13 +34,8 @@ class ControlNode(Node):
 
     def __init__(self):
         super().__init__('control_node')
-        defaults = ControlConfig()
-        for field in fields(ControlConfig):
-            value = getattr(defaults, field.name)
-            self.declare_parameter(field.name, list(value) if isinstance(value, tuple) else value,
-                                   ParameterDescriptor(description='see config/control.yaml'))
-        self.config = ControlConfig.from_parameters(
-            {f.name: self.get_parameter(f.name).value for f in fields(ControlConfig)})
+        self.config = declare_config(self, ControlConfig,
+                                     description='see config/control.yaml')
         self.core = None
         self.mode = (Mode.NORMAL, 0)
         self.cmd_pub = self.create_publisher(CartesianCommand, 'proposed_command', COMMAND_QOS)
