@@ -145,7 +145,7 @@ class CollectNode:
         self._publish_event(event)
         self.arbiter.set_intervention(False, self._now())
         result.success = bool(episode.automatic)
-        result.label_source = 0  # GraspResult.LABEL_AUTOMATIC
+        result.label_source = ifc.message_class(_t('/episode/result')).LABEL_AUTOMATIC
         result.interventions = episode.interventions
         result.attempts = max(1, len(episode.attempts))
         result.failure_reason = '' if episode.automatic else event.note

@@ -170,3 +170,13 @@ def test_a_bag_without_collection_events_is_named(tmp_path):
 def test_bad_collection_parameters_are_named(field, value):
     with pytest.raises(ValueError, match=field):
         CollectConfig(**{field: value})
+
+
+def test_event_constants_match_the_message_definition():
+    from sim2real_bringup import collection
+    from sim2real_bringup import interfaces as ifc
+
+    msg = ifc.message_class('sim2real_msgs/msg/EpisodeEvent')
+    for name in ('EPISODE_START', 'EPISODE_END', 'INTERVENTION_START', 'INTERVENTION_END',
+                 'LABEL', 'GRASP_ATTEMPT', 'PHASE_TELEOP', 'PHASE_POLICY'):
+        assert getattr(collection, name) == getattr(msg, name), name

@@ -7,9 +7,17 @@ damping (scale), actuator strength (position-gain scale) and the command delay (
 efforts measured (every servo drive reports them) mass and gain are separable: positions
 alone only fix their ratio.
 
-Trajectories come from the suite's bags (``/safety/command`` and ``/robot/joint_states``),
-or from :func:`excitation` run on the robot or the simulator: sums of sines inside the
-workspace, passed through the safety filter, so calibration never leaves the safety limits.
+The fit starts where the classical linear identification puts it (:func:`inverse_dynamics_
+guess`: effort against acceleration, velocity and its sign, by least squares) and runs
+L-BFGS-B in coordinates scaled by each parameter's sensitivity; that start and that scaling
+are what make it land within a percent on every self-test draw instead of stalling in a
+flat valley of mass and friction.
+
+Trajectories come from the suite's bags (``/safety/command`` and ``/robot/joint_states``;
+recordings are cut where the stage rests, so a long calibration run becomes pieces that
+simulate in parallel), or from :mod:`sim2real_policy.calibration` runs on the robot or the
+simulator: sums of sines inside the workspace at 80% of the speed limit, every target through
+the safety filter.
 
 :class:`OnlineAdaptation` follows a drifting parameter from streaming prediction errors with
 bounded, rate-limited steps (normalized LMS), and records every update.
