@@ -5,6 +5,8 @@
            tick jitter with inference on another thread; inference p50/p95/p99 per backend
   sim      physics steps/s, render fps at policy resolution, episodes/min with rendering and
            randomization, scripted-grasp success rate in the nominal scene
+  sysid    the identifiability self-test over --draws random parameter draws: worst error per
+           parameter, worst and mean seconds (acceptance: 5%, one control period, 2 min)
 
 Figures depend on how quiet the machine is; the JSON records what was seen.
 """
@@ -16,7 +18,7 @@ import platform
 import sys
 import time
 
-TARGETS = ('safety', 'control', 'sim')
+TARGETS = ('safety', 'control', 'sim', 'sysid')
 
 
 def add_arguments(parser) -> None:
@@ -28,6 +30,10 @@ def add_arguments(parser) -> None:
     parser.add_argument('--fuzz-inputs', type=int, default=200_000,
                         help='inputs of the safety fuzz run (default 200000)')
     parser.add_argument('--seed', type=int, default=0, help='seed (default 0)')
+    parser.add_argument('--draws', type=int, default=10,
+                        help='sysid: parameter draws (seeds --seed...) (default 10)')
+    parser.add_argument('--trajectories', type=int, default=6,
+                        help='sysid: synthetic trajectories per draw (default 6, at most 10)')
 
 
 def _bench_safety(args) -> dict:
@@ -72,6 +78,35 @@ def _bench_sim(args) -> dict:
     return figures
 
 
+def _bench_sysid(args) -> dict:
+    from sim2real_policy import sysid
+
+    if not 1 <= args.trajectories <= 10 or args.draws < 1:
+        raise ValueError(f'--trajectories must be 1..10 and --draws >= 1, got '
+                         f'{args.trajectories} and {args.draws}')
+    draws = []
+    for seed in range(args.seed, args.seed + args.draws):
+        result = sysid.self_test(args.trajectories, seed)
+        p = result['params']
+        draws.append({'seed': seed, 'seconds': result['seconds'],
+                      'rel_error': {n: p[n]['rel_error'] for n in sysid.PARAMS},
+                      'delay_error_s': p['delay']['abs_error']})
+        print(f'draw {seed}: ' + ', '.join(f'{n} {p[n]["rel_error"]:.2%}'
+                                           for n in sysid.PARAMS if n != 'delay')
+              + f', delay {p["delay"]["abs_error"] * 1e3:.2f} ms; {result["seconds"]:.0f} s',
+              flush=True)
+    worst = {n: max(d['rel_error'][n] for d in draws) for n in sysid.PARAMS}
+    seconds = [d['seconds'] for d in draws]
+    delay_ms = max(d['delay_error_s'] for d in draws) * 1e3
+    print('worst over draws: ' + ', '.join(f'{n} {worst[n]:.2%}' for n in sysid.PARAMS
+                                           if n != 'delay')
+          + f', delay {delay_ms:.2f} ms; seconds max {max(seconds):.0f}, '
+            f'mean {sum(seconds) / len(seconds):.0f}')
+    return {'draws': draws, 'worst_rel_error': worst, 'worst_delay_ms': delay_ms,
+            'seconds_max': max(seconds), 'seconds_mean': sum(seconds) / len(seconds),
+            'trajectories': args.trajectories}
+
+
 def _bench_control(args) -> dict:
     from sim2real_policy import control_bench
     from sim2real_policy.models import BUNDLED
@@ -107,8 +142,8 @@ def run(args) -> int:
     """Run one benchmark."""
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
-    figures = {'safety': _bench_safety, 'control': _bench_control,
-               'sim': _bench_sim}[args.target](args)
+    figures = {'safety': _bench_safety, 'control': _bench_control, 'sim': _bench_sim,
+               'sysid': _bench_sysid}[args.target](args)
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:
