@@ -46,6 +46,7 @@ SAMPLE = 0.01          # s between samples of a trajectory
 # residual scales: 1 mm, 3 mm/s, 0.3 N (velocity and effort carry the mass: weigh them up)
 SCALES = np.array([1e-3, 3e-3, 0.3])
 AXES = 3               # x, y, z
+LEAD = 30             # samples at rest kept before a trajectory's motion (start estimate)
 MAX_EVALUATIONS = 400  # simulations of every trajectory the fit may spend (about a minute)
 
 
@@ -165,12 +166,26 @@ class StageSimulator:
         mujoco.mj_resetData(m, d)
         adr = m.joint('object').qposadr[0]
         d.qpos[adr:adr + 3] = (2.0, 2.0, 0.1)  # the object out of the stage's way
+        start = rest_position(traj)
         for i, q in enumerate(self._qpos):
-            d.qpos[q] = traj.position[0, i]
+            d.qpos[q] = start[i]
         mujoco.mj_forward(m, d)
         state = np.empty(mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_FULLPHYSICS))
         mujoco.mj_getState(m, d, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
         return state
+
+
+def rest_position(traj: Trajectory) -> np.ndarray:
+    """Where the stage starts: the mean measured position over the leading samples at rest.
+
+    A trajectory starts at rest under a constant command (recordings are cut there; the
+    calibration settles first). Starting the simulation from one noisy sample instead biases
+    the fit: a tenth of a millimetre against a 6000 N/m drive is a newton, as much as the dry
+    friction being fitted.
+    """
+    moved = np.flatnonzero(np.any(np.abs(traj.command - traj.command[0]) > 1e-9, axis=1))
+    still = int(moved[0]) if len(moved) else len(traj.command)
+    return traj.position[:max(1, min(still, LEAD))].mean(axis=0)
 
 
 def excitation(seed: int, duration: float = 3.0, start=(0.55, 0.0, 0.22),
@@ -227,6 +242,7 @@ def synthetic_recordings(true: dict, count: int, noise: dict | None = None, seed
     recordings = []
     for k in range(count):
         command = excitation(seed * 100 + k, duration, safety_limits=limits)
+        command = np.concatenate([np.tile(command[0], (LEAD, 1)), command])  # settled first
         blank = Trajectory(command, np.tile(command[0], (len(command), 1)),
                            np.zeros_like(command), np.zeros_like(command), f'synthetic {k}')
         measured = sim.simulate(true, blank)
@@ -268,6 +284,41 @@ def _rms(sim: StageSimulator, params: dict, trajs: list[Trajectory]) -> dict:
             'effort_n': float(np.sqrt(np.mean(stacked[:, 2] ** 2)))}
 
 
+def _drive_law(trajs, kp0, dt) -> tuple[float, float]:
+    """Delay and actuator gain from the drive law, ``effort = k kp0 (applied - position)``.
+
+    The reported effort is the force of the last physics step before a sample; the target
+    applied then is command ``k - n - 1``, or command ``k - n``, or (when the delayed switch
+    falls inside that very step) the blend ``(1 - a) c[k-n-1] + a c[k-n]``, which is linear in
+    ``(k, k a)``: one least-squares solve per whole number ``n`` of sample periods. A blend
+    gives the delay to a fraction of a step, ``n T - a dt``; otherwise it is only known to
+    lie within the period, and the middle of it is returned.
+    """
+    best = (math.inf, 0.0, 1.0)
+    for n in range(int(round(BOUNDS['delay'][1] / SAMPLE)) + 1):
+        columns, effort = [[], []], []
+        for traj in trajs:
+            k = np.arange(len(traj.command))
+            older = traj.command[np.clip(k - n - 1, 0, None)]
+            newer = traj.command[np.clip(k - n, 0, None)]
+            before = traj.position - dt * traj.velocity   # one physics step earlier
+            columns[0].append((kp0 * (older - before)).ravel())
+            columns[1].append((kp0 * (newer - older)).ravel())
+            effort.append(traj.effort.ravel())
+        design = np.stack([np.concatenate(c) for c in columns], 1)
+        effort = np.concatenate(effort)
+        gain, blend = np.linalg.lstsq(design, effort, rcond=None)[0]
+        a = float(np.clip(blend / gain, 0.0, 1.0)) if gain > 0 else 0.0
+        residual = float(np.sum((effort - design @ np.array([gain, gain * a])) ** 2))
+        if residual < best[0]:
+            if 1e-3 < a < 1.0 - 1e-3:
+                delay = n * SAMPLE - a * dt
+            else:   # a whole period: somewhere inside it
+                delay = (n + 0.5) * SAMPLE if a <= 1e-3 else (n - 0.5) * SAMPLE
+            best = (residual, delay, float(gain))
+    return float(np.clip(best[1], 0.0, BOUNDS['delay'][1])), best[2]
+
+
 def _regress_inertia(trajs, delay, strength, bodies, armature, damping0, kp0, steps, dt):
     """Mass scale, damping scale and friction by least squares, for a given delay/strength.
 
@@ -305,11 +356,10 @@ def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict
     ``effort = (s * M_bodies + armature) * a + d * c0 * (v + dt * a) + f * sign(v)``
     (the ``dt * a`` term is the implicit integrator's damping), which is linear in mass scale
     ``s``, damping scale ``d`` and friction ``f``: one least-squares solve. Strength and delay
-    come from the drive law ``effort = k * kp0 * (command(t - delay) - position)``: for each
-    delay on a 1 ms grid, ``k`` in closed form; the delay with the smallest residual wins,
-    to within the sample period, and is settled among its neighbours by simulating each
-    candidate. The output-error fit then only refines (the cost is nearly flat in mass and
-    friction near the noise floor, so where it starts matters).
+    come from the drive law ``effort = k * kp0 * (command(t - delay) - position)``
+    (:func:`_drive_law`), the delay to within the sample period or better, settled among its
+    neighbours by simulating each candidate. The output-error fit then only refines (the
+    cost is nearly flat in mass and friction near the noise floor: where it starts matters).
     """
     m = sim.model
     sim.configure(NOMINAL)
@@ -321,33 +371,20 @@ def inverse_dynamics_guess(sim: StageSimulator, trajs: list[Trajectory]) -> dict
     bodies = np.array([inertia[d, d] for d in sim._dofs]) - armature
     damping0, kp0, dt = sim._damping0, sim._kp0, m.opt.timestep
     steps = sim._steps
-    best = (math.inf, 0.0, 1.0)
-    for delay in np.arange(0.0, BOUNDS['delay'][1] + 1e-9, 0.001):
-        num = den = 0.0
-        pairs = []
-        for traj in trajs:
-            applied = applied_commands(traj.command, delay, steps, dt)
-            applied = applied[np.maximum(np.arange(len(traj.command)) * steps - 1, 0)]
-            # the reported force is the last physics step's: position one step earlier
-            drive = kp0[None, :] * (applied - (traj.position - dt * traj.velocity))
-            pairs.append((drive, traj.effort))
-            num += float(np.sum(drive * traj.effort))
-            den += float(np.sum(drive * drive))
-        gain = num / den if den > 0 else 1.0
-        residual = sum(float(np.sum((e - gain * x) ** 2)) for x, e in pairs)
-        if residual < best[0]:
-            best = (residual, float(delay), gain)
-    # The drive law pins the delay only to the sample period (a setpoint switching anywhere
-    # inside an interval gives the same effort at its samples), and the interval-averaged
-    # regression below is sensitive to that: try delays across the interval and keep the
-    # candidate whose simulated response fits best (one rollout each).
+    delay0, gain = _drive_law(trajs, kp0, dt)
+    # The interval-averaged regression is sensitive to where inside an interval the setpoint
+    # switches, which the drive law pins only when it switches in the sample's own physics
+    # step: try delays around it and keep the candidate whose simulated response fits best
+    # (one rollout each).
     measured = [np.stack([t.position, t.velocity, t.effort], 1) for t in trajs]
     candidates = []
     for offset in np.arange(-0.006, 0.0065, 0.001):
-        # half a physics step on: the cost has a kink at every whole step of delay (targets
-        # switch on step boundaries), and a start on a kink stalls the line search
-        delay = float(np.clip(best[1] + offset, 0.0, BOUNDS['delay'][1])) + 0.5 * dt
-        guess = _regress_inertia(trajs, delay, best[2], bodies, armature, damping0, kp0,
+        delay = float(np.clip(delay0 + offset, 0.0, BOUNDS['delay'][1]))
+        if abs(delay / dt - round(delay / dt)) < 1e-6:
+            # half a physics step on: the cost has a kink at every whole step of delay
+            # (targets switch on step boundaries), and a start on a kink stalls the search
+            delay += 0.5 * dt
+        guess = _regress_inertia(trajs, delay, gain, bodies, armature, damping0, kp0,
                                  steps, dt)
         guess = {n: float(np.clip(v, *BOUNDS[n])) for n, v in guess.items()}
         cost = sum(float(np.mean(((simulated - meas) / SCALES[None, :, None]) ** 2))
@@ -380,11 +417,12 @@ def fit(trajs: list[Trajectory], start: dict | None = None, progress=None) -> Fi
     weights = [1.0 / math.sqrt(m.size * len(trajs)) for m in measured]
     evaluations = [0]
     history = []
+    channels = SCALES.copy()   # residual scale per channel; re-estimated after a first pass
 
     def residuals(z):
         params = _unpack(np.clip(z, 0.0, 1.0))
         evaluations[0] += 1
-        return np.concatenate([((simulated - meas) / SCALES[None, :, None]).ravel() * w
+        return np.concatenate([((simulated - meas) / channels[None, :, None]).ravel() * w
                                for simulated, meas, w in
                                zip(sim.simulate_many(params, trajs), measured, weights)])
 
@@ -397,41 +435,49 @@ def fit(trajs: list[Trajectory], start: dict | None = None, progress=None) -> Fi
             columns.append((residuals(shifted) - r0) / h)
         return np.stack(columns, 1)
 
-    z0 = _pack(start)
-    r0 = residuals(z0)
-    sensitivity = np.sqrt(np.sum(jacobian(z0, r0) ** 2, axis=0))
-    scale = np.maximum(sensitivity, 1e-3 * max(sensitivity.max(), 1e-12))
     last = {'cost': math.nan}
 
-    def objective(w):
-        last['cost'] = float(np.sum(residuals(w / scale) ** 2))
-        return last['cost']
+    def descend(z0, budget):
+        """Preconditioned L-BFGS-B from ``z0``; returns where it stopped."""
+        r0 = residuals(z0)
+        sensitivity = np.sqrt(np.sum(jacobian(z0, r0) ** 2, axis=0))
+        scale = np.maximum(sensitivity, 1e-3 * max(sensitivity.max(), 1e-12))
 
-    def callback(w):
-        history.append({'params': _unpack(np.clip(w / scale, 0.0, 1.0)), 'cost': last['cost']})
-        if progress:
-            progress(len(history), history[-1])
+        def objective(w):
+            last['cost'] = float(np.sum(residuals(w / scale) ** 2))
+            return last['cost']
+
+        def callback(w):
+            history.append({'params': _unpack(np.clip(w / scale, 0.0, 1.0)),
+                            'cost': last['cost']})
+            if progress:
+                progress(len(history), history[-1])
+
+        # a run that stalls is restarted from where it stopped (a fresh curvature estimate)
+        # while it still gains more than a ten-thousandth of the cost
+        w, previous = z0 * scale, math.inf
+        end = evaluations[0] + budget
+        while evaluations[0] < end:
+            result = minimize(objective, w, method='L-BFGS-B',
+                              bounds=[(0.0, float(s)) for s in scale], callback=callback,
+                              options={'maxiter': 60, 'maxfun': end - evaluations[0],
+                                       'eps': 1e-6, 'ftol': 1e-13, 'gtol': 1e-10})
+            w = result.x
+            if previous - result.fun < 1e-4 * max(1.0, abs(result.fun)):
+                break
+            previous = result.fun
+        return np.clip(w / scale, 0.0, 1.0)
 
     before = _rms(sim, prior, trajs)
-    # The sensor noise sets a floor the cost sits on; a run that stalls is restarted from
-    # where it stopped (a fresh curvature estimate) while it still improves.
-    w = z0 * scale
-    previous = math.inf
-    budget = MAX_EVALUATIONS
-    while budget > 0:
-        used = evaluations[0]
-        result = minimize(objective, w, method='L-BFGS-B',
-                          bounds=[(0.0, float(s)) for s in scale], callback=callback,
-                          options={'maxiter': 60, 'maxfun': budget, 'eps': 1e-6,
-                                   'ftol': 1e-13, 'gtol': 1e-10})
-        w = result.x
-        budget -= evaluations[0] - used
-        # the cost sits on the noise floor (about 1): a restart that gains less than a
-        # ten-thousandth of it changes no parameter by anything that matters
-        if previous - result.fun < 1e-4 * max(1.0, abs(result.fun)):
-            break
-        previous = result.fun
-    z = np.clip(w / scale, 0.0, 1.0)
+    # Pass 1 with the default channel scales; pass 2 weighs each channel by the residual it
+    # left (maximum likelihood for unknown sensor noise: a noisy channel counts less, a
+    # precise one more), from where pass 1 stopped.
+    z = descend(_pack(start), MAX_EVALUATIONS // 2)
+    fitted = np.concatenate([simulated - meas for simulated, meas in
+                             zip(sim.simulate_many(_unpack(z), trajs), measured)])
+    rms = np.sqrt(np.mean(fitted ** 2, axis=(0, 2)))
+    channels = np.maximum(rms, 1e-3 * SCALES)
+    z = descend(z, MAX_EVALUATIONS - evaluations[0])
     params = _unpack(z)
     # Uncertainty: the Gauss-Newton covariance at the fit, sigma^2 (J^T J)^-1, with sigma^2
     # the variance of a (weighted) residual: the cost spread over the degrees of freedom.
@@ -534,9 +580,10 @@ def _split_at_rest(command: np.ndarray, velocity: np.ndarray) -> list[np.ndarray
 
     A piece starting at rest after the command has been still for longer than the largest
     delay fitted is simulated exactly from there, and the pieces run in parallel: a long
-    calibration run becomes one trajectory per excitation.
+    calibration run becomes one trajectory per excitation. Each piece keeps ``LEAD`` samples
+    of the rest before the motion (:func:`rest_position` averages them).
     """
-    hold = int(math.ceil(BOUNDS['delay'][1] / SAMPLE)) + 5
+    hold = int(math.ceil(BOUNDS['delay'][1] / SAMPLE)) + 5 + LEAD
     n = len(command)
     still = np.zeros(n, bool)
     steady = np.all(np.abs(np.diff(command, axis=0)) < 1e-7, axis=1)
@@ -544,7 +591,7 @@ def _split_at_rest(command: np.ndarray, velocity: np.ndarray) -> list[np.ndarray
     for k in range(1, n):
         run = run + 1 if steady[k - 1] else 0
         still[k] = run >= hold and np.all(np.abs(velocity[k]) < 1e-3)
-    cuts = [k for k in range(1, n - 1) if still[k] and not still[k + 1]]
+    cuts = [k - LEAD for k in range(1, n - 1) if still[k] and not still[k + 1]]
     edges = [0] + cuts + [n]
     return [np.arange(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
