@@ -11,8 +11,10 @@
                                   the safety filter, record BAG, then fit it (on the robot:
                                   ros2 launch sim2real_bringup calibrate.launch.py)
 
-The fit simulates the recorded commands in MuJoCo and minimizes position, velocity and effort
-errors with SciPy's L-BFGS-B within bounds; uncertainties from its inverse Hessian.
+The fit starts from a linear inverse-dynamics estimate, simulates the recorded commands in
+MuJoCo and minimizes position, velocity and effort errors with SciPy's L-BFGS-B within
+bounds (preconditioned; a second pass weighs each channel by its residual); uncertainties
+from the Gauss-Newton covariance at the fit.
 """
 from __future__ import annotations
 
