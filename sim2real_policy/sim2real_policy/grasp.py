@@ -11,8 +11,9 @@ the grasp count as one failure toward the supervisor's "more than 3 in a row" ru
 attempt is logged.
 
 :class:`GraspVerifier` is the check on a stream of gripper states (used by the collection
-runtime for the automatic label); :func:`execute_grasp_safely` runs a whole verified grasp on
-a robot through the safety filter.
+runtime for the automatic label); :class:`ImageCheck` the camera's (the object's spot is
+uncovered by the lift); :func:`execute_grasp_safely` runs a whole verified grasp on a robot
+through the safety filter.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import math
 import numpy as np
 
 NS = 1_000_000_000
-HELD, EMPTY, SLIPPED, PENDING = 'held', 'empty', 'slipped', 'pending'
+HELD, EMPTY, SLIPPED, PENDING, LEFT = 'held', 'empty', 'slipped', 'pending', 'left'
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,45 @@ class GraspVerifier:
         return self.verdict
 
 
+class ImageCheck:
+    """The camera's view of a grasp: whether the object left the spot where it stood.
+
+    ``frame()`` returns the current RGB image, ``project(point)`` the pixel of a base-frame
+    point (the camera's calibration). The patch around the object's estimated position is
+    taken before the attempt and again after the lift: a lifted object uncovers the table
+    (the patch changes); an object left behind leaves it as it was. Complements the gripper,
+    which cannot tell a held object from fingers stopped on something else.
+    """
+
+    def __init__(self, frame, project, radius_px: int = 4, min_change: float = 20.0):
+        self.frame, self.project = frame, project
+        self.radius_px, self.min_change = radius_px, min_change
+        self._patch: np.ndarray | None = None
+        self._where: tuple | None = None
+
+    def _cut(self, image: np.ndarray) -> np.ndarray | None:
+        u, v = self._where
+        r = self.radius_px
+        h, w = image.shape[:2]
+        if not (r <= u < w - r and r <= v < h - r):
+            return None   # the spot is out of view: the camera cannot say
+        return image[v - r:v + r + 1, u - r:u + r + 1].astype(np.float32)
+
+    def before(self, point) -> None:
+        """Remember the spot (before the gripper comes down on it)."""
+        u, v = self.project(point)
+        self._where = (int(round(u)), int(round(v)))
+        self._patch = self._cut(self.frame())
+
+    def moved(self) -> tuple[bool | None, float]:
+        """``(object left its spot, mean absolute change)``; None when it cannot tell."""
+        if self._patch is None:
+            return None, math.nan
+        after = self._cut(self.frame())
+        change = float(np.mean(np.abs(after - self._patch)))
+        return change >= self.min_change, change
+
+
 @dataclass
 class GraspAttempt:
     """One attempt of a verified grasp, as logged."""
@@ -100,10 +140,11 @@ class GraspAttempt:
     attempt: int
     estimate: tuple        # (x, y) of the object as located before the attempt (m)
     target: tuple          # (x, y, yaw) of the grasp (m, m, rad)
-    verdict: str           # held (and kept to the end), empty, slipped
+    verdict: str           # held (and kept to the end), empty, slipped, left (on the table)
     grasp_width: float     # m where the fingers stopped (nan when empty)
     started_s: float
     ended_s: float
+    image_change: float = math.nan   # the camera's patch change (nan without a camera)
 
 
 @dataclass
@@ -135,7 +176,8 @@ def search_offset(attempt: int, shift: float) -> np.ndarray:
 def execute_grasp_safely(robot, safety, locate, config: GraspCheckConfig,
                          approach_height: float = 0.09, grasp_depth: float = 0.004,
                          speed: float = 0.12, open_width: float = 0.085,
-                         period: float = 0.01, log=None) -> GraspOutcome:
+                         period: float = 0.01, log=None,
+                         camera: ImageCheck | None = None) -> GraspOutcome:
     """Grasp, verify, and re-grasp with an adjusted grip at most ``max_retries`` times.
 
     ``robot``: ``command(pose)``, ``step(seconds)``, ``robot_state()`` (x, y, z, yaw, vx, vy,
@@ -143,7 +185,9 @@ def execute_grasp_safely(robot, safety, locate, config: GraspCheckConfig,
     :class:`SafetyFilter`; every target goes through it. ``locate(attempt)`` returns the
     object's estimated ``(x, y, z, yaw)`` before each attempt (the camera on the robot; a
     re-grasp looks again); an unchanged estimate is shifted by :func:`search_offset`.
-    ``log(attempt)`` is called with each finished :class:`GraspAttempt`.
+    ``log(attempt)`` is called with each finished :class:`GraspAttempt`. With a ``camera``
+    (:class:`ImageCheck`), a grasp the gripper calls held must also have uncovered the
+    object's spot, or its verdict is ``left`` (the object stayed on the table).
     """
     from sim2real_policy.sim.expert import CLOSE_TIME, SETTLE_TIME
 
@@ -196,6 +240,8 @@ def execute_grasp_safely(robot, safety, locate, config: GraspCheckConfig,
                 x, y = ox + dx, oy + dy
         above = (x, y, oz + approach_height, yaw, open_width)
         down = (x, y, oz - grasp_depth, yaw, open_width)
+        if camera is not None:
+            camera.before((ox, oy, oz))
         move(above)
         move(down)
         verifier = GraspVerifier(config)
@@ -218,10 +264,15 @@ def execute_grasp_safely(robot, safety, locate, config: GraspCheckConfig,
                 s = send(lifted)
                 verifier.update(clock['ns'], s[7], s[8])
             verdict = verifier.verdict
+        change = math.nan
+        if camera is not None and verdict == HELD:
+            moved, change = camera.moved()
+            if moved is False:
+                verdict = LEFT
         if verdict == PENDING:
             verdict = EMPTY  # never settled: nothing trustworthy is held
         record = GraspAttempt(attempt, (ox, oy), (x, y, yaw), verdict,
-                              float(verifier.grasp_width), started, clock['ns'] / NS)
+                              float(verifier.grasp_width), started, clock['ns'] / NS, change)
         outcome.attempts.append(record)
         if log:
             log(record)

@@ -26,10 +26,14 @@ def _safety() -> SafetyFilter:
     return SafetyFilter(SafetyLimits.from_parameters(params))
 
 
-def _grasp(params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None, **config):
+def _grasp(params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None, camera=False,
+           **config):
     """A verified grasp; the first ``wrong_attempts`` locate the object off by ``error``."""
     log = []
     with GripperSim(params) as sim:
+        check = grasp.ImageCheck(lambda: sim.render(96, 96),
+                                 lambda point: sim.project(point, 96, 96)) if camera else None
+
         def locate(attempt):
             x, y, z = where if where is not None else sim.object_position()
             if attempt < wrong_attempts:
@@ -37,7 +41,8 @@ def _grasp(params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None, **
             return x, y, z, grasp_yaw(params.object_shape, sim.object_yaw())
 
         outcome = grasp.execute_grasp_safely(sim, _safety(), locate,
-                                             grasp.GraspCheckConfig(**config), log=log.append)
+                                             grasp.GraspCheckConfig(**config), log=log.append,
+                                             camera=check)
         truth = {'lifted': sim.object_lifted(), 'in_gripper': sim.object_in_gripper()}
     return outcome, log, truth
 
@@ -47,6 +52,40 @@ def test_a_good_grasp_is_verified_on_the_first_attempt():
     assert outcome.success and outcome.retries == 0
     assert [a.verdict for a in log] == ['held']
     assert truth['lifted'] and truth['in_gripper']  # the check agrees with the simulator
+
+
+def test_the_camera_sees_a_lifted_object_leave_its_spot():
+    outcome, log, truth = _grasp(SimParams(seed=5), camera=True)
+    assert outcome.success and log[0].verdict == 'held'
+    assert log[0].image_change >= grasp.ImageCheck(None, None).min_change
+    assert truth['lifted']
+
+
+def test_the_camera_check_tells_a_cleared_spot_from_an_occupied_one():
+    with GripperSim(SimParams(seed=6)) as sim:
+        check = grasp.ImageCheck(lambda: sim.render(96, 96),
+                                 lambda point: sim.project(point, 96, 96))
+        check.before(sim.object_position())
+        still, change_still = check.moved()
+        address = sim.model.joint('object').qposadr[0]
+        sim.data.qpos[address:address + 2] += (0.0, 0.15)   # the object is taken away
+        sim.step(0.05)
+        cleared, change_cleared = check.moved()
+    assert still is False and change_still < check.min_change
+    assert cleared is True and change_cleared >= check.min_change
+
+
+def test_a_camera_that_sees_no_change_vetoes_the_gripper():
+    # a camera threshold nothing can reach: every grasp the gripper calls held is "left"
+    params = SimParams(seed=6)
+    log = []
+    with GripperSim(params) as sim:
+        check = grasp.ImageCheck(lambda: sim.render(96, 96),
+                                 lambda point: sim.project(point, 96, 96), min_change=1e9)
+        outcome = grasp.execute_grasp_safely(
+            sim, _safety(), lambda attempt: (*sim.object_position(), 0.0),
+            grasp.GraspCheckConfig(max_retries=1), log=log.append, camera=check)
+    assert [a.verdict for a in log] == ['left', 'left'] and not outcome.success
 
 
 @pytest.mark.parametrize('max_retries', [0, 1, 3])

@@ -219,6 +219,15 @@ class GripperSim:
             frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
         return frame
 
+    def project(self, point, width: int = 96, height: int = 96) -> tuple[float, float]:
+        """Pixel ``(u, v)`` of a world point in the scene camera's image (pinhole model)."""
+        cam = self.model.camera('scene').id
+        rotation = self.data.cam_xmat[cam].reshape(3, 3)  # columns: right, up, backward
+        local = rotation.T @ (np.asarray(point, float) - self.data.cam_xpos[cam])
+        focal = 0.5 * height / math.tan(math.radians(self.model.cam_fovy[cam]) / 2)
+        return (0.5 * width + focal * local[0] / -local[2],
+                0.5 * height - focal * local[1] / -local[2])
+
     def close(self) -> None:
         """Release the renderers (needed with osmesa; harmless with egl)."""
         for renderer in self._renderers.values():
