@@ -28,12 +28,12 @@ from sim2real_bringup.collection import (
     EPISODE_END,
     EPISODE_START,
     GRASP_ATTEMPT,
+    INTERVENTION_END,
     INTERVENTION_START,
     LABEL,
 )
 from sim2real_policy import data as training
 
-SOURCE_TELEOP = ifc.message_class('sim2real_msgs/msg/CartesianCommand').SOURCE_TELEOP
 TOPICS = ('/collect/events', '/camera/image_processed', '/robot/state', '/safety/command')
 PHASE_NAMES = {1: 'teleop', 2: 'policy'}
 
@@ -58,7 +58,13 @@ class CollectedEpisode:
     label_reason: str = ''
     interventions: int = 0
     intervention_operators: list = field(default_factory=list)
+    human_spans: list = field(default_factory=list)   # [start_ns, end_ns] a human drove
     attempts: list = field(default_factory=list)
+
+    def human_at(self, time_ns: int) -> bool:
+        """True where the human commanded: all of phase 1, interventions in phase 2."""
+        return self.phase == 'teleop' or any(
+            a <= time_ns <= (b if b is not None else self.end_ns) for a, b in self.human_spans)
 
     @property
     def success(self) -> bool:
@@ -99,8 +105,9 @@ def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
             if episode is None:
                 raise ExportError(f'{bag}: event {e.event} for episode {e.episode} before '
                                   'its EPISODE_START (a recording started mid-episode?)')
+            stamp = ifc.ns_from_time(e.header.stamp)
             if e.event == EPISODE_END:
-                episode.end_ns = ifc.ns_from_time(e.header.stamp)
+                episode.end_ns = stamp
                 episode.automatic, episode.automatic_reason = bool(e.success), e.note
             elif e.event == LABEL:
                 episode.label, episode.label_operator = bool(e.success), e.operator_name
@@ -108,6 +115,9 @@ def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
             elif e.event == INTERVENTION_START:
                 episode.interventions += 1
                 episode.intervention_operators.append(e.operator_name)
+                episode.human_spans.append([stamp, None])
+            elif e.event == INTERVENTION_END and episode.human_spans:
+                episode.human_spans[-1][1] = stamp
             elif e.event == GRASP_ATTEMPT:
                 while len(episode.attempts) < e.attempt:
                     episode.attempts.append('')
@@ -119,8 +129,7 @@ def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
             states.append((m.time_ns, (s.x, s.y, s.z, s.yaw, s.gripper_width,
                                        s.gripper_effort)))
         else:
-            commands.append((m.time_ns, convert.command_pose(m.msg),
-                             m.msg.source == SOURCE_TELEOP))
+            commands.append((m.time_ns, convert.command_pose(m.msg)))
     if not seen_events:
         raise ExportError(f'{bag}: no /collect/events: not a collection bag (record one with '
                           '`sim2real collect` or collect.launch.py)')
@@ -136,7 +145,7 @@ def _samples(episode: CollectedEpisode, streams: dict, observation_period: float
              action_period: float, horizon: int):
     """Yield ``(image, proprio, actions, human)`` every observation period of the episode."""
     state_t = [t for t, _ in streams['states']]
-    cmd_t = [t for t, _, _ in streams['commands']]
+    cmd_t = [t for t, _ in streams['commands']]
     next_ns = episode.start_ns
     for t, msg in streams['images']:
         if t < next_ns or t > episode.end_ns:
@@ -151,7 +160,7 @@ def _samples(episode: CollectedEpisode, streams: dict, observation_period: float
             actions.append(streams['commands'][max(0, bisect_right(cmd_t, at) - 1)][1])
         next_ns = t + int(observation_period * 1e9)
         yield (convert.image_array(msg), streams['states'][s][1], actions,
-               streams['commands'][c][2])
+               episode.human_at(t))
 
 
 def export(bags, out: Path, real_fraction: float = 0.5, progress=None) -> dict:
