@@ -1,28 +1,17 @@
 """Calibration runs: safe excitation played on the simulated robot, then fitted."""
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 
 from sim2real_policy import calibration, sysid
 from sim2real_policy.sim.params import SimParams
-from sim2real_safety.limits import SafetyLimits
 
 NS = 1_000_000_000
 
 
-def _limits() -> SafetyLimits:
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml')
-                         .read_text())['safety_node']['ros__parameters']
-    params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    params.update({f'reaction.{k}': v for k, v in raw['reaction'].items()})
-    return SafetyLimits.from_parameters(params)
-
-
-def test_player_approaches_slowly_then_plays_each_trajectory_then_holds():
+def test_player_approaches_slowly_then_plays_each_trajectory_then_holds(suite_limits):
     config = calibration.CalibrationConfig(seeds=(4, 5), duration=2.0, settle_time=0.5)
-    player = calibration.CalibrationPlayer(config, _limits())
+    limits = suite_limits()
+    player = calibration.CalibrationPlayer(config, limits)
     player.start((0.45, 0.1, 0.3, 0.0, 0.085), 0)
     period = int(sysid.SAMPLE * NS)
     times = range(0, int((player.total_time + 1.0) * NS), period)
@@ -37,7 +26,7 @@ def test_player_approaches_slowly_then_plays_each_trajectory_then_holds():
         assert steps.max() <= config.approach_speed * sysid.SAMPLE * (1 + 1e-6)
     # no jump anywhere: every step of the run is within what the moves and the plan allow
     jumps = np.linalg.norm(np.diff(targets[:, :3], axis=0), axis=1)
-    assert jumps.max() <= 0.8 * _limits().max_cartesian_speed * sysid.SAMPLE * (1 + 1e-6)
+    assert jumps.max() <= 0.8 * limits.max_cartesian_speed * sysid.SAMPLE * (1 + 1e-6)
     for index in (0, 1):
         played = np.array([targets[k, :3] for k, p in enumerate(phases)
                            if p == ('excite', index)])
@@ -46,8 +35,8 @@ def test_player_approaches_slowly_then_plays_each_trajectory_then_holds():
     assert np.all(targets[:, 3] == config.yaw) and np.all(targets[:, 4] == config.gripper_width)
 
 
-def test_calibration_is_never_cut_by_the_safety_filter_and_stays_inside_it():
-    limits = _limits()
+def test_calibration_is_never_cut_by_the_safety_filter_and_stays_inside_it(suite_limits):
+    limits = suite_limits()
     run = calibration.record_in_sim(SimParams(), calibration.CalibrationConfig(seeds=(0, 1)),
                                     limits)
     commands = np.array([c[1][:3] for c in run['commands']])
@@ -60,11 +49,11 @@ def test_calibration_is_never_cut_by_the_safety_filter_and_stays_inside_it():
     assert {name for c in run['cut'] for name in c[3]} <= {'yaw_rate', 'gripper_speed'}
 
 
-def test_a_calibration_run_on_the_simulated_robot_is_fitted_within_5_percent():
+def test_a_calibration_run_on_the_simulated_robot_is_fitted_within_5_percent(suite_limits):
     true = SimParams(joint_friction=1.5, joint_damping=1.2, actuator_strength=0.9,
                      action_delay=0.06)
     config = calibration.CalibrationConfig(seeds=(0, 1, 2), duration=2.0)
-    run = calibration.record_in_sim(true, config, _limits())
+    run = calibration.record_in_sim(true, config, suite_limits())
     trajectories, notes = sysid.trajectories_from_messages(run['commands'],
                                                            run['joint_states'])
     assert notes == []

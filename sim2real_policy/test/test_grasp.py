@@ -1,33 +1,19 @@
 """Grasp verification and bounded retry on the MuJoCo gripper, through the safety filter."""
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
 import pytest
-import yaml
 
 from sim2real_policy import grasp
 from sim2real_policy.sim.expert import grasp_yaw
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim
 from sim2real_safety.filter import SafetyFilter
-from sim2real_safety.limits import SafetyLimits
 from sim2real_safety.supervisor import Supervisor, SupervisorConfig
 
 
-def _safety() -> SafetyFilter:
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml')
-                         .read_text())['safety_node']['ros__parameters']
-    params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    params.update({f'reaction.{k}': v for k, v in raw['reaction'].items()})
-    params.pop('frame_id', None)
-    params.pop('stop_state_file', None)
-    return SafetyFilter(SafetyLimits.from_parameters(params))
-
-
-def _grasp(params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None, camera=False,
-           **config):
+def _grasp(limits, params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None,
+           camera=False, **config):
     """A verified grasp; the first ``wrong_attempts`` locate the object off by ``error``."""
     log = []
     with GripperSim(params) as sim:
@@ -40,22 +26,22 @@ def _grasp(params: SimParams, error=(0.0, 0.0), wrong_attempts=1, where=None, ca
                 x, y = x + error[0], y + error[1]
             return x, y, z, grasp_yaw(params.object_shape, sim.object_yaw())
 
-        outcome = grasp.execute_grasp_safely(sim, _safety(), locate,
+        outcome = grasp.execute_grasp_safely(sim, SafetyFilter(limits), locate,
                                              grasp.GraspCheckConfig(**config), log=log.append,
                                              camera=check)
         truth = {'lifted': sim.object_lifted(), 'in_gripper': sim.object_in_gripper()}
     return outcome, log, truth
 
 
-def test_a_good_grasp_is_verified_on_the_first_attempt():
-    outcome, log, truth = _grasp(SimParams(seed=1))
+def test_a_good_grasp_is_verified_on_the_first_attempt(suite_limits):
+    outcome, log, truth = _grasp(suite_limits(), SimParams(seed=1))
     assert outcome.success and outcome.retries == 0
     assert [a.verdict for a in log] == ['held']
     assert truth['lifted'] and truth['in_gripper']  # the check agrees with the simulator
 
 
-def test_the_camera_sees_a_lifted_object_leave_its_spot():
-    outcome, log, truth = _grasp(SimParams(seed=5), camera=True)
+def test_the_camera_sees_a_lifted_object_leave_its_spot(suite_limits):
+    outcome, log, truth = _grasp(suite_limits(), SimParams(seed=5), camera=True)
     assert outcome.success and log[0].verdict == 'held'
     assert log[0].image_change >= grasp.ImageCheck(None, None).min_change
     assert truth['lifted']
@@ -75,7 +61,7 @@ def test_the_camera_check_tells_a_cleared_spot_from_an_occupied_one():
     assert cleared is True and change_cleared >= check.min_change
 
 
-def test_a_camera_that_sees_no_change_vetoes_the_gripper():
+def test_a_camera_that_sees_no_change_vetoes_the_gripper(suite_limits):
     # a camera threshold nothing can reach: every grasp the gripper calls held is "left"
     params = SimParams(seed=6)
     log = []
@@ -83,16 +69,16 @@ def test_a_camera_that_sees_no_change_vetoes_the_gripper():
         check = grasp.ImageCheck(lambda: sim.render(96, 96),
                                  lambda point: sim.project(point, 96, 96), min_change=1e9)
         outcome = grasp.execute_grasp_safely(
-            sim, _safety(), lambda attempt: (*sim.object_position(), 0.0),
+            sim, SafetyFilter(suite_limits()), lambda attempt: (*sim.object_position(), 0.0),
             grasp.GraspCheckConfig(max_retries=1), log=log.append, camera=check)
     assert [a.verdict for a in log] == ['left', 'left'] and not outcome.success
 
 
 @pytest.mark.parametrize('max_retries', [0, 1, 3])
-def test_an_empty_close_is_detected_and_retries_are_bounded(max_retries):
+def test_an_empty_close_is_detected_and_retries_are_bounded(max_retries, suite_limits):
     # nothing where the gripper closes: the object stands 15 cm away
     params = SimParams(seed=2, object_x=0.45, object_y=0.12)
-    outcome, log, truth = _grasp(params, where=(0.60, -0.05, 0.0375),
+    outcome, log, truth = _grasp(suite_limits(), params, where=(0.60, -0.05, 0.0375),
                                  max_retries=max_retries)
     assert not outcome.success
     assert [a.verdict for a in log] == ['empty'] * (max_retries + 1)
@@ -105,20 +91,20 @@ def test_an_empty_close_is_detected_and_retries_are_bounded(max_retries):
         assert len(targets) == max_retries + 1
 
 
-def test_an_object_slipping_out_is_detected():
+def test_an_object_slipping_out_is_detected(suite_limits):
     # polished pads and a feeble gripper: the fingers stop on the object, then it slides out
     params = SimParams(seed=3, pad_friction=0.0, gripper_strength=0.05)
-    outcome, log, truth = _grasp(params, max_retries=1)
+    outcome, log, truth = _grasp(suite_limits(), params, max_retries=1)
     assert not outcome.success
     assert [a.verdict for a in log] == ['slipped', 'slipped']
     assert all(a.grasp_width >= grasp.GraspCheckConfig().min_object_width for a in log)
     assert not truth['lifted']
 
 
-def test_a_recovered_retry_succeeds_and_does_not_count_as_a_failure():
+def test_a_recovered_retry_succeeds_and_does_not_count_as_a_failure(suite_limits):
     # the first estimate is 6 cm off (a misdetection): the fingers close on air, the re-grasp
     # looks again and holds the object
-    outcome, log, truth = _grasp(SimParams(seed=4), error=(0.0, 0.06))
+    outcome, log, truth = _grasp(suite_limits(), SimParams(seed=4), error=(0.0, 0.06))
     assert [a.verdict for a in log] == ['empty', 'held']
     assert outcome.success and outcome.retries == 1
     assert truth['lifted'] and truth['in_gripper']

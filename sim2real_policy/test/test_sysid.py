@@ -31,17 +31,8 @@ def test_linear_inverse_dynamics_gives_a_close_start():
     # friction comes out 40-60% low (MuJoCo's soft friction constraint); the fit corrects it
 
 
-def test_excitation_stays_inside_the_safety_limits():
-    from pathlib import Path
-
-    import yaml
-
-    from sim2real_safety.limits import SafetyLimits
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml')
-                         .read_text())['safety_node']['ros__parameters']
-    params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    params.update({f'reaction.{k}': v for k, v in raw['reaction'].items()})
-    limits = SafetyLimits.from_parameters(params)
+def test_excitation_stays_inside_the_safety_limits(suite_limits):
+    limits = suite_limits()
     command = sysid.excitation(3, safety_limits=limits)
     assert np.all(command >= np.array(limits.lower[:3]) - 1e-12)
     assert np.all(command <= np.array(limits.upper[:3]) + 1e-12)

@@ -1,27 +1,14 @@
 """Teleoperation: integrated velocities, dead man's rule, and the same safety filter."""
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 
 from sim2real_policy.teleop import Teleop, TeleopConfig
 from sim2real_safety.filter import SafetyFilter
-from sim2real_safety.limits import SafetyLimits, Verdict
+from sim2real_safety.limits import Verdict
 
 NS = 1_000_000_000
 TICK = 10_000_000
 HOME = (0.55, 0.0, 0.25, 0.0, 0.085)
-
-
-def _limits(**reaction) -> SafetyLimits:
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml')
-                         .read_text())['safety_node']['ros__parameters']
-    params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    params.update({f'reaction.{k}': v for k, v in {**raw['reaction'], **reaction}.items()})
-    params.pop('frame_id', None)
-    params.pop('stop_state_file', None)
-    return SafetyLimits.from_parameters(params)
 
 
 def _drive(limits, twist, seconds, anchor=True):
@@ -48,8 +35,8 @@ def _drive(limits, twist, seconds, anchor=True):
 
 
 @pytest.mark.parametrize('reaction', ['clamp', 'reject'])
-def test_a_teleop_command_outside_the_workspace_is_clipped_or_rejected(reaction):
-    limits = _limits(workspace=reaction)
+def test_a_teleop_command_outside_the_workspace_is_clipped_or_rejected(reaction, suite_limits):
+    limits = suite_limits(workspace=reaction)
     proposals, safe, verdicts = _drive(limits, (0.1, 0.0, 0.0, 0.0), 4.0, anchor=False)
     upper_x = limits.upper[0]
     assert proposals[:, 0].max() > upper_x + 0.05        # the operator asked to leave ...
@@ -58,8 +45,8 @@ def test_a_teleop_command_outside_the_workspace_is_clipped_or_rejected(reaction)
     assert expected in verdicts
 
 
-def test_anchoring_to_the_safe_command_stops_wind_up():
-    limits = _limits()
+def test_anchoring_to_the_safe_command_stops_wind_up(suite_limits):
+    limits = suite_limits()
     proposals, safe, _ = _drive(limits, (0.1, 0.0, 0.0, 0.0), 4.0, anchor=True)
     # pushing into the wall: the proposal stays one step beyond the safe command
     assert proposals[:, 0].max() <= limits.upper[0] + 0.1 * 0.01 + 1e-9
