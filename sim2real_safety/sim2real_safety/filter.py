@@ -34,6 +34,9 @@ from sim2real_safety.limits import COMMAND_FIELDS, Reaction, SafetyLimits, Verdi
 from sim2real_safety.software_stop import SoftwareStopLatch
 
 NS = 1_000_000_000
+# CartesianCommand sources a proposal may carry (SOURCE_SAFETY is the filter's own, and
+# anything else is not a source at all); checked against the .msg by a test.
+PROPOSAL_SOURCES = frozenset(range(7))
 # Relative slack of the final guard, for floating-point rounding of the scaled step only.
 _GUARD_RTOL = 1e-9
 
@@ -109,6 +112,7 @@ class SafetyFilter:
         self._state_ns: int | None = None
         self._heartbeat_ns: int | None = None
         self._reset_ns: int | None = None       # proposals must be newer than the last reset
+        self._outside: Violation | None = None  # why the measured state could not seed
         self._clock_ns: int | None = None
         self.checked_count = 0
         if self.latch.active:
@@ -138,11 +142,33 @@ class SafetyFilter:
             return
         self._state_ns = now_ns
         if self._sent is None:
-            # Start-up: the first command sent equals the current state.
-            self._sent = tuple(float(v) for v in pose)
+            # Start-up: the first command sent is the current state, brought inside the
+            # limits by at most one allowed step. A robot measured farther outside is not
+            # commanded at all (no output can be both inside the box and rate-limited from
+            # there): proposals are rejected without a command until a state inside arrives.
+            seed = self._seed_from(pose)
+            if seed is None:
+                return
+            self._sent = seed
             self._sent_ns = now_ns
+            self._outside = None
             if self.latch.active and self._stop_pose is None:
                 self._stop_pose = self._sent
+
+    def _seed_from(self, pose: Sequence[float]) -> tuple | None:
+        """``pose`` clamped into the limits if it lies within one step of them, else None."""
+        allowed = self._allowed_steps(self.limits.control_period)
+        seed = [min(max(float(v), lo), hi) for v, lo, hi in zip(pose, self._lower, self._upper)]
+        gaps = (math.dist(seed[:3], pose[:3]), abs(seed[3] - pose[3]), abs(seed[4] - pose[4]))
+        for group, (gap, limit) in enumerate(zip(gaps, allowed)):
+            if gap > limit:
+                index = 0 if group == 0 else group + 2
+                if group == 0:  # name the coordinate farthest out
+                    index = max(range(3), key=lambda i: abs(seed[i] - pose[i]))
+                self._outside = Violation('robot_outside_limits', COMMAND_FIELDS[index],
+                                          float(pose[index]), seed[index], Reaction.REJECT)
+                return None
+        return tuple(seed)
 
     def update_joint_state(self, names: Sequence[str], positions: Sequence[float],
                            velocities: Sequence[float], now_ns: int) -> list[Violation]:
@@ -228,12 +254,19 @@ class SafetyFilter:
         return event
 
     # ---------------------------------------------------------------------------- checking
-    def check(self, proposal: Sequence[float] | None, stamp_ns: int, now_ns: int) -> Decision:
-        """Filter one proposed command stamped ``stamp_ns``, at time ``now_ns``."""
+    def check(self, proposal: Sequence[float] | None, stamp_ns: int, now_ns: int,
+              frame_id: str | None = None, source: int | None = None) -> Decision:
+        """Filter one proposed command stamped ``stamp_ns``, at time ``now_ns``.
+
+        ``frame_id`` and ``source`` are the proposal's header frame and source constant; the
+        safety node always passes them: a proposal in another frame than ``limits.frame_id``,
+        or from a source that is not a proposal source, is rejected (a hold).
+        """
         self._observe_clock(now_ns)
         self.checked_count += 1
         if self._sent is None:
-            missing = Violation('no_robot_state', 'state', math.nan, math.nan, Reaction.REJECT)
+            missing = self._outside or Violation('no_robot_state', 'state', math.nan, math.nan,
+                                                 Reaction.REJECT)
             return Decision(None, Verdict.REJECTED, (missing,), now_ns, math.nan)
         if not isinstance(stamp_ns, int) and hasattr(stamp_ns, '__index__'):
             stamp_ns = int(stamp_ns)  # numpy integers
@@ -261,6 +294,14 @@ class SafetyFilter:
                 return self._hold(now_ns, age, Violation(
                     'non_finite', COMMAND_FIELDS[index], value, math.nan, Reaction.REJECT))
             target[index] = value
+
+        if frame_id is not None and frame_id != self.limits.frame_id:
+            return self._hold(now_ns, age, Violation('wrong_frame', 'frame_id', math.nan,
+                                                     math.nan, Reaction.REJECT))
+        if source is not None and source not in PROPOSAL_SOURCES:
+            return self._hold(now_ns, age, Violation('unknown_source', 'source', float(source)
+                                                     if isinstance(source, int) else math.nan,
+                                                     math.nan, Reaction.REJECT))
 
         # 3. stamps
         if not isinstance(stamp_ns, int) or isinstance(stamp_ns, bool) or stamp_ns < 0:
@@ -457,13 +498,8 @@ class SafetyFilter:
             value = command[i]
             if not math.isfinite(value):
                 return f'{COMMAND_FIELDS[i]} not finite'
-            inside_before = self._lower[i] <= sent[i] <= self._upper[i]
-            if inside_before and not self._lower[i] <= value <= self._upper[i]:
-                return f'{COMMAND_FIELDS[i]}={value} left [{self._lower[i]}, {self._upper[i]}]'
-            if not inside_before and abs(value - min(max(value, self._lower[i]),
-                                                     self._upper[i])) > abs(
-                    sent[i] - min(max(sent[i], self._lower[i]), self._upper[i])):
-                return f'{COMMAND_FIELDS[i]}={value} moved away from its range'
+            if not self._lower[i] <= value <= self._upper[i]:
+                return f'{COMMAND_FIELDS[i]}={value} outside [{self._lower[i]}, {self._upper[i]}]'
         allowed = self._allowed_steps(dt)
         linear = math.dist(command[:3], sent[:3])
         if linear > allowed[0] * (1.0 + _GUARD_RTOL) + 1e-15:

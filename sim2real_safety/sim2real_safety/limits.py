@@ -52,6 +52,8 @@ CONFIGURABLE_REACTIONS = {
 # Every parameter of config/safety.yaml: (ROS 2 type, description with unit, allowed range).
 # The safety node declares them from this table, so `ros2 param describe` shows the same text.
 PARAMETERS = {
+    'frame_id': ('string', 'frame of proposals and safe commands (the robot base frame); '
+                 'a proposal in any other frame is rejected', None),
     'workspace_min': ('double_array', 'lower corner [x, y, z] of the workspace box (m)', None),
     'workspace_max': ('double_array', 'upper corner [x, y, z] of the workspace box (m)', None),
     'table_height': ('double', 'table surface height in the base frame (m)', (-2.0, 2.0)),
@@ -81,6 +83,9 @@ PARAMETERS = {
     'joint_limits.max_velocity': ('double_array', 'joint speed limits (m/s or rad/s)', None),
     **{f'reaction.{name}': ('string', f'reaction to {name}: scale, clamp or reject', None)
        for name in CONFIGURABLE_REACTIONS},
+    # The node's, not a limit: where the software-stop latch persists ('' = not persisted).
+    'stop_state_file': ('string', 'file persisting the software-stop latch across restarts '
+                        '("" = off)', None),
 }
 
 
@@ -125,6 +130,7 @@ class SafetyLimits:
     joint_limits: tuple[JointLimit, ...] = ()
     reactions: Mapping[str, Reaction] = field(
         default_factory=lambda: dict(CONFIGURABLE_REACTIONS))
+    frame_id: str = 'base_link'
 
     @property
     def z_min(self) -> float:
@@ -149,6 +155,12 @@ class SafetyLimits:
 
         Raises :class:`LimitsError` naming the parameter and its bad value.
         """
+        unknown = sorted(key for key in set(params) - set(PARAMETERS)
+                         if not key.startswith('reaction.'))
+        if unknown:
+            raise LimitsError(f'unknown safety parameter(s) {unknown} (a typo would leave a '
+                              'limit at its default)')
+
         def number(name, positive=False, non_negative=False):
             if name not in params:
                 raise LimitsError(f'safety parameter {name!r} is missing')
@@ -162,6 +174,10 @@ class SafetyLimits:
                 raise LimitsError(f'safety parameter {name!r} must be > 0, got {value!r}')
             if non_negative and value < 0.0:
                 raise LimitsError(f'safety parameter {name!r} must be >= 0, got {value!r}')
+            bounds = PARAMETERS[name][2]
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                raise LimitsError(f'safety parameter {name!r} must be in [{bounds[0]}, '
+                                  f'{bounds[1]}], got {value!r}')
             return value
 
         def triple(name):
@@ -210,6 +226,9 @@ class SafetyLimits:
                                       f'got {joint}')
                 joints.append(joint)
 
+        frame_id = params.get('frame_id', 'base_link')
+        if not isinstance(frame_id, str) or not frame_id:
+            raise LimitsError(f'safety parameter frame_id must be a frame name, got {frame_id!r}')
         limits = cls(
             workspace_min=triple('workspace_min'),
             workspace_max=triple('workspace_max'),
@@ -234,6 +253,7 @@ class SafetyLimits:
             if 'joint_limit_margin' in params else 0.0,
             joint_limits=tuple(joints),
             reactions=reactions,
+            frame_id=frame_id,
         )
         for low, high, name in zip(limits.lower, limits.upper, COMMAND_FIELDS):
             if not low < high:

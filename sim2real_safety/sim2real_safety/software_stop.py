@@ -5,16 +5,27 @@ command interface; the robot's hardwired e-stop and safety controller stay the r
 layer.
 
 The latch state is persisted to a small JSON file (when a path is given) on every trigger and
-reset, so a restarted safety node comes back stopped. A file that cannot be read restores a
-*latched* stop (fail closed).
+reset, so a restarted safety node comes back stopped. Every failure fails closed:
+
+- a state file that cannot be read or parsed, or holds anything but a well-formed state
+  (directory, dangling or looping symlink, a path under a regular file, 1e400, ...) restores a
+  *latched* stop;
+- at start, a path with no file yet is proven writable by writing the unlatched state; if that
+  write fails, the latch starts latched (a stop it could not persist would not survive a
+  restart);
+- a trigger latches in memory first; a failed write never unlatches it (the cause says why);
+- a reset is written to disk first and only then cleared in memory: a reset that cannot be
+  persisted is refused and the stop stays latched.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import json
+import math
 import os
 from pathlib import Path
 import tempfile
+import unicodedata
 
 # Events kept in memory and in the persisted file (the full history goes to the log/bag).
 MAX_EVENTS = 200
@@ -34,6 +45,21 @@ class ResetRefusedError(RuntimeError):
     """A reset that is not allowed (missing operator or reason, unhealthy input)."""
 
 
+def name_problem(text: str, what: str) -> str:
+    """Why ``text`` is not a usable operator name or reason ('' when it is).
+
+    A name must say who: at least one letter or digit, and nothing invisible or control-like
+    (zero-width spaces, NUL, escape sequences), so the log names a person.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return f'{what} is required'
+    if any(unicodedata.category(ch)[0] == 'C' for ch in text):
+        return f'{what} {text!r} holds control or invisible characters'
+    if not any(ch.isalnum() for ch in text):
+        return f'{what} {text!r} names nobody (no letter or digit)'
+    return ''
+
+
 class SoftwareStopLatch:
     """The latch itself: trigger, reset, persistence and the event record."""
 
@@ -43,8 +69,23 @@ class SoftwareStopLatch:
         self.cause = ''
         self.since_ns = 0
         self.events: list[StopEvent] = []
-        if self.persist_path is not None and self.persist_path.exists():
+        self.persist_error = ''   # the last failed write, '' when the file is current
+        if self.persist_path is None:
+            return
+        if os.path.lexists(self.persist_path):
             self._restore()
+        else:
+            # First start on this path: prove it can be written, or start latched.
+            try:
+                self._write()
+            except Exception as exc:  # noqa: BLE001 -- any failure here fails closed
+                self._latch_unusable(f'cannot be written ({type(exc).__name__}: {exc})')
+
+    def _latch_unusable(self, problem: str) -> None:
+        self.active = True
+        self.cause = f'persisted software-stop state {self.persist_path} {problem}'
+        self.since_ns = 0
+        self._record(StopEvent('restored', 0, 'safety', self.cause))
 
     def _restore(self) -> None:
         try:
@@ -52,14 +93,19 @@ class SoftwareStopLatch:
             active = data['active']
             if not isinstance(active, bool):
                 raise ValueError(f'"active" must be true or false, got {active!r}')
+            since_ns = data.get('since_ns', 0)
+            if isinstance(since_ns, bool) or not isinstance(since_ns, (int, float)) \
+                    or not math.isfinite(since_ns) or since_ns < 0:
+                raise ValueError(f'"since_ns" must be a time in ns, got {since_ns!r}')
+            events = [StopEvent(**event) for event in data.get('events', [])][-MAX_EVENTS:]
             self.active = active
             self.cause = str(data.get('cause', ''))
-            self.since_ns = int(data.get('since_ns', 0))
-            self.events = [StopEvent(**event) for event in data.get('events', [])][-MAX_EVENTS:]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.active = True
-            self.cause = f'persisted software-stop state {self.persist_path} unreadable ({exc})'
-            self.since_ns = 0
+            self.since_ns = int(since_ns)
+            self.events = events
+        except Exception as exc:  # noqa: BLE001 -- whatever is wrong, restore latched
+            self.events = []
+            self._latch_unusable(f'unreadable ({type(exc).__name__}: {exc})')
+            return
         if self.active:
             self._record(StopEvent('restored', self.since_ns, 'safety', self.cause))
 
@@ -68,47 +114,79 @@ class SoftwareStopLatch:
         del self.events[:-MAX_EVENTS]
         return event
 
-    def _persist(self) -> None:
-        if self.persist_path is None:
-            return
-        payload = json.dumps({'active': self.active, 'cause': self.cause,
-                              'since_ns': self.since_ns,
-                              'events': [asdict(e) for e in self.events]}, indent=1)
+    def _write(self, active: bool | None = None, cause: str | None = None,
+               since_ns: int | None = None, events: list | None = None) -> None:
+        """Persist a state (the current one by default); raises on any failure."""
+        payload = json.dumps({
+            'active': self.active if active is None else active,
+            'cause': self.cause if cause is None else cause,
+            'since_ns': self.since_ns if since_ns is None else since_ns,
+            'events': [asdict(e) for e in (self.events if events is None else events)]},
+            indent=1)
         self.persist_path.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename so a crash mid-write leaves the old state, never half a file.
         fd, tmp = tempfile.mkstemp(dir=self.persist_path.parent, prefix='.stop-')
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(payload)
-        os.replace(tmp, self.persist_path)
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.persist_path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
     def trigger(self, who: str, reason: str, time_ns: int) -> StopEvent:
-        """Latch the stop (again, if it already is: the new cause is recorded too)."""
+        """Latch the stop (again, if it already is: the new cause is recorded too).
+
+        Never raises for the file: the stop is latched in memory before anything is written,
+        and a failed write is kept in ``persist_error`` and in the cause.
+        """
         if not self.active:
             self.active = True
             self.cause = f'{reason} (by {who})' if who else reason
             self.since_ns = int(time_ns)
         event = self._record(StopEvent('trigger', int(time_ns), who, reason))
-        self._persist()
+        if self.persist_path is not None:
+            try:
+                self._write()
+                self.persist_error = ''
+            except Exception as exc:  # noqa: BLE001 -- latched in memory whatever happens
+                self.persist_error = f'{type(exc).__name__}: {exc}'
+                if 'not persisted' not in self.cause:
+                    self.cause += f' [not persisted: {self.persist_error}]'
         return event
 
     def reset(self, operator: str, reason: str, time_ns: int,
               unhealthy: list[str] | tuple[str, ...] = ()) -> StopEvent:
-        """Clear the stop; raises :class:`ResetRefusedError` with the reason when not allowed."""
-        problems = []
-        if not operator or not operator.strip():
-            problems.append('an operator name is required')
-        if not reason or not reason.strip():
-            problems.append('a reason is required')
+        """Clear the stop; raises :class:`ResetRefusedError` with the reason when not allowed.
+
+        The unlatched state reaches the disk before the latch opens in memory, so a reset
+        that cannot be persisted leaves the stop latched.
+        """
+        problems = [p for p in (name_problem(operator, 'an operator name'),
+                                name_problem(reason, 'a reason')) if p]
         if unhealthy:
             problems.append('inputs not healthy: ' + ', '.join(unhealthy))
+        who = operator.strip() if isinstance(operator, str) else ''
+        if not problems and self.persist_path is not None:
+            event = StopEvent('reset', int(time_ns), who,
+                              reason.strip() + ('' if self.active else ' (not latched)'))
+            try:
+                self._write(active=False, cause='', events=(self.events + [event])[-MAX_EVENTS:])
+            except Exception as exc:  # noqa: BLE001 -- cannot persist: stay latched
+                problems.append(f'the state file cannot be written ({type(exc).__name__}: '
+                                f'{exc}); the stop stays latched')
         if problems:
             message = 'reset refused: ' + '; '.join(problems)
-            self._record(StopEvent('reset_refused', int(time_ns), operator or '', message))
+            self._record(StopEvent('reset_refused', int(time_ns), who, message))
             raise ResetRefusedError(message)
         was_active = self.active
         self.active = False
         self.cause = ''
-        event = self._record(StopEvent('reset', int(time_ns), operator.strip(),
-                                       reason.strip() + ('' if was_active else ' (not latched)')))
-        self._persist()
-        return event
+        self.persist_error = ''
+        return self._record(StopEvent('reset', int(time_ns), who,
+                                      reason.strip() + ('' if was_active else ' (not latched)')))

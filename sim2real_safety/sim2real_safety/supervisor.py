@@ -30,6 +30,8 @@ import enum
 import math
 from typing import Mapping
 
+from sim2real_safety.software_stop import name_problem
+
 NS = 1_000_000_000
 
 
@@ -276,8 +278,9 @@ class Supervisor:
 
     def acknowledge(self, operator: str, note: str, now_ns: int) -> str:
         """A human acknowledges HUMAN_REQUIRED; raises AcknowledgeRefusedError if not allowed."""
-        if not operator or not operator.strip():
-            raise AcknowledgeRefusedError('acknowledge refused: an operator name is required')
+        problem = name_problem(operator, 'an operator name')
+        if problem:
+            raise AcknowledgeRefusedError(f'acknowledge refused: {problem}')
         if self.mode != Mode.HUMAN_REQUIRED and not any(
                 self.active[r.name] for r in FAULT_RULES if r.cleared_by == 'acknowledge'):
             raise AcknowledgeRefusedError(

@@ -62,21 +62,22 @@ def test_range_limit_reject_holds(field, value, constraint, limit):
 
 
 def test_range_scale_moves_along_the_motion_to_the_boundary():
-    rig = Rig(limits(**{'reaction.workspace': 'scale', 'max_cartesian_step': 1.0,
-                        'max_cartesian_speed': 100.0}))
+    # Near the face, so the whole motion is within the rate limits: only the range acts.
+    rig = Rig(limits(**{'reaction.workspace': 'scale'}), start=(0.799, 0.0, 0.20, 0.0, 0.08))
     start = rig.filter._sent
-    decision = rig.step((0.90, 0.10, 0.20, 0.0, 0.08))  # x beyond 0.80 and y moving too
+    decision = rig.step((0.801, 0.001, 0.20, 0.0, 0.08))  # x beyond 0.80 and y moving too
     assert decision.verdict == Verdict.SCALED
-    t = (0.80 - start[0]) / (0.90 - start[0])
+    t = (0.80 - start[0]) / (0.801 - start[0])
     assert decision.command[0] == pytest.approx(0.80)
-    assert decision.command[1] == pytest.approx(start[1] + t * 0.10)  # same direction
+    assert decision.command[1] == pytest.approx(start[1] + t * 0.001)  # same direction
 
 
 def test_clamp_keeps_the_other_fields():
-    rig = Rig(limits(max_cartesian_step=1.0, max_cartesian_speed=100.0))
-    decision = rig.step((0.90, 0.10, 0.20, 0.0, 0.08))
+    rig = Rig(start=(0.799, 0.0, 0.20, 0.0, 0.08))
+    decision = rig.step((0.801, 0.001, 0.20, 0.0, 0.08))
+    assert decision.verdict == Verdict.CLAMPED
     assert decision.command[0] == pytest.approx(0.80)
-    assert decision.command[1] == pytest.approx(0.10)
+    assert decision.command[1] == pytest.approx(0.001)
 
 
 # -------------------------------------------------------------------------- rate limits

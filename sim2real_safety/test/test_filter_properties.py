@@ -42,6 +42,8 @@ event = st.one_of(
     st.tuples(st.just('tick'), st.integers(0, 50)),
     st.tuples(st.just('heartbeat')),
     st.tuples(st.just('state')),
+    st.tuples(st.just('glitch'), st.one_of(st.tuples(*[st.one_of(near, special)] * 5),
+                                          st.lists(near, max_size=7))),
     st.tuples(st.just('stop')),
     st.tuples(st.just('reset'), st.sampled_from(['', 'ana']), st.sampled_from(['', 'ok'])),
 )
@@ -53,11 +55,22 @@ reaction_sets = st.fixed_dictionaries({
                 'cartesian_speed', 'cartesian_step', 'yaw_rate', 'gripper_speed')})
 
 
-def run(events, lim=LIM):
+# First robot states: anywhere, inside or outside the box, near its faces, non-finite.
+initial_state = st.one_of(
+    st.just(HOME),
+    st.tuples(st.floats(-0.5, 1.5), st.floats(-1.0, 1.0), st.floats(-0.5, 1.0),
+              st.floats(-4.0, 4.0), st.floats(-0.05, 0.2)),
+    st.tuples(*[st.one_of(boundary(i), st.floats(LOWER[i] - 0.004, UPPER[i] + 0.004))
+                for i in range(5)]),
+    st.tuples(*[st.one_of(near, special)] * 5),
+)
+
+
+def run(events, lim=LIM, start=HOME):
     flt = SafetyFilter(lim)
     auditor = OutputAuditor(lim)
     now = 10_000 * MS
-    flt.update_robot_state(HOME, now)
+    flt.update_robot_state(start, now)
     flt.supervisor_heartbeat(now)
     outputs = 0
     for ev in events:
@@ -74,7 +87,10 @@ def run(events, lim=LIM):
         elif kind == 'heartbeat':
             flt.supervisor_heartbeat(now)
         elif kind == 'state':
-            flt.update_robot_state(flt._sent, now)  # the stage tracks perfectly
+            # the stage tracks perfectly once commanded; until then it sits where it started
+            flt.update_robot_state(flt._sent or start, now)
+        elif kind == 'glitch':
+            flt.update_robot_state(ev[1], now)
         elif kind == 'stop':
             flt.trigger_stop('hypothesis', 'random stop', now)
         elif kind == 'reset':
@@ -82,7 +98,10 @@ def run(events, lim=LIM):
                 flt.reset_stop(ev[1], ev[2], now)
             except ResetRefusedError:
                 pass
-        if decision is not None:
+        if decision is not None and decision.command is None:
+            # nothing sent: only while no measured state could seed a safe output
+            assert flt._sent is None and decision.verdict == Verdict.REJECTED
+        elif decision is not None:
             stopped = flt._stop_pose if flt.stop_active else None
             problems = auditor.audit(decision.command, now, stopped)
             assert problems == [], (decision, problems)
@@ -99,15 +118,15 @@ def assert_guard_never_fired(flt):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, min_size=1, max_size=120))
-def test_no_sequence_of_inputs_gives_an_unsafe_output(events):
-    run(events)
+@given(st.lists(event, min_size=1, max_size=120), initial_state)
+def test_no_sequence_of_inputs_gives_an_unsafe_output(events, start):
+    run(events, start=start)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reaction_sets, st.lists(event, min_size=1, max_size=80))
-def test_every_reaction_configuration_is_safe(reactions, events):
-    run(events, limits(**reactions))
+@given(reaction_sets, st.lists(event, min_size=1, max_size=80), initial_state)
+def test_every_reaction_configuration_is_safe(reactions, events, start):
+    run(events, limits(**reactions), start)
 
 
 @settings(max_examples=150, deadline=None)
