@@ -18,7 +18,13 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from sim2real_bringup.launch_graph import COLLECT, recorded_topics, SIM_ROBOT, SUITE
+from sim2real_bringup.launch_graph import (
+    COLLECT,
+    COLLECT_REMAPS,
+    recorded_topics,
+    SIM_ROBOT,
+    SUITE,
+)
 
 
 def node(spec, remap_override=(), condition=None, **parameters):
@@ -36,7 +42,7 @@ def generate_launch_description():
     state_topic = LaunchConfiguration('state_topic')
     # every proposal goes through collect_node, then the safety node, as ever
     overrides = {
-        'safety_node': (('proposed_command', '/collect/proposed_command'),
+        'safety_node': (*COLLECT_REMAPS['safety_node'],
                         ('safe_command', command_topic), ('robot_state', state_topic)),
         'policy_node': (('robot_state', state_topic),),
         'control_node': (('robot_state', state_topic),),
@@ -53,8 +59,7 @@ def generate_launch_description():
                       operator_name=LaunchConfiguration('operator'),
                       auto_start=use_sim))
     # the simulator's own episode verdict is privileged: it only marks the reset
-    robot = node(SIM_ROBOT, (('grasp_result', '/sim/episode_result'),),
-                 condition=IfCondition(use_sim))
+    robot = node(SIM_ROBOT, COLLECT_REMAPS['sim_robot_node'], condition=IfCondition(use_sim))
     topics = [*recorded_topics(), '/teleop/cmd_vel', '/teleop/joy', '/collect/intervention',
               '/collect/proposed_command', '/collect/events']
     # a collection is its recording: always on

@@ -41,6 +41,7 @@ QOS_PROFILES = {
     'default': _qos(QosDurability.VOLATILE, QosReliability.RELIABLE, 10),
     'latched': _qos(QosDurability.TRANSIENT_LOCAL, QosReliability.RELIABLE, 1),
     'sensor': _qos(QosDurability.VOLATILE, QosReliability.BEST_EFFORT, 5),
+    'command': _qos(QosDurability.VOLATILE, QosReliability.RELIABLE, 1),
 }
 
 
@@ -109,7 +110,12 @@ class BagRecorder:
         storage.bio.flush()
 
     def attach(self, graph) -> 'BagRecorder':
-        """Record everything published on ``graph`` (a runtime ``Graph``)."""
+        """Record everything published on ``graph`` (a runtime ``Graph``).
+
+        The graph's ``custom_data`` (what runtime recorded it) goes into the bag's metadata.
+        """
+        for key, value in getattr(graph, 'custom_data', {}).items():
+            self._writer.set_custom_data(key, value)
         graph.add_tap(self.record)
         return self
 

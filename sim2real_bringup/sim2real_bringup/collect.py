@@ -1,14 +1,14 @@
 """`sim2real collect` in-process: a collection session on the simulator, recorded to a bag.
 
-:class:`CollectNode` is the in-process twin of ``collect_node``: between the controller and
-the safety node it forwards the policy's proposals, or the operator's (teleoperation) in
-phase 1 and during interventions, keeps the :class:`EpisodeBook` and publishes its events,
-gives every episode its automatic label from the gripper check, and serves operator labels.
+The session is the collect launch graph on the in-process runtime: ``collect_node`` (the same
+node class ``collect.launch.py`` starts) between the controller and the safety node, wired with
+``launch_graph.COLLECT_REMAPS``.
 
 :class:`ScriptedOperator` is the human at the station, scripted: it sees the object (it is
 the simulator's privileged view, as a person's eyes are) and drives grasps through the
 teleoperation topics -- a spacemouse's Twist for motion, Joy buttons for the gripper --
-takes over from the policy at chosen moments, and relabels chosen episodes.
+takes over from the policy at chosen moments, and relabels chosen episodes through the label
+service.
 """
 from __future__ import annotations
 
@@ -17,147 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from sim2real_bringup import convert
 from sim2real_bringup import interfaces as ifc
-from sim2real_bringup.collection import (
-    CollectConfig,
-    CommandArbiter,
-    EpisodeBook,
-    Event,
-)
+from sim2real_bringup import launch_graph as lg
+from sim2real_bringup.nodes.collect_node import CollectNode
 from sim2real_bringup.topics import BY_NAME
 from sim2real_policy.sim.expert import ScriptedGrasp
-from sim2real_policy.sim.robot import HOME
-from sim2real_policy.teleop import Teleop, TeleopConfig
 
 NS = 1_000_000_000
-EVENT_TYPE = 'sim2real_msgs/msg/EpisodeEvent'
 
 
 def _t(name: str) -> str:
     return BY_NAME[name].typename
 
 
-def event_msg(event: Event):
-    """An ``EpisodeEvent`` message."""
-    return ifc.make(EVENT_TYPE, header=ifc.header(event.time_ns), episode=event.episode,
-                    event=event.event, phase=event.phase, success=bool(event.success),
-                    attempt=event.attempt, operator_name=event.operator_name,
-                    note=event.note)
-
-
-class CollectNode:
-    """Arbiter, teleoperation, episode book and label service of a collection session."""
-
-    def __init__(self, pipe, config: CollectConfig, teleop: TeleopConfig):
-        self.pipe = pipe
-        self.config = config
-        graph = pipe.graph
-        self.arbiter = CommandArbiter(config)
-        self.book = EpisodeBook(config)
-        self.teleop = Teleop(teleop)
-        self.last_safe = np.array(HOME, float)
-        self.cmd_pub = graph.create_publisher('/collect/proposed_command',
-                                              _t('/collect/proposed_command'))
-        self.event_pub = graph.create_publisher('/collect/events', _t('/collect/events'))
-        for topic, callback in (
-                ('/control/proposed_command', self.on_policy),
-                ('/teleop/cmd_vel', self.on_twist), ('/teleop/joy', self.on_joy),
-                ('/collect/intervention', self.on_intervention),
-                ('/robot/state', self.on_state), ('/safety/command', self.on_safe)):
-            graph.create_subscription(topic, _t(topic), callback)
-        pipe.sched.create_timer(pipe.config.control.control_period, self.on_tick, 'collect')
-        pipe.episode_start_hooks.append(self.on_episode_start)
-        pipe.result_hooks.append(self.on_result)
-        if pipe.robot.active:   # the pipeline starts its first episode as it is built;
-            # announced once the scheduler runs, so a recorder attached now hears it
-            index = pipe.episode_index
-            pipe.sched.call_later(0.0, lambda: self.on_episode_start(index, None))
-
-    def _now(self) -> int:
-        return self.pipe.sched.now_ns
-
-    def _publish_event(self, event: Event | None) -> None:
-        if event is not None:
-            self.event_pub.publish(event_msg(event))
-
-    def on_episode_start(self, index: int, params) -> None:
-        """The world is reset: a new episode, the human's device re-seeded at home."""
-        now = self._now()
-        self.arbiter.set_intervention(False, now)
-        self.teleop.start(HOME, now)
-        self.last_safe = np.array(HOME, float)
-        self._publish_event(self.book.start(index, now))
-
-    def on_policy(self, msg) -> None:
-        """The controller's proposal: forwarded unless a human is in control."""
-        if self.arbiter.human_in_control or not self.pipe.robot.active:
-            return
-        pose, _ = self.arbiter.select(convert.command_pose(msg), None, self._now())
-        if pose is not None:
-            self.cmd_pub.publish(convert.command_msg(pose, ifc.ns_from_time(msg.header.stamp),
-                                                     msg.source))
-
-    def on_tick(self) -> None:
-        """The human's proposal at the control rate while they are in control."""
-        if not self.arbiter.human_in_control or not self.pipe.robot.active \
-                or not self.teleop.started:
-            return
-        now = self._now()
-        pose, _ = self.arbiter.select(None, self.teleop.tick(now), now)
-        self.cmd_pub.publish(convert.command_msg(
-            pose, now, ifc.message_class(_t('/safety/command')).SOURCE_TELEOP))
-
-    def on_twist(self, msg) -> None:
-        """Operator motion."""
-        self.teleop.on_twist((msg.linear.x, msg.linear.y, msg.linear.z), msg.angular.z,
-                             self._now())
-
-    def on_joy(self, msg) -> None:
-        """Operator buttons (and axes, for gamepads)."""
-        self.teleop.on_joy(list(msg.axes), list(msg.buttons), self._now())
-
-    def on_intervention(self, msg) -> None:
-        """A human takes over (the device starts from the last safe command) or hands back."""
-        now = self._now()
-        if self.arbiter.set_intervention(bool(msg.data), now):
-            if msg.data:
-                self.teleop.start(self.last_safe, now)
-            self._publish_event(self.book.intervention(bool(msg.data),
-                                                       self.config.operator_name, now))
-
-    def on_state(self, msg) -> None:
-        """Gripper check of the current attempt."""
-        if self.pipe.robot.active:
-            self._publish_event(self.book.on_state(self._now(), msg.z, msg.gripper_width,
-                                                   msg.gripper_effort))
-
-    def on_safe(self, msg) -> None:
-        """What the robot was really told: anchors the device, starts and ends attempts."""
-        self.last_safe = np.array(convert.command_pose(msg), float)
-        if self.arbiter.human_in_control:
-            self.teleop.anchor(self.last_safe)
-        self.book.on_command(msg.gripper_width)
-
-    def on_result(self, result):
-        """The episode's result carries the automatic label, interventions and attempts."""
-        event, episode = self.book.end(self._now())
-        self._publish_event(event)
-        self.arbiter.set_intervention(False, self._now())
-        result.success = bool(episode.automatic)
-        result.label_source = ifc.message_class(_t('/episode/result')).LABEL_AUTOMATIC
-        result.interventions = episode.interventions
-        result.attempts = max(1, len(episode.attempts))
-        result.failure_reason = '' if episode.automatic else event.note
-        return result
-
-    def label_episode(self, episode: int, success: bool, operator_name: str,
-                      reason: str = '') -> tuple[bool, str]:
-        """The LabelEpisode service: ``(accepted, message)``; the label goes into the bag."""
-        accepted, message, event = self.book.label(episode, success, operator_name, reason,
-                                                   self._now())
-        self._publish_event(event)
-        return accepted, message
+def collect_session(pipe, phase: str, operator_name: str, **parameters) -> CollectNode:
+    """``collect_node`` on ``pipe`` (built with ``remaps=launch_graph.COLLECT_REMAPS``)."""
+    return CollectNode(pipe.node(lg.COLLECT, phase=phase, operator_name=operator_name,
+                                 **parameters))
 
 
 @dataclass
@@ -179,10 +55,11 @@ class ScriptedOperator:
     def __init__(self, pipe, node: CollectNode, script: OperatorScript):
         self.pipe, self.node, self.script = pipe, node, script
         graph = pipe.graph
-        self.twist_pub = graph.create_publisher('/teleop/cmd_vel', _t('/teleop/cmd_vel'))
-        self.joy_pub = graph.create_publisher('/teleop/joy', _t('/teleop/joy'))
+        self.twist_pub = graph.create_publisher('/teleop/cmd_vel', _t('/teleop/cmd_vel'),
+                                                node='operator')
+        self.joy_pub = graph.create_publisher('/teleop/joy', _t('/teleop/joy'), node='operator')
         self.intervene_pub = graph.create_publisher('/collect/intervention',
-                                                    _t('/collect/intervention'))
+                                                    _t('/collect/intervention'), node='operator')
         pipe.sched.create_timer(self.RATE, self.on_tick, 'operator')
         pipe.episode_start_hooks.append(self.on_episode_start)
         pipe.result_hooks.append(self.on_result)
@@ -204,8 +81,9 @@ class ScriptedOperator:
         """Relabel the episode just ended if the script says so (a moment later)."""
         if result.episode in self.script.relabel:
             success, reason = self.script.relabel[result.episode]
-            self.pipe.sched.call_later(0.02, lambda: self.node.label_episode(
-                result.episode, success, self.script.name, reason))
+            self.pipe.sched.call_later(0.02, lambda: self.pipe.graph.call_service(
+                '/collect/label', episode=result.episode, success=success,
+                operator_name=self.script.name, reason=reason))
         return result
 
     def _driving(self, now: int) -> bool:
@@ -222,9 +100,9 @@ class ScriptedOperator:
     def on_tick(self) -> None:
         """One device message."""
         sim, now = self.pipe.robot.sim, self.pipe.sched.now_ns
-        if sim is None or not self._driving(now):
+        if sim is None or self.node.last_safe is None or not self._driving(now):
             return
-        current = self.node.last_safe
+        current = np.asarray(self.node.last_safe, float)
         if self.plan is None:
             self.plan = ScriptedGrasp(current, sim.object_position(), sim.object_yaw(),
                                       sim.params.object_shape)
@@ -275,9 +153,8 @@ def run_collection(out: Path, phase: str, episodes: int, *, policy: str = 'exper
         return source(seed + i)
 
     pipe = Pipeline(PipelineConfig.load(), params, policy=policy, faults=faults,
-                    proposal_topic='/collect/proposed_command')
-    node = CollectNode(pipe, CollectConfig(phase=phase, operator_name=script.name),
-                       TeleopConfig(joy_axes=(-1, -1, -1, -1)))
+                    remaps=lg.COLLECT_REMAPS)
+    node = collect_session(pipe, phase, script.name, **{'teleop.joy_axes': [-1, -1, -1, -1]})
     ScriptedOperator(pipe, node, script)
     with BagRecorder(out / 'bag', qos=qos_map()).attach(pipe.graph):
         pipe.run_episodes(episodes, progress=progress)

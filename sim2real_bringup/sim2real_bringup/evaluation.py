@@ -95,7 +95,7 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
     records = pipe.run_episodes(episodes, progress=after_episode)
     pipe.close()
     successes = sum(r.success for r in records)
-    wall = np.asarray(pipe.policy.wall_latencies) * 1e3
+    wall = np.asarray(pipe.wall_latencies) * 1e3
     return {
         'where': where, 'model': str(model), 'episodes': len(records), 'successes': successes,
         'success_rate': successes / max(1, len(records)),

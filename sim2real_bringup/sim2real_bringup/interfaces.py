@@ -117,6 +117,11 @@ def typestore():
     """The process-wide typestore: ROS 2 Jazzy standard types plus the suite's interfaces."""
     store = get_typestore(Stores.ROS2_JAZZY)
     store.register(load_interface_definitions())
+    # std_srvs/srv/Trigger (the collection services), named the way rosidl names it.
+    for part, text in (('Request', 'uint8 structure_needs_at_least_one_member'),
+                       ('Response', 'bool success\nstring message')):
+        parsed = get_types_from_msg(text, f'std_srvs/msg/Trigger_{part}')
+        store.register({f'std_srvs/srv/Trigger_{part}': d for d in parsed.values()})
     return store
 
 
@@ -340,3 +345,25 @@ def example_message(typename: str, rng: np.random.Generator, depth: int = 0):
     cls = message_class(typename)
     return cls(**{name: _example_value(desc, rng, depth)
                   for name, desc in _fielddefs(typename)[1]})
+
+
+class RosbagsMessages:
+    """The message factory of the in-process runtime (the node interface's ``messages``)."""
+
+    make = staticmethod(make)
+    stamp = staticmethod(time_from_ns)
+    duration = staticmethod(duration_from_ns)
+    header = staticmethod(header)
+
+    @staticmethod
+    def cls(typename: str) -> type:
+        """The rosbags class of ``typename``."""
+        return message_class(typename)
+
+    @staticmethod
+    def byte(value: int) -> int:
+        """A ``byte`` field's value (rosbags wants an int)."""
+        return int(value)
+
+
+MESSAGES = RosbagsMessages()

@@ -54,7 +54,8 @@ SIM_ROBOT = NodeSpec('sim2real_policy', 'sim_robot_node', 'sim.yaml', (
 
 CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml', (
     ('robot_state', '/robot/state'), ('supervisor_state', '/supervisor/state'),
-    ('proposed_command', '/control/proposed_command')))
+    ('proposed_command', '/control/proposed_command'),
+    ('diagnostics', '/control/diagnostics')))
 
 COLLECT = NodeSpec('sim2real_bringup', 'collect_node', 'collect.yaml', (
     ('policy_command', '/control/proposed_command'), ('cmd_vel', '/teleop/cmd_vel'),
@@ -64,6 +65,13 @@ COLLECT = NodeSpec('sim2real_bringup', 'collect_node', 'collect.yaml', (
     ('events', '/collect/events'), ('grasp_result', '/episode/result'),
     ('label', '/collect/label'), ('start_episode', '/collect/start_episode'),
     ('end_episode', '/collect/end_episode')))
+
+# Collection (collect.launch.py and `sim2real collect`): collect_node between the controller
+# and the safety node; the simulator's own episode verdict only marks the reset.
+COLLECT_REMAPS = {
+    'safety_node': (('proposed_command', '/collect/proposed_command'),),
+    'sim_robot_node': (('grasp_result', '/sim/episode_result'),),
+}
 
 # The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
 SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)

@@ -1,88 +1,139 @@
 """The full stack in-process: camera -> policy -> 100 Hz control -> safety -> MuJoCo robot.
 
-The same cores as the ROS nodes, wired on the deterministic scheduler with the suite's topic
-names, so a run records the same bag a robot would. Each ``*Node`` class here is the in-process
-twin of a ROS node: it subscribes, calls its core and publishes, nothing more.
+The very node classes the robot runs (``*/nodes/*_node.py``), each on a
+:class:`~sim2real_bringup.runtime.node.GraphNode`, wired by the launch graph's remappings and
+parameter files (``launch_graph.py``), on the deterministic scheduler: a run records the bag a
+robot would. There are no twins here; what this module adds is what a runtime adds: the clock,
+fault injection at the wire, and the operator's reset between episodes.
 
-Determinism: everything runs on the simulated clock. Inference is computed when the policy's
-timer fires and its chunk is delivered ``simulated_inference_latency`` later (or the injected
-fault latency), so bags are byte-identical for the same seed; the wall time each inference
-really took is kept aside (``PolicyNode.wall_latencies``) and reported, never recorded.
+Determinism: everything runs on the simulated clock. Inference runs when the policy's timer
+fires and its chunk is delivered ``simulated_inference_latency`` later (``config/sim.yaml``,
+``inprocess_runtime``; or the injected fault latency): a latency *charged* on the simulated
+clock, so bags are byte-identical for the same seed. The wall time each inference really took
+is measured and kept aside (``Pipeline.wall_latencies``), never recorded.
 
 Episodes: at the end of an episode (object held up for ``success_hold_time``, or
-``episode_timeout``) the world is reset as an operator would between trials -- new object,
-stage back home, controller and safety filter re-seeded from the new state -- while the
-supervisor (it counts failures), the software-stop latch and the recorder carry on.
+``episode_timeout``) the cell is reset as an operator would between trials -- a new world
+with the stage at home, and the control, safety and policy nodes restarted (a restarted
+safety node keeps its software-stop latch, as ``stop_state_file`` does on the robot) -- while
+the supervisor (it counts failures), the camera, the logger and the recorder carry on.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import math
-import time
 from typing import Callable
 
 import numpy as np
 
 from sim2real_bringup import config as cfgio
-from sim2real_bringup import convert
-from sim2real_bringup import interfaces as ifc
+from sim2real_bringup import launch_graph as lg
+from sim2real_bringup.nodes.calibration_node import PARAMETERS as CALIBRATION_PARAMETERS
+from sim2real_bringup.nodes.collect_node import PARAMETERS as COLLECT_PARAMETERS
+from sim2real_bringup.nodes.logger_node import LoggerNode
+from sim2real_bringup.nodes.logger_node import PARAMETERS as LOGGER_PARAMETERS
 from sim2real_bringup.runtime import Graph, Scheduler
-from sim2real_bringup.topics import BY_NAME
-from sim2real_policy.camera import CameraHealth, ImagePreprocessor
-from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_bringup.runtime.node import GraphNode
+from sim2real_policy.control import ControlConfig
 from sim2real_policy.data import preprocessor as training_preprocessor
+from sim2real_policy.nodes.camera_node import CameraNode
+from sim2real_policy.nodes.camera_node import PARAMETERS as CAMERA_PARAMETERS
+from sim2real_policy.nodes.control_node import ControlNode
+from sim2real_policy.nodes.policy_node import PARAMETERS as POLICY_PARAMETERS
+from sim2real_policy.nodes.policy_node import PolicyNode
+from sim2real_policy.nodes.sim_robot_node import PARAMETERS as SIM_PARAMETERS
+from sim2real_policy.nodes.sim_robot_node import SimRobotNode
 from sim2real_policy.policy import PolicyRunner
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
-from sim2real_policy.sim.randomization import VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim, HOME
-from sim2real_safety.filter import SafetyFilter
-from sim2real_safety.limits import SafetyLimits, Verdict
+from sim2real_safety import limits as safety_limits
+from sim2real_safety.limits import SafetyLimits
+from sim2real_safety.node_interface import NS, Param, ParameterError, resolve_parameters
+from sim2real_safety.nodes.safety_node import SafetyNode
+from sim2real_safety.nodes.supervisor_node import SupervisorNode
 from sim2real_safety.software_stop import SoftwareStopLatch
-from sim2real_safety.supervisor import Mode, Supervisor, SupervisorConfig
+from sim2real_safety.supervisor import SupervisorConfig
 
-NS = 1_000_000_000
-M = 'sim2real_msgs/msg/'
 RESET_TIME = 0.05  # s between two episodes (the operator's reset, compressed)
-SOURCE_SAFETY = 7  # CartesianCommand.SOURCE_SAFETY (checked against the .msg by a test)
-
-
-def _t(name: str) -> str:
-    return BY_NAME[name].typename
+EPISODE_RESETS = ('restart', 'none')
+# The in-process runtime's own parameters (config/sim.yaml, section inprocess_runtime).
+RUNTIME_SECTION = 'inprocess_runtime'
+RUNTIME_PARAMETERS = (
+    Param('simulated_inference_latency', 0.03, 's charged on the simulated clock per '
+          'inference (a model, not a measurement: the wall time is measured apart)',
+          (0.0, 10.0)),
+)
+# Each node of the in-process graph: its launch-graph entry and its parameter declarations.
+NODE_PARAMETERS = {
+    lg.SAFETY.executable: safety_limits.parameters(),
+    lg.SUPERVISOR.executable: SupervisorConfig.parameters(),
+    lg.CONTROL.executable: ControlConfig.parameters(),
+    lg.CAMERA.executable: CAMERA_PARAMETERS,
+    lg.POLICY.executable: POLICY_PARAMETERS,
+    lg.SIM_ROBOT.executable: SIM_PARAMETERS,
+    lg.LOGGER.executable: LOGGER_PARAMETERS,
+    lg.COLLECT.executable: COLLECT_PARAMETERS,
+    lg.CALIBRATION.executable: CALIBRATION_PARAMETERS,
+}
+SPECS = {spec.executable: spec for spec in (lg.SAFETY, lg.SUPERVISOR, lg.CONTROL, lg.CAMERA,
+                                            lg.POLICY, lg.SIM_ROBOT, lg.LOGGER, lg.COLLECT,
+                                            lg.CALIBRATION)}
 
 
 @dataclass
 class PipelineConfig:
-    """Every node's parameters, from the suite's config files."""
+    """Every node's parameters, from the suite's config files.
 
+    Checked as the nodes check them: an unknown key or an out-of-range value is an error
+    naming it.
+    """
+
+    params: dict
+    runtime: dict
     safety: SafetyLimits
     supervisor: SupervisorConfig
     control: ControlConfig
-    camera: dict
-    policy: dict
-    sim: dict
+
+    @property
+    def camera(self) -> dict:
+        """camera_node's parameters."""
+        return self.params['camera_node']
+
+    @property
+    def policy(self) -> dict:
+        """policy_node's parameters."""
+        return self.params['policy_node']
+
+    @property
+    def sim(self) -> dict:
+        """sim_robot_node's parameters."""
+        return self.params['sim_robot_node']
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> 'PipelineConfig':
         """Read ``config/*.yaml``; ``overrides`` maps ``node_name`` -> {param: value}."""
         overrides = overrides or {}
-
-        def params(file, node):
-            values = cfgio.node_parameters(file, node)
-            values.update(overrides.get(node, {}))
-            return values
-
-        safety = params('safety.yaml', 'safety_node')
-        safety.pop('frame_id', None)
-        safety.pop('stop_state_file', None)
-        return cls(
-            safety=SafetyLimits.from_parameters(safety),
-            supervisor=SupervisorConfig.from_parameters(params('supervisor.yaml',
-                                                               'supervisor_node')),
-            control=ControlConfig.from_parameters(params('control.yaml', 'control_node')),
-            camera=params('camera.yaml', 'camera_node'),
-            policy=params('policy.yaml', 'policy_node'),
-            sim=params('sim.yaml', 'sim_robot_node'))
+        unknown = sorted(set(overrides) - set(NODE_PARAMETERS) - {RUNTIME_SECTION})
+        if unknown:
+            raise cfgio.ConfigError(f'no node named {unknown} in the in-process graph; nodes: '
+                                    f'{sorted(NODE_PARAMETERS)}')
+        params = {}
+        try:
+            for name, declared in NODE_PARAMETERS.items():
+                given = cfgio.node_parameters(SPECS[name].config, name)
+                given.update(overrides.get(name, {}))
+                params[name] = resolve_parameters(name, declared, given)
+            given = cfgio.node_parameters('sim.yaml', RUNTIME_SECTION)
+            given.update(overrides.get(RUNTIME_SECTION, {}))
+            runtime = resolve_parameters(RUNTIME_SECTION, RUNTIME_PARAMETERS, given)
+        except ParameterError as exc:
+            raise cfgio.ConfigError(str(exc)) from None
+        safety = {k: v for k, v in params['safety_node'].items()
+                  if v is not None and k != 'stop_state_file'}
+        return cls(params=params, runtime=runtime,
+                   safety=SafetyLimits.from_parameters(safety),
+                   supervisor=SupervisorConfig(**params['supervisor_node']),
+                   control=ControlConfig(**params['control_node']))
 
 
 @dataclass
@@ -131,421 +182,25 @@ class ExpertBackend:
                                   sim.params.object_shape)
         self.start_ns = now_ns
 
-    def predict(self, stamp_ns: int) -> np.ndarray:
+    def predict(self, image, proprio, preprocessed: bool = True,
+                stamp_ns: int | None = None) -> np.ndarray:
         """The plan's next ``horizon`` targets from the observation time."""
         return self.plan.chunk((stamp_ns - self.start_ns) / NS, self.horizon, self.period)
 
 
-class SimRobotNode:
-    """The MuJoCo robot: commands in, state, joint states and camera frames out."""
+class _FaultyRunner:
+    """A policy runner that raises while ``faults.policy_raises`` (the drills' broken model)."""
 
-    def __init__(self, pipe: 'Pipeline'):
-        self.pipe = pipe
-        graph, sched, cfg = pipe.graph, pipe.sched, pipe.config.sim
-        self.state_pub = graph.create_publisher('/robot/state', _t('/robot/state'))
-        self.joint_pub = graph.create_publisher('/robot/joint_states',
-                                                _t('/robot/joint_states'))
-        self.image_pub = graph.create_publisher('/camera/image_raw', _t('/camera/image_raw'))
-        self.result_pub = graph.create_publisher('/episode/result', _t('/episode/result'))
-        graph.create_subscription('/safety/command', _t('/safety/command'), self.on_command)
-        self.state_period = 1.0 / float(cfg['state_rate'])
-        self.size = (int(cfg['image_width']), int(cfg['image_height']))
-        sched.create_timer(self.state_period, self.on_state_timer, 'sim_state')
-        sched.create_timer(1.0 / float(cfg['camera_rate']), self.on_camera_timer, 'sim_camera')
-        self.sim: GripperSim | None = None
-        self.visual: VisualRandomizer | None = None
-        self.lifted_since_ns: int | None = None
-        self.episode_start_ns = 0
-
-    def start(self, params: SimParams) -> None:
-        """A new episode: a fresh world with the stage at home."""
-        if self.sim is not None:
-            self.sim.close()
-        self.sim = GripperSim(params)
-        self.sim.stuck_gripper = self.pipe.faults.gripper_stuck
-        self.visual = VisualRandomizer(params.image, params.seed)
-        self.lifted_since_ns = None
-        self.episode_start_ns = self.pipe.sched.now_ns
-
-    def stop(self) -> None:
-        """End of an episode: the world is gone until the next one starts."""
-        if self.sim is not None:
-            self.sim.close()
-        self.sim = None
-
-    @property
-    def active(self) -> bool:
-        """True while an episode's world exists."""
-        return self.sim is not None
-
-    def on_command(self, msg) -> None:
-        """The safe command is the only command the robot takes."""
-        if self.sim is not None:
-            self.sim.command(convert.command_pose(msg))
-
-    def on_state_timer(self) -> None:
-        """Step the physics one state period and report."""
-        sim, now = self.sim, self.pipe.sched.now_ns
-        if sim is None:
-            return
-        sim.stuck_gripper = self.pipe.faults.gripper_stuck
-        sim.step(self.state_period)
-        # A jammed gripper is reported by its driver's fault flag, as a Robotiq does.
-        self.state_pub.publish(convert.robot_state_msg(sim.robot_state(), now,
-                                                       fault=self.pipe.faults.gripper_stuck))
-        names, positions, velocities = sim.joint_state()
-        self.joint_pub.publish(convert.joint_state_msg(names, positions, velocities, now,
-                                                       sim.joint_efforts()))
-        self._check_episode(now)
-
-    def on_camera_timer(self) -> None:
-        """Render a frame (with the episode's image randomization)."""
-        if self.sim is None:
-            return
-        frame = self.visual.apply(self.sim.render(*self.size))
-        self.image_pub.publish(convert.image_msg(frame, self.pipe.sched.now_ns))
-
-    def _check_episode(self, now: int) -> None:
-        sim = self.sim
-        cfg = self.pipe.config.sim
-        held = sim.object_lifted() and sim.object_in_gripper()
-        if held:
-            if self.lifted_since_ns is None:
-                self.lifted_since_ns = now
-            if now - self.lifted_since_ns >= float(cfg['success_hold_time']) * NS:
-                self.pipe.end_episode(True)
-                return
-        else:
-            self.lifted_since_ns = None
-        if now - self.episode_start_ns >= float(cfg['episode_timeout']) * NS:
-            self.pipe.end_episode(False)
-
-
-class CameraNode:
-    """Frame health and preprocessing (crop, resize, colour order from the model)."""
-
-    def __init__(self, pipe: 'Pipeline', preprocessor: ImagePreprocessor):
-        self.pipe = pipe
-        graph, cfg = pipe.graph, pipe.config.camera
-        self.pre = preprocessor
-        self.health = CameraHealth(frozen_threshold=float(cfg['frozen_threshold']))
-        self.image_pub = graph.create_publisher('/camera/image_processed',
-                                                _t('/camera/image_processed'))
-        self.health_pub = graph.create_publisher('/camera/health', _t('/camera/health'))
-        graph.create_subscription('/camera/image_raw', _t('/camera/image_raw'), self.on_image)
-        pipe.sched.create_timer(float(cfg['health_period']), self.on_health_timer,
-                                'camera_health')
-        self.camera_timeout = float(cfg['camera_timeout'])
-        self.frozen_timeout = float(cfg['frozen_timeout'])
-        self._frozen_msg = None
-
-    def on_image(self, msg) -> None:
-        """A raw frame from the driver (or the fault injector's idea of one)."""
-        faults = self.pipe.faults
-        if faults.camera_unplugged:
-            return
-        if faults.camera_frozen:
-            self._frozen_msg = self._frozen_msg or msg
-            msg = self._frozen_msg
-        else:
-            self._frozen_msg = None
-        now = self.pipe.sched.now_ns
-        frame = convert.image_array(msg)
-        self.health.on_frame(frame, now)
-        self.image_pub.publish(convert.image_msg(self.pre.image(frame), now))
-
-    def on_health_timer(self) -> None:
-        """Publish CameraHealth (from the first frame on; before it, silence is the signal)."""
-        now, h = self.pipe.sched.now_ns, self.health
-        if h.last_frame_ns is None:
-            return
-        healthy = h.healthy(now, self.camera_timeout, self.frozen_timeout)
-        problem = h.last_error
-        if not healthy:
-            problem = (f'frozen for {h.frozen_duration(now):.2f} s'
-                       if h.frozen_duration(now) > self.frozen_timeout
-                       else f'no frame for {h.frame_age(now):.2f} s')
-        self.health_pub.publish(ifc.make(
-            _t('/camera/health'), header=ifc.header(now, 'camera_optical_frame'),
-            frame_age=h.frame_age(now), frame_rate=h.frame_rate(),
-            frozen_score=h.frozen_score, frozen_duration=h.frozen_duration(now),
-            error_count=h.error_count, last_error=problem, healthy=healthy))
-
-
-class PolicyNode:
-    """Inference on the latest image and state; chunks delivered after the latency."""
-
-    def __init__(self, pipe: 'Pipeline', runner, action_names):
-        self.pipe = pipe
-        graph, cfg = pipe.graph, pipe.config.policy
+    def __init__(self, runner, faults: Faults):
         self.runner = runner
-        self.action_names = list(action_names)
-        self.chunk_pub = graph.create_publisher('/policy/action_chunk',
-                                                _t('/policy/action_chunk'))
-        self.health_pub = graph.create_publisher('/policy/health', _t('/policy/health'))
-        graph.create_subscription('/camera/image_processed', _t('/camera/image_processed'),
-                                  self.on_image)
-        graph.create_subscription('/robot/state', _t('/robot/state'), self.on_state)
-        pipe.sched.create_timer(float(cfg['inference_period']), self.on_timer, 'policy')
-        self.latency = float(pipe.config.sim['simulated_inference_latency'])
-        self.image = None
-        self.image_stamp_ns = 0
-        self.proprio = None
-        self.busy = False
-        self.epoch = 0
-        self.sequence = 0
-        self.errors = 0
-        self.last_error = ''
-        self.last_chunk_ns: int | None = None
-        self.wall_latencies: list[float] = []
+        self.faults = faults
+        self.model_id = runner.model_id
+        self.meta = getattr(runner, 'meta', None)
 
-    def reset(self) -> None:
-        """A new episode: forget observations; results in flight are dropped."""
-        self.epoch += 1
-        self.image = None
-        self.proprio = None
-        self.busy = False
-
-    def on_image(self, msg) -> None:
-        """The newest processed frame (kept: the last good image when the camera fails)."""
-        self.image = convert.image_array(msg)
-        self.image_stamp_ns = ifc.ns_from_time(msg.header.stamp)
-
-    def on_state(self, msg) -> None:
-        """The newest proprioception."""
-        self.proprio = convert.proprio(msg)
-
-    def on_timer(self) -> None:
-        """Start an inference unless one is still running."""
-        if self.busy or self.image is None or self.proprio is None:
-            return
-        now = self.pipe.sched.now_ns
-        faults = self.pipe.faults
-        latency = faults.inference_latency if faults.inference_latency is not None \
-            else self.latency
-        stamp = self.image_stamp_ns
-        started = time.perf_counter()
-        try:
-            if faults.policy_raises:
-                raise RuntimeError('injected policy failure')
-            if isinstance(self.runner, ExpertBackend):
-                actions = self.runner.predict(stamp)
-            else:
-                actions = self.runner.predict(self.image, self.proprio, preprocessed=True)
-        except Exception as exc:  # a failing policy is a health fault, not a crash
-            self.errors += 1
-            self.last_error = f'{type(exc).__name__}: {exc}'
-            self._publish_health(now, math.nan, healthy=False)
-            return
-        self.wall_latencies.append(time.perf_counter() - started)
-        self.busy = True
-        epoch = self.epoch
-        self.pipe.sched.call_later(latency, lambda: self._deliver(epoch, actions, stamp,
-                                                                  latency))
-
-    def _deliver(self, epoch: int, actions, stamp: int, latency: float) -> None:
-        if epoch != self.epoch:
-            return
-        self.busy = False
-        now = self.pipe.sched.now_ns
-        self.sequence += 1
-        meta = self.pipe.action_meta
-        self.chunk_pub.publish(convert.chunk_msg(
-            actions, stamp, self.runner.model_id, self.sequence, meta['period'],
-            meta['start_offset'], latency, self.action_names))
-        self.last_chunk_ns = now
-        self._publish_health(now, latency, healthy=True)
-
-    def _publish_health(self, now: int, latency: float, healthy: bool) -> None:
-        chunk_age = math.inf if self.last_chunk_ns is None else (now - self.last_chunk_ns) / NS
-        self.health_pub.publish(ifc.make(
-            _t('/policy/health'), header=ifc.header(now), model_id=self.runner.model_id,
-            inference_latency=float(latency), chunk_age=float(chunk_age),
-            error_count=self.errors, last_error=self.last_error, healthy=healthy))
-
-
-class ControlNode:
-    """The 100 Hz loop: proposals and diagnostics."""
-
-    def __init__(self, pipe: 'Pipeline'):
-        self.pipe = pipe
-        graph = pipe.graph
-        self.cmd_pub = graph.create_publisher('/control/proposed_command',
-                                              _t('/control/proposed_command'))
-        self.diag_pub = graph.create_publisher('/control/diagnostics',
-                                               _t('/control/diagnostics'))
-        graph.create_subscription('/policy/action_chunk', _t('/policy/action_chunk'),
-                                  self.on_chunk)
-        graph.create_subscription('/supervisor/state', _t('/supervisor/state'), self.on_mode)
-        pipe.sched.create_timer(pipe.config.control.control_period, self.on_tick, 'control')
-        self.core: Controller | None = None
-        self._mode = (Mode.NORMAL, 0)
-
-    def reset(self, pose) -> None:
-        """A new episode: a fresh controller at the new state."""
-        self.core = Controller(self.pipe.config.control, pose)
-        self.core.on_mode(self._mode[0], self._mode[1], self.pipe.sched.now_ns)
-
-    def on_chunk(self, msg) -> None:
-        """Align and keep a chunk."""
-        if self.core is None:
-            return
-        now = self.pipe.sched.now_ns
-        self.core.on_chunk(Chunk(ifc.ns_from_time(msg.header.stamp), convert.chunk_actions(msg),
-                                 ifc.ns_from_time(msg.action_period) / NS,
-                                 ifc.ns_from_time(msg.start_offset) / NS, msg.inference_latency,
-                                 msg.sequence, now), now)
-
-    def on_mode(self, msg) -> None:
-        """Obey the supervisor."""
-        self._mode = (Mode(msg.mode), ifc.ns_from_time(msg.mode_since))
-        if self.core is not None:
-            self.core.on_mode(self._mode[0], self._mode[1], self.pipe.sched.now_ns)
-
-    def on_tick(self) -> None:
-        """One control tick."""
-        if self.core is None:
-            return
-        now = self.pipe.sched.now_ns
-        out = self.core.tick(now)
-        self.cmd_pub.publish(convert.command_msg(out.command, now, out.source))
-        self.diag_pub.publish(ifc.make(
-            _t('/control/diagnostics'), header=ifc.header(now), tick=out.tick,
-            period=float(out.period), jitter=float(out.jitter), chunk_age=float(out.chunk_age),
-            latency=float(out.latency), command_source=out.source,
-            deadline_misses=out.deadline_misses, mode=out.mode))
-
-
-class SafetyNode:
-    """The safety filter between the controller and the robot."""
-
-    def __init__(self, pipe: 'Pipeline', latch: SoftwareStopLatch):
-        self.pipe = pipe
-        graph = pipe.graph
-        self.latch = latch
-        self.cmd_pub = graph.create_publisher('/safety/command', _t('/safety/command'))
-        self.status_pub = graph.create_publisher('/safety/status', _t('/safety/status'))
-        graph.create_subscription(pipe.proposal_topic, _t('/control/proposed_command'),
-                                  self.on_proposal)
-        graph.create_subscription('/robot/state', _t('/robot/state'), self.on_state)
-        graph.create_subscription('/robot/joint_states', _t('/robot/joint_states'),
-                                  self.on_joints)
-        graph.create_subscription('/supervisor/state', _t('/supervisor/state'),
-                                  self.on_heartbeat)
-        pipe.sched.create_timer(pipe.config.safety.control_period, self.on_watchdog, 'safety')
-        self.core = SafetyFilter(pipe.config.safety, latch)
-        self.paused = False
-        self._heartbeat_ns: int | None = None
-
-    def pause(self) -> None:
-        """Between episodes: nothing in or out (stale messages must not seed the next world)."""
-        self.paused = True
-
-    def reset(self) -> None:
-        """A new episode: a filter that seeds from the new state (the latch carries on)."""
-        self.core = SafetyFilter(self.pipe.config.safety, self.latch)
-        if self._heartbeat_ns is not None:
-            self.core.supervisor_heartbeat(self._heartbeat_ns)
-        self.paused = False
-
-    def on_heartbeat(self, msg) -> None:
-        """Every supervisor state is a heartbeat."""
-        self._heartbeat_ns = self.pipe.sched.now_ns
-        if not self.paused:
-            self.core.supervisor_heartbeat(self._heartbeat_ns)
-
-    def on_proposal(self, msg) -> None:
-        """Check and forward."""
-        if self.paused:
-            return
-        now = self.pipe.sched.now_ns
-        self.publish(self.core.check(convert.command_pose(msg),
-                                     ifc.ns_from_time(msg.header.stamp), now), msg.source)
-
-    def on_state(self, msg) -> None:
-        """Measured pose."""
-        if not self.paused:
-            self.core.update_robot_state((msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width),
-                                         self.pipe.sched.now_ns)
-
-    def on_joints(self, msg) -> None:
-        """Joint limit monitoring."""
-        if not self.paused:
-            self.core.update_joint_state(msg.name, msg.position, msg.velocity,
-                                         self.pipe.sched.now_ns)
-
-    def on_watchdog(self) -> None:
-        """Holds when the proposals stop."""
-        if self.paused:
-            return
-        decision = self.core.tick(self.pipe.sched.now_ns)
-        if decision is not None:
-            self.publish(decision, SOURCE_SAFETY)
-
-    def publish(self, decision, source: int) -> None:
-        """Safe command and status."""
-        now = self.pipe.sched.now_ns
-        if decision.command is not None:
-            passed = decision.verdict in (Verdict.PASS, Verdict.SCALED, Verdict.CLAMPED)
-            self.cmd_pub.publish(convert.command_msg(decision.command, now,
-                                                     source if passed else SOURCE_SAFETY))
-        violation = ifc.message_class(M + 'ConstraintViolation')
-        self.status_pub.publish(ifc.make(
-            _t('/safety/status'), header=ifc.header(now, 'base_link'),
-            verdict=int(decision.verdict),
-            violations=[violation(constraint=v.constraint, field=v.field, value=float(v.value),
-                                  limit=float(v.limit), reaction=int(v.reaction))
-                        for v in decision.violations],
-            software_stop_active=self.core.stop_active,
-            software_stop_cause=self.latch.cause,
-            supervisor_alive=self.core.supervisor_alive(now),
-            command_age=float(decision.command_age), checked_count=self.core.checked_count))
-
-
-class SupervisorNode:
-    """Degraded modes from every health input; the heartbeat."""
-
-    def __init__(self, pipe: 'Pipeline'):
-        self.pipe = pipe
-        graph, now = pipe.graph, pipe.sched.now_ns
-        self.core = Supervisor(pipe.config.supervisor, start_ns=now)
-        self.pub = graph.create_publisher('/supervisor/state', _t('/supervisor/state'))
-        subs = (
-            ('/camera/health', lambda m: self.core.on_camera_health(
-                m.healthy, m.frame_age, m.frozen_duration, self._now(), m.last_error)),
-            ('/policy/health', lambda m: self.core.on_policy_health(
-                m.healthy, m.inference_latency, m.chunk_age, self._now(), m.last_error)),
-            ('/robot/state', lambda m: self.core.on_robot_state(
-                m.gripper_width, m.gripper_effort, m.gripper_fault, self._now())),
-            ('/safety/command', lambda m: self.core.on_command(m.gripper_width, self._now())),
-            ('/control/diagnostics', lambda m: self.core.on_control(self._now())),
-            ('/safety/status', lambda m: self.core.on_safety_status(
-                m.software_stop_active, m.software_stop_cause, self._now())),
-            ('/episode/result', lambda m: self.core.on_grasp_result(m.success, self._now())),
-        )
-        for topic, callback in subs:
-            graph.create_subscription(topic, _t(topic), callback)
-        pipe.sched.create_timer(0.02, self.on_update, 'supervisor_update')
-        pipe.sched.create_timer(pipe.config.supervisor.heartbeat_period, self.publish,
-                                'supervisor_heartbeat')
-        pipe.sched.call_later(0.0, self.publish)  # the state is there from the start
-
-    def _now(self) -> int:
-        return self.pipe.sched.now_ns
-
-    def on_update(self) -> None:
-        """Evaluate the rules; publish at once on a transition."""
-        if self.core.update(self._now()) is not None:
-            self.publish()
-
-    def publish(self) -> None:
-        """The mode (latched in ROS; here every subscriber gets every message anyway)."""
-        c = self.core
-        self.pub.publish(ifc.make(
-            _t('/supervisor/state'), header=ifc.header(self._now()), mode=int(c.mode),
-            previous_mode=int(c.previous_mode), reason=c.reason,
-            mode_since=ifc.time_from_ns(c.mode_since_ns),
-            consecutive_failures=c.consecutive_failures, autonomy_enabled=c.autonomy_enabled))
+    def predict(self, *args, **kwargs):
+        if self.faults.policy_raises:
+            raise RuntimeError('injected policy failure')
+        return self.runner.predict(*args, **kwargs)
 
 
 class Pipeline:
@@ -554,9 +209,19 @@ class Pipeline:
     def __init__(self, config: PipelineConfig, episode_params: Callable[[int], SimParams],
                  policy: str = 'bundled', backend: str | None = None, start_ns: int = 0,
                  faults: Faults | None = None, robot: Callable | None = None,
-                 proposal_topic: str = '/control/proposed_command'):
-        # proposal_topic: what the safety node filters (collection puts an arbiter between)
-        self.proposal_topic = proposal_topic
+                 remaps: dict | None = None, episode_reset: str = 'restart',
+                 control: bool = True):
+        # remaps: node name -> ((name, topic), ...) over the launch graph's (collection puts
+        # collect_node between the controller and the safety node: launch_graph.COLLECT_REMAPS)
+        self.remaps = {node: dict(pairs) for node, pairs in (remaps or {}).items()}
+        # episode_reset: 'restart' (the in-process cell: a new world at home, the control,
+        # safety and policy nodes restarted) or 'none' (nodes run on across episodes, as on
+        # the robot; a replay of a robot's bag)
+        if episode_reset not in EPISODE_RESETS:
+            raise ValueError(f'episode_reset must be one of {EPISODE_RESETS}, '
+                             f'got {episode_reset!r}')
+        self.episode_reset = episode_reset
+        self.run_control = control  # False: proposals come from elsewhere (a bag)
         # called with (index, params) when an episode's world is ready, and with the
         # GraspResult about to be published (they may return a replacement) at its end
         self.episode_start_hooks: list[Callable] = []
@@ -564,35 +229,79 @@ class Pipeline:
         self.config = config
         self.sched = Scheduler(start_ns)
         self.graph = Graph(self.sched)
+        self.graph.custom_data.update({'sim2real.runtime': 'inprocess',
+                                       'sim2real.episode_reset': episode_reset})
         self.faults = faults or Faults()
         self.episode_params = episode_params
         self.records: list[EpisodeRecord] = []
         self.latch = SoftwareStopLatch()
         self.episode_index = -1
         self._stop_after: int | None = None
-        horizon = int(config.policy['expected_horizon'])
-        period = float(config.policy['expected_action_period'])
-        names = list(config.policy['expected_action_names'])
+        self._wall_latencies: list[float] = []
+        self.graph.interceptors['/camera/image_raw'] = self._camera_faults
+        self._frozen_frame = None
+        pcfg = config.policy
+        self.expert: ExpertBackend | None = None
         if policy in ('recorded', 'expert'):
-            # recorded: the robot node (a bag) publishes the recorded chunks itself
-            runner = None if policy == 'recorded' else ExpertBackend(horizon, period)
+            # recorded: the robot (a bag) publishes the recorded chunks itself
+            if policy == 'expert':
+                self.expert = ExpertBackend(pcfg['expected_horizon'],
+                                            pcfg['expected_action_period'])
+            runner = self.expert
             preprocessor = training_preprocessor()  # what every trained model declares
-            start_offset = 0.0
         else:
             from sim2real_policy.models import resolve_model
-            path = resolve_model(policy if policy != 'bundled' else config.policy['model_path'])
-            runner = PolicyRunner(path, backend or config.policy['backend'], expected={
-                'action_names': names, 'horizon': horizon, 'action_period': period})
+            path = resolve_model(policy if policy != 'bundled' else pcfg['model_path'])
+            runner = PolicyRunner(path, backend or pcfg['backend'], expected={
+                'action_names': list(pcfg['expected_action_names']),
+                'horizon': pcfg['expected_horizon'],
+                'action_period': pcfg['expected_action_period']})
             preprocessor = runner.preprocessor
-            start_offset = runner.meta.start_offset
-        self.action_meta = {'period': period, 'start_offset': start_offset}
-        self.robot = (robot or SimRobotNode)(self)
-        self.camera = CameraNode(self, preprocessor)
-        self.policy = PolicyNode(self, runner, names) if runner is not None else None
-        self.control = ControlNode(self)
-        self.safety = SafetyNode(self, self.latch)
-        self.supervisor = SupervisorNode(self)
+        self.runner = _FaultyRunner(runner, self.faults) if runner is not None else None
+        if robot is not None:
+            self.robot = robot(self)
+        else:
+            self.robot = SimRobotNode(self.node(lg.SIM_ROBOT, publish_clock=False),
+                                      faults=self.faults, start=False)
+            self.robot.on_episode_end = self.end_episode
+        self.camera = CameraNode(self.node(lg.CAMERA), preprocessor)
+        self.supervisor = SupervisorNode(self.node(lg.SUPERVISOR))
+        self.logger = LoggerNode(self.node(lg.LOGGER))
+        self.policy: PolicyNode | None = None
+        self.control: ControlNode | None = None
+        self.safety: SafetyNode | None = None
         self._start_episode()
+
+    def node(self, spec: lg.NodeSpec, **parameters) -> GraphNode:
+        """A node interface for ``spec``: its launch-graph remappings and its parameters."""
+        remappings = dict(spec.remappings)
+        remappings.update(self.remaps.get(spec.executable, {}))
+        given = dict(self.config.params.get(spec.executable, {}))
+        given = {k: v for k, v in given.items() if v is not None}
+        given.update(parameters)
+        return GraphNode(self.graph, spec.executable, remappings.items(), given,
+                         charge_s=self._inference_charge)
+
+    def _inference_charge(self) -> float:
+        latency = self.faults.inference_latency
+        return self.config.runtime['simulated_inference_latency'] if latency is None \
+            else latency
+
+    def _camera_faults(self, msg):
+        """The wire from the camera driver: unplugged (nothing), frozen (the same frame)."""
+        if self.faults.camera_unplugged:
+            return None
+        if self.faults.camera_frozen:
+            self._frozen_frame = self._frozen_frame or msg
+            return self._frozen_frame
+        self._frozen_frame = None
+        return msg
+
+    @property
+    def wall_latencies(self) -> list[float]:
+        """Wall time of every inference of the run (s, measured)."""
+        current = self.policy.wall_latencies if self.policy is not None else []
+        return self._wall_latencies + current
 
     def _start_episode(self) -> None:
         self.episode_index += 1
@@ -600,42 +309,48 @@ class Pipeline:
         if self.faults.weak_grip:
             params = params.replace(pad_friction=0.0, gripper_strength=0.05)
         self.robot.start(params)
-        if self.policy is not None:
-            self.policy.reset()
-        if self.policy is not None and isinstance(self.policy.runner, ExpertBackend):
-            self.policy.runner.start_episode(self.robot.sim, HOME, self.sched.now_ns,
-                                             self.faults.grasp_offset)
-        self.control.reset(HOME)
-        self.safety.reset()
+        if self.episode_reset == 'none' and self.safety is not None:
+            return  # the nodes run on across episodes
+        # The operator's reset: these nodes start afresh on the new world.
+        self.control = ControlNode(self.node(lg.CONTROL)) if self.run_control else None
+        self.safety = SafetyNode(self.node(lg.SAFETY), latch=self.latch)
+        if self.runner is not None:
+            if self.expert is not None:
+                self.expert.start_episode(self.robot.sim, HOME, self.sched.now_ns,
+                                          self.faults.grasp_offset)
+            self.policy = PolicyNode(self.node(lg.POLICY), runner=self.runner)
         for hook in self.episode_start_hooks:
             hook(self.episode_index, params)
 
     def _pause_for_reset(self) -> None:
-        """Between episodes: no robot, no controller, nothing in flight reaches the new world."""
+        """Between episodes: no world, and the per-episode nodes are stopped.
+
+        Nothing in flight reaches the next world.
+        """
         self.robot.stop()
-        self.control.core = None
-        self.safety.pause()
+        for running in (self.control, self.safety, self.policy):
+            if running is not None:
+                running.node.destroy()
         if self.policy is not None:
-            self.policy.reset()
+            self._wall_latencies.extend(self.policy.wall_latencies)
+            self.policy = None
 
     def end_episode(self, success: bool) -> None:
         """Record the outcome, publish it, start the next episode (from the robot's timer)."""
-        sim, now = self.robot.sim, self.sched.now_ns
-        duration = (now - self.robot.episode_start_ns) / NS
-        lift = float(sim.object_position()[2] - sim.rest_z)
-        self.records.append(EpisodeRecord(self.episode_index, sim.params.seed, success,
-                                          duration, lift, sim.params.to_dict()))
-        self.finish_episode(ifc.make(
-            _t('/episode/result'), header=ifc.header(now), episode=self.episode_index,
-            attempts=1, success=bool(success), label_source=0, duration=duration,
-            lift_height=lift, final_gripper_width=sim.gripper_width(),
-            seed=int(sim.params.seed), failure_reason='' if success else 'not lifted in time'))
+        result = self.robot.result_msg(success)
+        sim = self.robot.sim
+        self.records.append(EpisodeRecord(self.episode_index, sim.params.seed, bool(success),
+                                          result.duration, result.lift_height,
+                                          sim.params.to_dict()))
+        self.finish_episode(result)
 
     def finish_episode(self, result) -> None:
         """Publish the outcome, pause for the reset, start the next episode after it."""
         for hook in self.result_hooks:
             result = hook(result)
         self.robot.result_pub.publish(result)
+        if self.episode_reset == 'none':
+            return
         self._pause_for_reset()
         if self._stop_after is not None and len(self.records) >= self._stop_after:
             return

@@ -2,9 +2,12 @@
 
 The launch files remap nodes onto these names and the in-process runtime uses them as they
 are, so a bag recorded in-process and a bag recorded on the robot have the same topics.
-``qos`` is the profile key of ``sim2real_bringup.bag.QOS_PROFILES``: ``sensor`` (best effort,
-images), ``latched`` (reliable + transient local, state a late joiner must see) or
-``default`` (reliable, volatile).
+``qos`` is the profile key (``sim2real_safety.node_interface.QOS``) every node uses for the
+topic, on ROS and in-process, and the bag records: ``sensor`` (best effort, keep last 5:
+images and robot state; a best-effort subscriber also hears a reliable driver), ``command``
+(reliable, keep last 1: only the newest command matters), ``latched`` (reliable + transient
+local, state a late joiner must see) or ``default`` (reliable, volatile, keep last 10). A
+contract test checks that every node creates exactly these.
 """
 from __future__ import annotations
 
@@ -32,15 +35,15 @@ TOPICS = (
     Topic('/policy/action_chunk', M + 'ActionChunk', 'default',
           'predicted actions, stamped with their observation time'),
     Topic('/policy/health', M + 'PolicyHealth', 'default', 'inference latency and errors'),
-    Topic('/robot/state', M + 'RobotState', 'default',
+    Topic('/robot/state', M + 'RobotState', 'sensor',
           'measured end-effector pose, gripper width and effort'),
-    Topic('/robot/joint_states', 'sensor_msgs/msg/JointState', 'default',
+    Topic('/robot/joint_states', 'sensor_msgs/msg/JointState', 'sensor',
           'joint positions and velocities for limit monitoring'),
-    Topic('/control/proposed_command', M + 'CartesianCommand', 'default',
+    Topic('/control/proposed_command', M + 'CartesianCommand', 'command',
           '100 Hz controller output, before the safety filter'),
     Topic('/control/diagnostics', M + 'ControlDiagnostics', 'default',
           'per-tick period, jitter, chunk age, latency, fallback in use'),
-    Topic('/safety/command', M + 'CartesianCommand', 'default',
+    Topic('/safety/command', M + 'CartesianCommand', 'command',
           'the only command that reaches the driver or the simulator'),
     Topic('/safety/status', M + 'SafetyStatus', 'latched', 'verdict and violated constraints'),
     Topic('/supervisor/state', M + 'SupervisorState', 'latched',
@@ -55,9 +58,9 @@ TOPICS = (
           "the operator's device buttons (gripper) and, for gamepads, axes"),
     Topic('/collect/intervention', 'std_msgs/msg/Bool', 'default',
           'true: a human takes control from the policy; false: hands it back'),
-    Topic('/collect/proposed_command', M + 'CartesianCommand', 'default',
+    Topic('/collect/proposed_command', M + 'CartesianCommand', 'command',
           "the policy's or the human's proposal, to the safety node"),
-    Topic('/collect/events', M + 'EpisodeEvent', 'latched',
+    Topic('/collect/events', M + 'EpisodeEvent', 'default',
           'episode boundaries, interventions, grasp attempts and operator labels'),
 )
 

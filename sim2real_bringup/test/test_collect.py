@@ -4,17 +4,17 @@ import pytest
 
 from sim2real_bringup import cli
 from sim2real_bringup.bag import read_bag
-from sim2real_bringup.collect import CollectNode, OperatorScript, run_collection
+from sim2real_bringup.collect import collect_session, OperatorScript, run_collection
 from sim2real_bringup.collection import (
     CollectConfig,
     CommandArbiter,
     EpisodeBook,
 )
 from sim2real_bringup.export import export, ExportError, read_episodes
+from sim2real_bringup.launch_graph import COLLECT_REMAPS
 from sim2real_bringup.pipeline import Pipeline, PipelineConfig
 from sim2real_policy import data
 from sim2real_policy.sim.params import SimParams
-from sim2real_policy.teleop import TeleopConfig
 
 NS = 1_000_000_000
 
@@ -103,9 +103,8 @@ def test_teleop_in_the_full_stack_is_limited_by_the_same_safety_node(tmp_path):
     """Phase 1: an operator pushing out of the workspace is clamped by the safety node."""
     config = PipelineConfig.load()
     pipe = Pipeline(config, lambda i: SimParams(seed=i), policy='expert',
-                    proposal_topic='/collect/proposed_command')
-    node = CollectNode(pipe, CollectConfig(phase='teleop', operator_name='Ada'),
-                       TeleopConfig())
+                    remaps=COLLECT_REMAPS)
+    node = collect_session(pipe, 'teleop', 'Ada')
     safe, proposed, verdicts = [], [], []
     pipe.graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
                                    lambda m: safe.append(m.x))
@@ -114,7 +113,8 @@ def test_teleop_in_the_full_stack_is_limited_by_the_same_safety_node(tmp_path):
                                    lambda m: proposed.append(m.x))
     pipe.graph.create_subscription('/safety/status', 'sim2real_msgs/msg/SafetyStatus',
                                    lambda m: verdicts.append(m.verdict))
-    push = pipe.graph.create_publisher('/teleop/cmd_vel', 'geometry_msgs/msg/Twist')
+    push = pipe.graph.create_publisher('/teleop/cmd_vel', 'geometry_msgs/msg/Twist',
+                                       node='device')
     from sim2real_bringup import interfaces as ifc
 
     def device():

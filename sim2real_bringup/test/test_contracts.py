@@ -18,5 +18,13 @@ def test_enum_matches_message_constants(enum, typename, prefix):
 
 
 def test_pipeline_safety_source_matches_the_message():
-    from sim2real_bringup.pipeline import SOURCE_SAFETY
+    from sim2real_safety.nodes.safety_node import SOURCE_SAFETY
     assert ifc.constants('sim2real_msgs/msg/CartesianCommand')['SOURCE_SAFETY'] == SOURCE_SAFETY
+
+
+def test_the_filter_accepts_exactly_the_proposal_sources_of_the_message():
+    from sim2real_safety.filter import PROPOSAL_SOURCES
+    sources = {name: value for name, value in
+               ifc.constants('sim2real_msgs/msg/CartesianCommand').items()
+               if name.startswith('SOURCE_')}
+    assert PROPOSAL_SOURCES == {v for name, v in sources.items() if name != 'SOURCE_SAFETY'}

@@ -7,9 +7,9 @@ trajectory; then a hold. Its targets are proposals like any other: ``calibration
 publishes them to the safety node, which limits them like policy commands; nothing here
 bypasses it.
 
-:func:`record_in_sim` runs the same player on the simulated robot through the safety filter
-and returns what a bag of the run would hold (``/safety/command`` and
-``/robot/joint_states``), for ``sim2real sysid --calibrate-sim`` and the tests.
+``sim2real_bringup.calibrate.record_calibration`` runs the calibrate launch graph (this
+player in ``calibration_node``, the safety and supervisor nodes, the simulated robot) in-process
+for ``sim2real sysid --calibrate-sim`` and the tests.
 """
 from __future__ import annotations
 
@@ -115,41 +115,3 @@ class CalibrationPlayer:
                 xyz = trajectory[min(len(trajectory) - 1, int((t - begin) / SAMPLE))]
         c = self.config
         return (float(xyz[0]), float(xyz[1]), float(xyz[2]), c.yaw, c.gripper_width)
-
-
-def record_in_sim(params, config: CalibrationConfig, safety_limits) -> dict:
-    """Run a calibration on the simulated robot through the safety filter.
-
-    Returns ``{'commands': [(t_ns, (x, y, z, yaw, width))], 'joint_states': [(t_ns, names,
-    pos, vel, eff)], 'verdicts': {verdict: count}, 'cut': [(t_ns, phase, verdict, names)]}``:
-    the safe commands the robot took, what its joints reported (every 10 ms, like the
-    suite's topics) and every command the filter changed.
-    """
-    from sim2real_policy.sim.robot import GripperSim
-    from sim2real_safety.filter import SafetyFilter
-
-    player = CalibrationPlayer(config, safety_limits)
-    safety = SafetyFilter(safety_limits)
-    period = int(SAMPLE * NS)
-    commands, joints, verdicts, cut = [], [], {}, []
-    with GripperSim(params) as sim:
-        now = 0
-        player.start(sim.tcp(noisy=False), now)
-        end = now + int((player.total_time + config.settle_time) * NS)
-        while now <= end:
-            names, positions, velocities = sim.joint_state()
-            safety.update_robot_state((*sim.tcp(), sim.gripper_width()), now)
-            safety.update_joint_state(names, positions, velocities, now)
-            safety.supervisor_heartbeat(now)
-            decision = safety.check(player.target(now), now, now)
-            verdicts[decision.verdict.name] = verdicts.get(decision.verdict.name, 0) + 1
-            if decision.violations:
-                cut.append((now, player.phase(now)[0], decision.verdict.name,
-                            sorted({v.constraint for v in decision.violations})))
-            sim.command(decision.command)
-            commands.append((now, tuple(decision.command)))
-            sim.step(SAMPLE)
-            now += period
-            names, positions, velocities = sim.joint_state()
-            joints.append((now, names, positions, velocities, sim.joint_efforts()))
-    return {'commands': commands, 'joint_states': joints, 'verdicts': verdicts, 'cut': cut}

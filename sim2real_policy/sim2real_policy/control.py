@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from sim2real_safety.fallbacks import GoHome, Hold, StopReleaseRaise
+from sim2real_safety.node_interface import dataclass_parameters
 from sim2real_safety.supervisor import Mode
 
 NS = 1_000_000_000
@@ -57,6 +58,7 @@ class ControlConfig:
     open_width: float = 0.085
     vision_grace_period: float = 1.0
     max_chunks: int = 8
+    future_tolerance: float = 0.005
 
     def __post_init__(self):
         if self.blending not in BLENDINGS:
@@ -74,6 +76,11 @@ class ControlConfig:
             raise ValueError(f'home must be [x, y, z, yaw, gripper_width], got {self.home!r}')
 
     @classmethod
+    def parameters(cls) -> tuple:
+        """The control node's parameter declarations (defaults from this class)."""
+        return dataclass_parameters(cls, PARAMETERS)
+
+    @classmethod
     def from_parameters(cls, params: dict) -> 'ControlConfig':
         """From ``ros__parameters`` (unknown keys are an error naming them)."""
         known = set(cls.__dataclass_fields__)
@@ -84,6 +91,30 @@ class ControlConfig:
         if 'home' in values:
             values['home'] = tuple(float(v) for v in values['home'])
         return cls(**values)
+
+
+# Every parameter of config/control.yaml: (description with unit, allowed range[, choices]).
+PARAMETERS = {
+    'control_period': ('s between ticks (0.01: 100 Hz)', (0.001, 0.1)),
+    'max_chunk_age': ('s from the observation stamp; an older chunk is never used',
+                      (0.01, 10.0)),
+    'fresh_chunk_age': ('s; commands from older chunks are the tail (a deadline miss)',
+                        (0.01, 10.0)),
+    'blending': ('how a new chunk takes over', None, BLENDINGS),
+    'crossfade_time': ('s over which a new chunk fades in', (0.0, 5.0)),
+    'ensemble_decay': ('ACT weight decay per chunk (ensemble only)', (0.0, 10.0)),
+    'smoothing': ('exponential smoothing: weight of the new target (1 = off)', (0.001, 1.0)),
+    'home': ('home pose [x, y, z (m), yaw (rad), gripper_width (m)], base frame',
+             (-10.0, 10.0)),
+    'fallback_speed': ('m/s of home and raise motions', (0.001, 1.0)),
+    'safe_height': ('m: TCP height a gripper-fault fallback raises to', (0.0, 2.0)),
+    'open_width': ('m: gripper opening of a release', (0.0, 0.5)),
+    'vision_grace_period': ("s on the last good image before homing (= supervisor's)",
+                            (0.0, 60.0)),
+    'max_chunks': ('chunks kept for blending', (1, 64)),
+    'future_tolerance': ("s a chunk's observation stamp may lie ahead of the clock "
+                         '(clock skew); later ones are refused', (0.0, 1.0)),
+}
 
 
 class Chunk:
@@ -151,6 +182,7 @@ class Controller:
     def __init__(self, config: ControlConfig, initial_pose):
         self.config = config
         self._max_age_ns = int(config.max_chunk_age * NS)
+        self._future_ns = int(config.future_tolerance * NS)
         self._fresh_ns = int(config.fresh_chunk_age * NS)
         self._fade_ns = int(config.crossfade_time * NS)
         self._grace_ns = int(config.vision_grace_period * NS)
@@ -170,8 +202,14 @@ class Controller:
 
     # ----------------------------------------------------------------------------- inputs
     def on_chunk(self, chunk: Chunk, now_ns: int) -> bool:
-        """Accept a chunk unless it is stale or older than the newest one; True if kept."""
+        """Accept a chunk unless stale, from the future, or not newer; True if kept.
+
+        A future stamp is refused: its observation cannot have been taken yet, and kept as
+        the newest it would shut out every real chunk after it.
+        """
         if now_ns - chunk.stamp_ns > self._max_age_ns:
+            return False
+        if chunk.stamp_ns - now_ns > self._future_ns:
             return False
         if self.chunks and chunk.stamp_ns <= self.chunks[-1].stamp_ns:
             return False

@@ -273,8 +273,13 @@ class PolicyRunner:
                              f'{len(self.meta.proprio_names)} {self.meta.proprio_names}')
         return image, (proprio - self._proprio_mean) / self._proprio_std
 
-    def predict(self, frame: np.ndarray, proprio, preprocessed: bool = False) -> np.ndarray:
-        """Horizon x 5 absolute targets for the observation ``(frame, proprio)``."""
+    def predict(self, frame: np.ndarray, proprio, preprocessed: bool = False,
+                stamp_ns: int | None = None) -> np.ndarray:
+        """Horizon x 5 absolute targets for the observation ``(frame, proprio)``.
+
+        ``stamp_ns`` (the observation's time) is for runners that plan in time, such as the
+        privileged scripted expert of the tests; the network does not use it.
+        """
         start = time.perf_counter()
         image, normalized = self.inputs(frame, proprio, preprocessed)
         raw = np.asarray(self.backend.run(image, normalized), dtype=float)

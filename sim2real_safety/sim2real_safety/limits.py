@@ -89,6 +89,25 @@ PARAMETERS = {
 }
 
 
+def parameters() -> tuple:
+    """The safety node's parameter declarations.
+
+    Every limit is required (no limit is ever assumed); the frame, the stop file and the
+    reactions have safe defaults; the joint limits are optional.
+    """
+    from sim2real_safety.node_interface import Param
+    defaults = {'frame_id': 'base_link', 'stop_state_file': '', 'joint_limit_margin': 0.0,
+                'joint_limits.names': None, 'joint_limits.lower': None,
+                'joint_limits.upper': None, 'joint_limits.max_velocity': None,
+                **{f'reaction.{name}': reaction.name.lower()
+                   for name, reaction in CONFIGURABLE_REACTIONS.items()}}
+    choices = ('scale', 'clamp', 'reject')
+    return tuple(Param(name, defaults.get(name), text, bounds,
+                       choices if name.startswith('reaction.') else None, kind,
+                       optional=name.startswith('joint_limits.'))
+                 for name, (kind, text, bounds) in PARAMETERS.items())
+
+
 class LimitsError(ValueError):
     """A safety parameter that is missing, non-finite or inconsistent."""
 

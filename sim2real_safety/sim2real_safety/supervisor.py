@@ -30,6 +30,11 @@ import enum
 import math
 from typing import Mapping
 
+from sim2real_safety.node_interface import (
+    check_parameter,
+    dataclass_parameters,
+    ParameterError,
+)
 from sim2real_safety.software_stop import name_problem
 
 NS = 1_000_000_000
@@ -80,19 +85,21 @@ FAULT_RULES = (
 )
 RULES = {rule.name: rule for rule in FAULT_RULES}
 
+# Every parameter of config/supervisor.yaml: (description with unit, allowed range).
 PARAMETERS = {
-    'camera_timeout': ('double', 'no camera frame for this long is a vision fault (s)'),
-    'frozen_timeout': ('double', 'identical frames for this long are a vision fault (s)'),
-    'inference_deadline': ('double', 'slower inference, or no chunk for this long (s)'),
-    'health_timeout': ('double', 'an input silent this long is a fault (s)'),
-    'recovery_time': ('double', 'healthy this long before leaving a degraded mode (s)'),
-    'stall_width_error': ('double', 'commanded minus measured opening of a stall (m)'),
-    'stall_effort': ('double', 'gripper effort of a stall (N)'),
-    'stall_time': ('double', 'how long a stall lasts before it is a fault (s)'),
-    'max_gripper_effort': ('double', 'gripper effort that is a fault by itself (N)'),
-    'max_consecutive_failures': ('integer', 'failed grasps in a row allowed before a human'),
-    'vision_grace_period': ('double', 'time on the last good image before going home (s)'),
-    'heartbeat_period': ('double', 'period of the state publication / heartbeat (s)'),
+    'camera_timeout': ('no camera frame for this long is a vision fault (s)', (0.01, 60.0)),
+    'frozen_timeout': ('identical frames for this long are a vision fault (s)', (0.01, 60.0)),
+    'inference_deadline': ('slower inference, or no chunk for this long (s)', (0.01, 60.0)),
+    'health_timeout': ('an input silent this long is a fault (s)', (0.01, 60.0)),
+    'recovery_time': ('healthy this long before leaving a degraded mode (s)', (0.0, 600.0)),
+    'stall_width_error': ('commanded minus measured opening of a stall (m)', (0.0, 0.1)),
+    'stall_effort': ('gripper effort of a stall (N)', (0.0, 1000.0)),
+    'stall_time': ('how long a stall lasts before it is a fault (s)', (0.0, 60.0)),
+    'max_gripper_effort': ('gripper effort that is a fault by itself (N)', (0.0, 10000.0)),
+    'max_consecutive_failures': ('failed grasps in a row allowed before a human', (0, 1000)),
+    'vision_grace_period': ('time on the last good image before going home (s)',
+                            (0.0, 60.0)),
+    'heartbeat_period': ('period of the state publication / heartbeat (s)', (0.005, 1.0)),
 }
 
 
@@ -118,19 +125,32 @@ class SupervisorConfig:
     heartbeat_period: float = 0.1
 
     @classmethod
+    def parameters(cls) -> tuple:
+        """The supervisor node's parameter declarations (defaults from this class)."""
+        return dataclass_parameters(cls, PARAMETERS)
+
+    @classmethod
     def from_parameters(cls, params: Mapping) -> 'SupervisorConfig':
-        """Build from ``ros__parameters``; every value must be a finite number > 0."""
+        """Build from ``ros__parameters``.
+
+        Every parameter must be given, in its range and > 0; an unknown key is an error
+        naming it.
+        """
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise SupervisorConfigError(f'unknown supervisor parameter(s) {unknown}')
         values = {}
-        for name, (kind, _) in PARAMETERS.items():
-            if name not in params:
-                raise SupervisorConfigError(f'supervisor parameter {name!r} is missing')
-            value = params[name]
-            ok = (isinstance(value, int) if kind == 'integer'
-                  else isinstance(value, (int, float))) and not isinstance(value, bool)
-            if not ok or not math.isfinite(value) or value <= 0:
+        for param in cls.parameters():
+            if param.name not in params:
+                raise SupervisorConfigError(f'supervisor parameter {param.name!r} is missing')
+            try:
+                value = check_parameter('supervisor_node', param, params[param.name])
+            except ParameterError as exc:
+                raise SupervisorConfigError(str(exc)) from None
+            if value <= 0:
                 raise SupervisorConfigError(
-                    f'supervisor parameter {name!r} must be a finite {kind} > 0, got {value!r}')
-            values[name] = value
+                    f'supervisor parameter {param.name!r} must be > 0, got {value!r}')
+            values[param.name] = value
         return cls(**values)
 
 
@@ -173,9 +193,16 @@ class Supervisor:
         self.reasons = {rule.name: '' for rule in FAULT_RULES}
         self._unhealthy_ns = {rule.name: None for rule in FAULT_RULES}
         self._conditions = {rule.name: '' for rule in FAULT_RULES}
-        self.mode = Mode.NORMAL
-        self.previous_mode = Mode.NORMAL
-        self.reason = 'start'
+        # Fail closed at start-up: no autonomy until robot state, controller and safety
+        # status have been heard (the rule clears by itself then).
+        pending = 'waiting for the first message from: robot, control, safety'
+        self.active['inputs_pending'] = True
+        self.reasons['inputs_pending'] = pending
+        self._conditions['inputs_pending'] = pending
+        self.mode = Mode.HUMAN_REQUIRED
+        self.previous_mode = Mode.HUMAN_REQUIRED
+        self.reason = f'start: {pending}'
+        self.mode_rule = 'inputs_pending'   # the rule that put the supervisor in its mode
         self.mode_since_ns = start_ns
         self.consecutive_failures = 0
         self.transitions: list[Transition] = []
@@ -358,8 +385,10 @@ class Supervisor:
             return None
         if winner is not None and mode > self.mode:
             rule, reason = winner.name, self.reasons[winner.name]
+            self.mode_rule = winner.name
         else:
-            left = max((r for r in FAULT_RULES if r.mode == self.mode), key=lambda r: r.mode)
+            left = next(r for r in FAULT_RULES if r.name == self.mode_rule)
+            self.mode_rule = winner.name if winner is not None else ''
             rule = rule_hint or f'{left.name}_recovered'
             reason = reason_hint or (f'{left.name} healthy for recovery_time '
                                      f'{self.config.recovery_time} s'

@@ -58,7 +58,7 @@ def run(args) -> int:
                     backend=args.backend)
     started = time.perf_counter()
     print(f'sim2real demo: {args.episodes} episodes on "{where}", policy '
-          f'{pipe.policy.runner.model_id}, run folder {out}', flush=True)
+          f'{pipe.runner.model_id}, run folder {out}', flush=True)
 
     def progress(record, done, total):
         print(f'  episode {done}/{total}: {"success" if record.success else "failure"} in '
@@ -76,7 +76,7 @@ def run(args) -> int:
           'params': r.params} for r in pipe.records], indent=1))
     print('writing the report ...', file=sys.stderr, flush=True)
     summary = write_report(out / 'bag', out, extra={
-        'where': where, 'seed': args.seed, 'policy': pipe.policy.runner.model_id,
+        'where': where, 'seed': args.seed, 'policy': pipe.runner.model_id,
         'simulated_s': pipe.sched.now, 'wall_s': wall})
     lat = summary['inference_latency_ms']
     print(f'episodes {summary["episodes"]}, success rate {summary["success_rate"]:.0%}')

@@ -9,7 +9,6 @@ divergence and every command and safety verdict that changed:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 import time
 
@@ -24,7 +23,10 @@ def add_arguments(parser) -> None:
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
                         help='override a parameter, e.g. safety_node.max_cartesian_speed=0.1')
     parser.add_argument('--policy', default='bundled',
-                        help='bundled (default), a model path, or recorded (replay the chunks)')
+                        help='bundled (default) or a model path (re-run on the recorded '
+                             'frames); recorded (the recorded chunks drive the current '
+                             'controller); proposals (the recorded proposals go through the '
+                             'current safety filter)')
 
 
 def _overrides(items) -> dict:
@@ -47,8 +49,21 @@ def run(args) -> int:
     if out.exists():
         raise FileExistsError(f'{out} exists already; choose another --out')
     started = time.perf_counter()
-    result = replay(bag, out, _overrides(args.set), policy=args.policy)
+    shown = [0]
+
+    def progress(fraction):
+        if fraction - shown[0] >= 0.1 or fraction >= 1.0 > shown[0]:
+            shown[0] = fraction
+            print(f'replaying: {fraction:4.0%}', flush=True)
+
+    result = replay(bag, out, _overrides(args.set), policy=args.policy, progress=progress)
     wall = time.perf_counter() - started
+    taken = ', '.join(f'{t} ({n})' for t, n in result['taken_from_bag'].items())
+    print(f'taken from the bag: {taken}')
+    print(f'recomputed by the current nodes: {", ".join(result["recomputed"])}')
+    if result['recorded_not_used']:
+        print(f'recorded but not used (recomputed or not an input): '
+              f'{", ".join(result["recorded_not_used"])}')
     if result['identical']:
         print(f'identical: {result["compared_messages"]} messages reproduced byte for byte')
     else:
@@ -58,5 +73,4 @@ def run(args) -> int:
               f'{len(result["changed_verdicts"])} safety verdicts changed')
     print(f'{result["simulated_s"]:.1f} s of recording replayed in {wall:.1f} s '
           f'({result["simulated_s"] / wall:.0f}x real time); {out / "replay.json"}')
-    (out / 'replay.json').write_text(json.dumps(result, indent=2))
     return 0

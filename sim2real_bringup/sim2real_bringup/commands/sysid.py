@@ -111,38 +111,20 @@ def run(args) -> int:
 
 
 def _calibrate_sim(bag: Path, robot: str, seed: int) -> dict:
-    """Record a calibration run of the simulated robot; returns its true stage parameters."""
-    from dataclasses import fields
+    """Record a calibration run of the simulated robot; returns its true stage parameters.
 
-    from sim2real_bringup import convert, interfaces
-    from sim2real_bringup.bag import BagRecorder
-    from sim2real_bringup.config import node_parameters
+    The run is ``calibrate.launch.py use_sim:=true`` on the in-process runtime (the same
+    nodes), recorded to ``bag``.
+    """
+    from sim2real_bringup.calibrate import record_calibration
     from sim2real_bringup.evaluation import episode_source
-    from sim2real_bringup.topics import BY_NAME
-    from sim2real_policy.calibration import CalibrationConfig, record_in_sim
-    from sim2real_safety.limits import SafetyLimits
 
-    params = node_parameters('calibration.yaml', 'calibration_node')
-    limits = SafetyLimits.from_parameters(
-        node_parameters(params.pop('safety_config', 'safety.yaml'), 'safety_node'))
-    known = {f.name for f in fields(CalibrationConfig)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f'calibration.yaml: unknown parameter(s) {unknown}')
-    params['seeds'] = tuple(int(s) for s in params['seeds'])
-    config = CalibrationConfig(**params)
     sim_params = episode_source(robot)(seed)
-    print(f'calibrating the simulated robot ({robot}): {len(config.seeds)} trajectories of '
-          f'{config.duration:.1f} s', file=sys.stderr)
-    run = record_in_sim(sim_params, config, limits)
-    source = interfaces.message_class('sim2real_msgs/msg/CartesianCommand').SOURCE_CALIBRATION
-    with BagRecorder(bag) as recorder:
-        for t, pose in run['commands']:
-            recorder.record('/safety/command', BY_NAME['/safety/command'].typename, t,
-                            convert.command_msg(pose, t, source))
-        for t, names, pos, vel, eff in run['joint_states']:
-            recorder.record('/robot/joint_states', BY_NAME['/robot/joint_states'].typename, t,
-                            convert.joint_state_msg(names, pos, vel, t, eff))
+    print(f'calibrating the simulated robot ({robot}) through the safety node',
+          file=sys.stderr)
+    run = record_calibration(sim_params, bag=bag)
+    if run['aborted']:
+        raise RuntimeError(f'the calibration run was stopped before it finished ({bag})')
     print(f'recorded {len(run["commands"])} commands to {bag}; safety verdicts '
           f'{run["verdicts"]}', file=sys.stderr)
     return {'friction': sim_params.joint_friction, 'damping': sim_params.joint_damping,

@@ -1,91 +1,121 @@
-"""calibration_node: plays a safe excitation for system identification (``calibrate.launch.py``).
+"""calibration_node: plays a safe excitation for system identification (both runtimes).
 
-It stands in for control_node during a calibration run: its 100 Hz targets go to the safety
-node as proposals (source SOURCE_CALIBRATION) and are limited like any other command. The
-run starts from the first robot state; a supervisor mode that stops autonomy
-(GRIPPER_FAULT, HUMAN_REQUIRED, SOFTWARE_STOP) ends it for good (restart the node to repeat).
-Record ``/safety/command`` and ``/robot/joint_states`` (the launch file does) and fit them
-with ``sim2real sysid BAG``.
+It stands in for control_node during a calibration run (``calibrate.launch.py``, and
+``sim2real sysid --calibrate-sim`` in-process): its 100 Hz targets go to the safety node as
+proposals (source SOURCE_CALIBRATION) and are limited like any other command, and it reports
+ControlDiagnostics as the controller does (the supervisor watches the controller's liveness).
+The run starts from the robot's state once the supervisor enables autonomy; a mode that
+stops autonomy afterwards (GRIPPER_FAULT, HUMAN_REQUIRED, SOFTWARE_STOP) ends it for good
+(restart the node to repeat). Record ``/safety/command`` and ``/robot/joint_states`` (the
+launch file does) and fit them with ``sim2real sysid BAG``.
 
-Names (relative): sub robot_state (RobotState), supervisor_state (SupervisorState, latched);
-pub proposed_command (CartesianCommand). Parameters: config/calibration.yaml.
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  robot_state (RobotState), supervisor_state (SupervisorState, latched)
+  pub  proposed_command (CartesianCommand), diagnostics (ControlDiagnostics)
+Parameters: config/calibration.yaml (read-only).
 """
-from dataclasses import replace
-
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sim2real_msgs.msg import CartesianCommand, RobotState, SupervisorState
+from __future__ import annotations
 
 from sim2real_bringup.config import node_parameters
 from sim2real_policy.calibration import CalibrationConfig, CalibrationPlayer, DONE
 from sim2real_policy.sysid import SAMPLE
+from sim2real_safety import convert
 from sim2real_safety.limits import SafetyLimits
-from sim2real_safety.nodes.parameters import declare_config
-from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
-from sim2real_safety.nodes.runner import run_node
+from sim2real_safety.node_interface import dataclass_parameters, Param
+from sim2real_safety.supervisor import Mode
 
-STOPPING_MODES = (SupervisorState.MODE_GRIPPER_FAULT, SupervisorState.MODE_HUMAN_REQUIRED,
-                  SupervisorState.MODE_SOFTWARE_STOP)
+M = 'sim2real_msgs/msg/'
+SOURCE_CALIBRATION = 6   # CartesianCommand.SOURCE_CALIBRATION (checked against the .msg)
+DOCS = {
+    'seeds': ('one sum-of-sines trajectory per seed (up to 10 are fitted well)', (0, 2**31 - 1)),
+    'duration': ('s per trajectory', (0.1, 600.0)),
+    'start_x': ('m: centre of the excitation, base frame (REP-103)', (-10.0, 10.0)),
+    'start_y': ('m', (-10.0, 10.0)),
+    'start_z': ('m: well above the table, nothing to touch', (-10.0, 10.0)),
+    'yaw': ('rad, held during the run', (-6.3, 6.3)),
+    'gripper_width': ('m, held open', (0.0, 0.5)),
+    'approach_speed': ("m/s to each trajectory's start, well under the speed limit",
+                       (0.001, 1.0)),
+    'settle_time': ('s of stillness before each trajectory (the fit cuts the run there)',
+                    (0.0, 60.0)),
+}
+PARAMETERS = (
+    *dataclass_parameters(CalibrationConfig, DOCS),
+    Param('safety_config', 'safety.yaml', "the safety node's parameter file: the excitation "
+          'is planned inside its limits (a path, or a name in the config folder)'),
+)
 
 
-class CalibrationNode(Node):
+class CalibrationNode:
     """Thin node around CalibrationPlayer."""
 
-    def __init__(self):
-        super().__init__('calibration_node')
-        self.declare_parameter('safety_config', 'safety.yaml', ParameterDescriptor(
-            description="the safety node's parameter file: the excitation is planned inside "
-                        'its limits'))
-        config = declare_config(self, CalibrationConfig,
-                                description='see config/calibration.yaml')
-        config = replace(config, seeds=tuple(int(s) for s in config.seeds))
-        limits = SafetyLimits.from_parameters(
-            node_parameters(self.get_parameter('safety_config').value, 'safety_node'))
-        self.player = CalibrationPlayer(config, limits)
+    NAME = 'calibration_node'
+
+    def __init__(self, node):
+        self.node = node
+        p = node.declare_parameters(PARAMETERS)
+        config = CalibrationConfig(**{k: p[k] for k in DOCS})
+        safety = node_parameters(p['safety_config'], 'safety_node')
+        safety.pop('stop_state_file', None)
+        self.player = CalibrationPlayer(config, SafetyLimits.from_parameters(safety))
+        self.msgs = node.messages
+        self.pose = None            # the latest measured pose
+        self.autonomy = False       # the supervisor's latest word
         self.started = False
         self.stopped = False
-        self.pub = self.create_publisher(CartesianCommand, 'proposed_command', COMMAND_QOS)
-        self.create_subscription(RobotState, 'robot_state', self.on_state,
-                                 qos_profile_sensor_data)
-        self.create_subscription(SupervisorState, 'supervisor_state', self.on_mode, LATCHED_QOS)
-        self.create_timer(SAMPLE, self.on_tick)
+        self.finished = False
+        self.ticks = 0
+        self.last_tick_ns = None
+        self.pub = node.create_publisher('proposed_command', M + 'CartesianCommand', 'command')
+        self.diag_pub = node.create_publisher('diagnostics', M + 'ControlDiagnostics',
+                                              'default')
+        node.create_subscription('robot_state', M + 'RobotState', self.on_state, 'sensor')
+        node.create_subscription('supervisor_state', M + 'SupervisorState', self.on_mode,
+                                 'latched')
+        node.create_timer(SAMPLE, self.on_tick)
 
-    def on_state(self, msg: RobotState) -> None:
-        """The first state starts the run from where the robot is."""
-        if not self.started and not self.stopped:
-            self.player.start((msg.x, msg.y, msg.z), self.get_clock().now().nanoseconds)
-            self.started = True
-            self.get_logger().info(f'calibration started: {len(self.player.trajectories)} '
-                                   f'trajectories, {self.player.total_time:.1f} s')
+    def on_state(self, msg) -> None:
+        """The latest measured pose (the run starts from it)."""
+        self.pose = convert.state_pose(msg)
 
-    def on_mode(self, msg: SupervisorState) -> None:
-        """Autonomy stopped: the run ends (the safety node holds the robot)."""
-        if msg.mode in STOPPING_MODES and not self.stopped:
+    def on_mode(self, msg) -> None:
+        """Autonomy enabled: the run may start; lost after the start: the run ends."""
+        self.autonomy = bool(msg.autonomy_enabled)
+        if self.started and not self.autonomy and not self.stopped:
             self.stopped = True
-            self.get_logger().error(f'calibration aborted: supervisor mode {msg.mode} '
-                                    f'({msg.reason})')
+            self.node.logger.error(f'calibration aborted: supervisor mode '
+                                   f'{Mode(msg.mode).name} ({msg.reason})')
 
     def on_tick(self) -> None:
-        """One target per period."""
-        if not self.started or self.stopped:
-            return
-        now = self.get_clock().now()
-        target = self.player.target(now.nanoseconds)
-        cmd = CartesianCommand()
-        cmd.header.stamp = now.to_msg()
-        cmd.header.frame_id = 'base_link'
-        cmd.x, cmd.y, cmd.z, cmd.yaw, cmd.gripper_width = target
-        cmd.source = CartesianCommand.SOURCE_CALIBRATION
-        self.pub.publish(cmd)
-        if self.player.phase(now.nanoseconds)[0] == DONE:
-            self.get_logger().info('calibration finished, holding; fit the recording with '
-                                   '`sim2real sysid BAG`', once=True)
+        """One target per period once started; diagnostics always (the liveness)."""
+        now, msgs = self.node.now_ns(), self.msgs
+        if not self.started and not self.stopped and self.autonomy and self.pose is not None:
+            self.player.start(self.pose, now)
+            self.started = True
+            self.node.logger.info(f'calibration started: {len(self.player.trajectories)} '
+                                  f'trajectories, {self.player.total_time:.1f} s')
+        period = 0.0 if self.last_tick_ns is None else (now - self.last_tick_ns) / 1e9
+        self.last_tick_ns = now
+        self.ticks += 1
+        running = self.started and not self.stopped
+        if running:
+            self.pub.publish(convert.command_msg(msgs, self.player.target(now), now,
+                                                 SOURCE_CALIBRATION))
+        self.diag_pub.publish(msgs.make(
+            M + 'ControlDiagnostics', header=msgs.header(now), tick=self.ticks,
+            period=period, jitter=abs(period - SAMPLE) if period else 0.0,
+            chunk_age=float('nan'), latency=float('nan'),
+            command_source=SOURCE_CALIBRATION, deadline_misses=0, mode=0))
+        if running and not self.finished and self.player.phase(now)[0] == DONE:
+            self.finished = True
+            self.node.logger.info('calibration finished, holding; fit the recording with '
+                                  '`sim2real sysid BAG`')
 
 
 def main(args=None):
-    """Run the calibration node until shutdown."""
-    run_node(CalibrationNode, args)
+    """Run the calibration node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(CalibrationNode, args)
 
 
 if __name__ == '__main__':

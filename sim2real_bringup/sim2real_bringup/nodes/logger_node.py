@@ -1,74 +1,82 @@
-"""logger_node: rolling metrics and anomaly checks as diagnostics.
+"""logger_node: rolling metrics and anomaly checks as diagnostics (both runtimes).
 
 Recording itself is rosbag2's job: the launch files start `ros2 bag record -s mcap` next to
-this node (every suite topic, custom definitions embedded, split by size or duration). This
-node subscribes to the same topics and publishes /diagnostics once a second.
-Names: sub action_chunk, control_diagnostics, safe_command, supervisor_state, grasp_result;
-pub /diagnostics (diagnostic_msgs/DiagnosticArray).
+this node (the in-process runtime taps its graph into the same kind of bag). This node
+subscribes to the topics that feed :class:`sim2real_bringup.metrics.RollingMetrics` and
+publishes /diagnostics every ``publish_period``.
+
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  action_chunk, control_diagnostics, safe_command, supervisor_state (latched),
+       grasp_result
+  pub  /diagnostics (diagnostic_msgs/DiagnosticArray)
+Parameters: config/logger.yaml (read-only).
 """
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-from sim2real_msgs.msg import (
-    ActionChunk,
-    CartesianCommand,
-    ControlDiagnostics,
-    GraspResult,
-    SupervisorState,
-)
+from __future__ import annotations
 
 from sim2real_bringup.metrics import RollingMetrics
-from sim2real_safety.nodes.qos import LATCHED_QOS
-from sim2real_safety.nodes.runner import run_node
+from sim2real_safety import convert
+from sim2real_safety.node_interface import NS, Param
+from sim2real_safety.supervisor import Mode
 
-MODES = {v: k[len('MODE_'):] for k, v in vars(SupervisorState).items()
-         if k.startswith('MODE_') and isinstance(v, int)}
+M = 'sim2real_msgs/msg/'
+PARAMETERS = (
+    Param('latency_budget', 0.5, 's: inference latency p95 above this raises a warning',
+          (0.0, 60.0)),
+    Param('publish_period', 1.0, 's between /diagnostics messages', (0.01, 3600.0)),
+)
 
 
-class LoggerNode(Node):
+class LoggerNode:
     """Thin node around RollingMetrics."""
 
-    def __init__(self):
-        super().__init__('logger_node')
-        self.declare_parameter('latency_budget', 0.5, ParameterDescriptor(
-            description='inference latency p95 above this raises a warning (s)'))
-        self.declare_parameter('publish_period', 1.0, ParameterDescriptor(
-            description='s between diagnostics'))
-        self.metrics = RollingMetrics(latency_budget=self.get_parameter('latency_budget').value)
-        self.pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        m = self.metrics
-        self.create_subscription(ActionChunk, 'action_chunk',
-                                 lambda msg: m.on_chunk(msg.inference_latency), 10)
-        self.create_subscription(ControlDiagnostics, 'control_diagnostics',
-                                 lambda msg: m.on_control(msg.period, msg.deadline_misses), 10)
-        self.create_subscription(CartesianCommand, 'safe_command', lambda msg: m.on_command(
-            (msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width)), 10)
-        self.create_subscription(SupervisorState, 'supervisor_state', self.on_mode, LATCHED_QOS)
-        self.create_subscription(GraspResult, 'grasp_result',
-                                 lambda msg: m.on_result(msg.success), 10)
-        self.create_timer(self.get_parameter('publish_period').value, self.publish)
+    NAME = 'logger_node'
 
-    def on_mode(self, msg: SupervisorState) -> None:
+    def __init__(self, node):
+        self.node = node
+        p = node.declare_parameters(PARAMETERS)
+        self.metrics = m = RollingMetrics(latency_budget=p['latency_budget'])
+        self.msgs = node.messages
+        self.pub = node.create_publisher('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray',
+                                         'default')
+        node.create_subscription('action_chunk', M + 'ActionChunk',
+                                 lambda msg: m.on_chunk(msg.inference_latency), 'default')
+        node.create_subscription('control_diagnostics', M + 'ControlDiagnostics',
+                                 lambda msg: m.on_control(msg.period, msg.deadline_misses),
+                                 'default')
+        node.create_subscription('safe_command', M + 'CartesianCommand',
+                                 lambda msg: m.on_command(convert.command_pose(msg)), 'command')
+        node.create_subscription('supervisor_state', M + 'SupervisorState', self.on_mode,
+                                 'latched')
+        node.create_subscription('grasp_result', M + 'GraspResult',
+                                 lambda msg: m.on_result(msg.success), 'default')
+        node.create_timer(p['publish_period'], self.publish)
+
+    def on_mode(self, msg) -> None:
         """Time in each mode."""
-        self.metrics.on_mode(MODES.get(msg.mode, str(msg.mode)),
-                             self.get_clock().now().nanoseconds / 1e9)
+        try:
+            name = Mode(msg.mode).name
+        except ValueError:
+            name = str(msg.mode)
+        self.metrics.on_mode(name, self.node.now_ns() / NS)
 
     def publish(self) -> None:
         """The snapshot as a DiagnosticArray."""
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        for name, level, message, values in self.metrics.snapshot():
-            array.status.append(DiagnosticStatus(
-                level=bytes([level]), name=f'sim2real/{name}', message=message,
-                hardware_id='sim2real',
-                values=[KeyValue(key=k, value=f'{v:.6g}' if isinstance(v, float) else str(v))
-                        for k, v in values.items()]))
-        self.pub.publish(array)
+        msgs = self.msgs
+        status = [msgs.make(
+            'diagnostic_msgs/msg/DiagnosticStatus', level=msgs.byte(level),
+            name=f'sim2real/{name}', message=message, hardware_id='sim2real',
+            values=[msgs.make('diagnostic_msgs/msg/KeyValue', key=k,
+                              value=f'{v:.6g}' if isinstance(v, float) else str(v))
+                    for k, v in values.items()])
+            for name, level, message, values in self.metrics.snapshot()]
+        self.pub.publish(msgs.make('diagnostic_msgs/msg/DiagnosticArray',
+                                   header=msgs.header(self.node.now_ns()), status=status))
 
 
 def main(args=None):
-    """Run the logger node until shutdown."""
-    run_node(LoggerNode, args)
+    """Run the logger node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(LoggerNode, args)
 
 
 if __name__ == '__main__':

@@ -1,76 +1,78 @@
 """camera_node: frames in (a driver topic or an OpenCV source), model-ready images out.
 
-Names (relative; remapped by the launch files):
-  sub  image_raw (sensor_msgs/Image, sensor-data QoS) when source is "topic"
-  pub  image_processed (sensor_msgs/Image rgb8, sensor-data QoS), health (CameraHealth)
-Parameters: config/camera.yaml. Preprocessing (crop, size, colour order) comes from the
-model's metadata, so the policy sees exactly what it was trained on.
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  image_raw (sensor_msgs/Image rgb8 or bgr8, sensor QoS) when ``source`` is "topic"
+  pub  image_processed (sensor_msgs/Image rgb8, sensor QoS), health (CameraHealth)
+Parameters: config/camera.yaml (read-only). Preprocessing (crop, size, colour order) comes
+from the model's metadata, so the policy sees exactly what it was trained on.
+
+Health is published from the first frame on: before it, silence is the signal (the
+supervisor's camera liveness check), so start-up never reads as "camera unhealthy".
 """
-from cv_bridge import CvBridge
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
-from sim2real_msgs.msg import CameraHealth as CameraHealthMsg
+from __future__ import annotations
 
 from sim2real_policy.camera import CameraError, CameraHealth, ImagePreprocessor, OpenCVCamera
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import read_metadata
-from sim2real_safety.nodes.runner import run_node
+from sim2real_safety import convert
+from sim2real_safety.node_interface import Param
 
-PARAMETERS = {
-    'source': ('topic', 'topic, or an OpenCV source: device index, file, URL, GStreamer'),
-    'capture_rate': (30.0, 'Hz of OpenCV capture'),
-    'model_path': ('', 'model whose metadata defines the preprocessing ("" = bundled)'),
-    'frozen_threshold': (0.98, 'frozen-frame score counted as identical frames'),
-    'health_period': (0.1, 's between CameraHealth messages'),
-    'camera_timeout': (0.5, 's without a frame before reporting unhealthy'),
-    'frozen_timeout': (1.0, 's of identical frames before reporting unhealthy'),
-}
+M = 'sim2real_msgs/msg/'
+PARAMETERS = (
+    Param('source', 'topic', 'topic, or an OpenCV source: device index, file, URL, '
+          'GStreamer pipeline'),
+    Param('capture_rate', 30.0, 'Hz of OpenCV capture (OpenCV sources only)', (0.1, 1000.0)),
+    Param('model_path', '', 'model whose metadata defines the preprocessing ("" = bundled)'),
+    Param('frozen_threshold', 0.98, 'frozen-frame score at or above which frames count as '
+          'identical', (0.0, 1.0)),
+    Param('health_period', 0.1, 's between CameraHealth messages', (0.001, 10.0)),
+    Param('camera_timeout', 0.5, 's without a frame before reporting unhealthy', (0.01, 60.0)),
+    Param('frozen_timeout', 1.0, 's of identical frames before reporting unhealthy',
+          (0.01, 60.0)),
+)
 
 
-class CameraNode(Node):
+class CameraNode:
     """Thin node around CameraHealth and ImagePreprocessor."""
 
-    def __init__(self):
-        super().__init__('camera_node')
-        for name, (default, text) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        meta = read_metadata(resolve_model(p['model_path']))
-        self.pre = ImagePreprocessor.from_metadata(meta)
+    NAME = 'camera_node'
+
+    def __init__(self, node, preprocessor: ImagePreprocessor | None = None):
+        # preprocessor: given by the in-process runtime for policies without a model file
+        # (the privileged expert, a replayed bag); otherwise from the model's metadata.
+        self.node = node
+        p = self.params = node.declare_parameters(PARAMETERS)
+        self.pre = preprocessor or ImagePreprocessor.from_metadata(
+            read_metadata(resolve_model(p['model_path'])))
         self.health = CameraHealth(frozen_threshold=p['frozen_threshold'])
-        self.params = p
-        self.bridge = CvBridge()
-        self.image_pub = self.create_publisher(Image, 'image_processed', qos_profile_sensor_data)
-        self.health_pub = self.create_publisher(CameraHealthMsg, 'health', 10)
+        self.msgs = node.messages
+        self.image_pub = node.create_publisher('image_processed', 'sensor_msgs/msg/Image',
+                                               'sensor')
+        self.health_pub = node.create_publisher('health', M + 'CameraHealth', 'default')
         self.camera = None
         if p['source'] == 'topic':
-            self.create_subscription(Image, 'image_raw', self.on_image, qos_profile_sensor_data)
+            node.create_subscription('image_raw', 'sensor_msgs/msg/Image', self.on_image,
+                                     'sensor')
         else:
             self.camera = OpenCVCamera(p['source'])
-            self.create_timer(1.0 / p['capture_rate'], self.on_capture)
-        self.create_timer(p['health_period'], self.on_health)
+            node.on_shutdown(self.camera.close)
+            node.create_timer(1.0 / p['capture_rate'], self.on_capture)
+        node.create_timer(p['health_period'], self.on_health)
 
-    def now_ns(self) -> int:
-        """The node clock."""
-        return self.get_clock().now().nanoseconds
-
-    def process(self, frame, header) -> None:
+    def process(self, frame, stamp_ns: int, frame_id: str) -> None:
         """Account for the frame and publish it preprocessed, keeping its stamp."""
-        self.health.on_frame(frame, self.now_ns())
-        out = self.bridge.cv2_to_imgmsg(self.pre.image(frame), encoding='rgb8')
-        out.header = header
-        self.image_pub.publish(out)
+        self.health.on_frame(frame, self.node.now_ns())
+        self.image_pub.publish(convert.image_msg(self.msgs, self.pre.image(frame), stamp_ns,
+                                                 frame_id))
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg) -> None:
         """A driver frame."""
         try:
-            frame = self.bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
-        except Exception as exc:  # cv_bridge raises its own error types
+            frame = convert.image_array(msg)
+        except ValueError as exc:
             self.health.on_error(f'conversion: {exc}')
             return
-        self.process(frame, msg.header)
+        self.process(frame, convert.ns_of(msg.header.stamp), msg.header.frame_id)
 
     def on_capture(self) -> None:
         """An OpenCV frame."""
@@ -79,29 +81,31 @@ class CameraNode(Node):
         except CameraError as exc:
             self.health.on_error(str(exc))
             return
-        header = Image().header
-        header.stamp = self.get_clock().now().to_msg()
-        header.frame_id = 'camera_optical_frame'
-        self.process(frame, header)
+        self.process(frame, self.node.now_ns(), 'camera_optical_frame')
 
     def on_health(self) -> None:
-        """Publish CameraHealth."""
-        now, h = self.now_ns(), self.health
-        msg = CameraHealthMsg()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.frame_age = h.frame_age(now)
-        msg.frame_rate = h.frame_rate()
-        msg.frozen_score = h.frozen_score
-        msg.frozen_duration = h.frozen_duration(now)
-        msg.error_count = h.error_count
-        msg.last_error = h.last_error
-        msg.healthy = h.healthy(now, self.params['camera_timeout'], self.params['frozen_timeout'])
-        self.health_pub.publish(msg)
+        """Publish CameraHealth (from the first frame or error on)."""
+        now, h, p = self.node.now_ns(), self.health, self.params
+        if h.last_frame_ns is None and not h.error_count:
+            return
+        healthy = h.healthy(now, p['camera_timeout'], p['frozen_timeout'])
+        problem = h.last_error
+        if not healthy and h.last_frame_ns is not None:
+            problem = (f'frozen for {h.frozen_duration(now):.2f} s'
+                       if h.frozen_duration(now) > p['frozen_timeout']
+                       else f'no frame for {h.frame_age(now):.2f} s')
+        msgs = self.msgs
+        self.health_pub.publish(msgs.make(
+            M + 'CameraHealth', header=msgs.header(now, 'camera_optical_frame'),
+            frame_age=h.frame_age(now), frame_rate=h.frame_rate(),
+            frozen_score=h.frozen_score, frozen_duration=h.frozen_duration(now),
+            error_count=h.error_count, last_error=problem, healthy=healthy))
 
 
 def main(args=None):
-    """Run the camera node until shutdown."""
-    run_node(CameraNode, args, on_exit=lambda node: node.camera and node.camera.close())
+    """Run the camera node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(CameraNode, args)
 
 
 if __name__ == '__main__':

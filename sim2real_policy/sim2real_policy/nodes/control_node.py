@@ -1,111 +1,100 @@
 """control_node: the 100 Hz loop, predictive action chunking, obeying the supervisor.
 
-Names (relative; remapped by the launch files):
-  sub  action_chunk (ActionChunk), supervisor_state (SupervisorState, transient local),
-       robot_state (RobotState: the first one seeds the controller)
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  action_chunk (ActionChunk), supervisor_state (SupervisorState, latched),
+       robot_state (RobotState: the first one seeds the controller, which starts by holding
+       where the robot is)
   pub  proposed_command (CartesianCommand, to the safety node), diagnostics
        (ControlDiagnostics: period, jitter, chunk age, latency, fallback in use)
-Parameters: config/control.yaml. The tick never waits: chunks arrive asynchronously and the
-tick only reads what is there. Nothing is logged per tick.
+Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``; read-only).
+The tick never waits: chunks arrive asynchronously and the tick only reads what is there.
+Nothing is logged per tick; a refused chunk is logged at most once a second.
 """
-import numpy as np
-from rclpy.node import Node
-from rclpy.qos import (
-    qos_profile_sensor_data,
-)
-from rclpy.time import Time
-from sim2real_msgs.msg import (
-    ActionChunk,
-    CartesianCommand,
-    ControlDiagnostics,
-    RobotState,
-    SupervisorState,
-)
+from __future__ import annotations
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
-from sim2real_safety.nodes.parameters import declare_config
-from sim2real_safety.nodes.qos import COMMAND_QOS, LATCHED_QOS
-from sim2real_safety.nodes.runner import run_node
+from sim2real_safety import convert
+from sim2real_safety.node_interface import NS, ns_of
 from sim2real_safety.supervisor import Mode
 
+M = 'sim2real_msgs/msg/'
 
-class ControlNode(Node):
+
+class ControlNode:
     """Thin node around Controller."""
 
-    def __init__(self):
-        super().__init__('control_node')
-        self.config = declare_config(self, ControlConfig,
-                                     description='see config/control.yaml')
-        self.core = None
+    NAME = 'control_node'
+
+    def __init__(self, node):
+        self.node = node
+        self.config = ControlConfig(**node.declare_parameters(ControlConfig.parameters()))
+        self.msgs = node.messages
+        self.core: Controller | None = None
         self.mode = (Mode.NORMAL, 0)
-        self.cmd_pub = self.create_publisher(CartesianCommand, 'proposed_command', COMMAND_QOS)
-        self.diag_pub = self.create_publisher(ControlDiagnostics, 'diagnostics', 10)
-        self.create_subscription(ActionChunk, 'action_chunk', self.on_chunk, 10)
-        self.create_subscription(SupervisorState, 'supervisor_state', self.on_mode, LATCHED_QOS)
-        self.create_subscription(RobotState, 'robot_state', self.on_state,
-                                 qos_profile_sensor_data)
-        self.create_timer(self.config.control_period, self.on_tick)
+        self.refused = 0
+        self._refused_logged_ns = -NS
+        self.cmd_pub = node.create_publisher('proposed_command', M + 'CartesianCommand',
+                                             'command')
+        self.diag_pub = node.create_publisher('diagnostics', M + 'ControlDiagnostics',
+                                              'default')
+        node.create_subscription('action_chunk', M + 'ActionChunk', self.on_chunk, 'default')
+        node.create_subscription('supervisor_state', M + 'SupervisorState', self.on_mode,
+                                 'latched')
+        node.create_subscription('robot_state', M + 'RobotState', self.on_state, 'sensor')
+        node.create_timer(self.config.control_period, self.on_tick)
 
-    def now_ns(self) -> int:
-        """The node clock (sim time when use_sim_time is set)."""
-        return self.get_clock().now().nanoseconds
-
-    def on_state(self, msg: RobotState) -> None:
+    def on_state(self, msg) -> None:
         """The first state seeds the controller: it starts by holding where the robot is."""
         if self.core is None:
-            self.core = Controller(self.config, (msg.x, msg.y, msg.z, msg.yaw,
-                                                 msg.gripper_width))
-            self.core.on_mode(self.mode[0], self.mode[1], self.now_ns())
+            self.core = Controller(self.config, convert.state_pose(msg))
+            self.core.on_mode(self.mode[0], self.mode[1], self.node.now_ns())
 
-    def on_chunk(self, msg: ActionChunk) -> None:
-        """Align and keep a chunk."""
+    def on_chunk(self, msg) -> None:
+        """Align and keep a chunk; a malformed, non-finite or future one is refused."""
         if self.core is None:
             return
-        now = self.now_ns()
+        now = self.node.now_ns()
         try:
-            chunk = Chunk(Time.from_msg(msg.header.stamp).nanoseconds,
-                          np.asarray(msg.actions).reshape(msg.horizon, msg.action_dim),
-                          Time.from_msg(msg.action_period).nanoseconds / 1e9,
-                          Time.from_msg(msg.start_offset).nanoseconds / 1e9,
-                          msg.inference_latency, msg.sequence, now)
+            chunk = Chunk(ns_of(msg.header.stamp), convert.chunk_actions(msg),
+                          convert.duration_s(msg.action_period),
+                          convert.duration_s(msg.start_offset), msg.inference_latency,
+                          msg.sequence, now)
+            kept = self.core.on_chunk(chunk, now)
+            problem = '' if kept else 'stale, from the future, or not newer than the last'
         except ValueError as exc:
-            self.get_logger().warning(f'chunk {msg.sequence} refused: {exc}',
-                                      throttle_duration_sec=1.0)
-            return
-        self.core.on_chunk(chunk, now)
+            problem = str(exc)
+        if problem:
+            self.refused += 1
+            if now - self._refused_logged_ns >= NS:
+                self._refused_logged_ns = now
+                self.node.logger.warning(f'chunk {msg.sequence} refused: {problem} '
+                                         f'({self.refused} refused so far)')
 
-    def on_mode(self, msg: SupervisorState) -> None:
+    def on_mode(self, msg) -> None:
         """Obey the supervisor."""
-        self.mode = (Mode(msg.mode), Time.from_msg(msg.mode_since).nanoseconds)
+        self.mode = (Mode(msg.mode), ns_of(msg.mode_since))
         if self.core is not None:
-            self.core.on_mode(self.mode[0], self.mode[1], self.now_ns())
+            self.core.on_mode(self.mode[0], self.mode[1], self.node.now_ns())
 
     def on_tick(self) -> None:
-        """One control tick: a command, always."""
+        """One control tick: a command, always (once the robot state seeded the core)."""
         if self.core is None:
             return
-        now = self.get_clock().now()
-        out = self.core.tick(now.nanoseconds)
-        cmd = CartesianCommand()
-        cmd.header.stamp = now.to_msg()
-        cmd.header.frame_id = 'base_link'
-        cmd.x, cmd.y, cmd.z, cmd.yaw, cmd.gripper_width = out.command
-        cmd.source = out.source
-        self.cmd_pub.publish(cmd)
-        diag = ControlDiagnostics()
-        diag.header.stamp = cmd.header.stamp
-        diag.tick = out.tick
-        diag.period, diag.jitter = float(out.period), float(out.jitter)
-        diag.chunk_age, diag.latency = float(out.chunk_age), float(out.latency)
-        diag.command_source = out.source
-        diag.deadline_misses = out.deadline_misses
-        diag.mode = out.mode
-        self.diag_pub.publish(diag)
+        now = self.node.now_ns()
+        out = self.core.tick(now)
+        msgs = self.msgs
+        self.cmd_pub.publish(convert.command_msg(msgs, out.command, now, out.source))
+        self.diag_pub.publish(msgs.make(
+            M + 'ControlDiagnostics', header=msgs.header(now), tick=out.tick,
+            period=float(out.period), jitter=float(out.jitter),
+            chunk_age=float(out.chunk_age), latency=float(out.latency),
+            command_source=out.source, deadline_misses=out.deadline_misses, mode=out.mode))
 
 
 def main(args=None):
-    """Run the control node until shutdown."""
-    run_node(ControlNode, args)
+    """Run the control node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(ControlNode, args)
 
 
 if __name__ == '__main__':

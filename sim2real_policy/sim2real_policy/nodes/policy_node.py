@@ -1,77 +1,92 @@
 """policy_node: action chunks from the latest image and state; inference off the callbacks.
 
-Names (relative; remapped by the launch files):
-  sub  image_processed (sensor_msgs/Image, sensor-data QoS), robot_state (RobotState)
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  image_processed (sensor_msgs/Image, sensor QoS), robot_state (RobotState)
   pub  action_chunk (ActionChunk, stamped with the observation's time), health (PolicyHealth)
-Parameters: config/policy.yaml. A model whose metadata disagrees with the expected action
-names, horizon or period is refused at start-up with a message naming the field.
-Inference runs on a worker thread: no callback (and no other node) ever waits for it.
+Parameters: config/policy.yaml (read-only). A model whose metadata disagrees with the
+expected action names, horizon or period is refused at start-up with a message naming the
+field.
+
+Inference runs through ``node.run_async``: on ROS a worker thread (no callback, and no other
+node, ever waits for it); on the simulated clock at once, delivered after the runtime's charged
+latency. ``ActionChunk.inference_latency`` is the time from the start of the inference to the
+chunk on the node's clock (measured on ROS; charged in-process); the wall time the model
+really took is kept in ``wall_latencies`` either way (s, measured).
 """
-from concurrent.futures import ThreadPoolExecutor
+from __future__ import annotations
+
 import math
 import threading
 
-from cv_bridge import CvBridge
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.time import Duration, Time
-from sensor_msgs.msg import Image
-from sim2real_msgs.msg import ActionChunk, PolicyHealth, RobotState
-
 from sim2real_policy.models import resolve_model
-from sim2real_policy.policy import PolicyRunner
-from sim2real_safety.nodes.runner import run_node
+from sim2real_policy.policy import BACKENDS, PolicyRunner
+from sim2real_safety import convert
+from sim2real_safety.node_interface import NS, ns_of, Param
 
-PARAMETERS = {
-    'model_path': ('', 'ONNX policy ("" = the bundled one)'),
-    'backend': ('onnxruntime', 'onnxruntime or cv2_dnn'),
-    'inference_period': (0.1, 's between the starts of two inferences'),
-    'expected_action_names': (['x', 'y', 'z', 'yaw', 'gripper_width'], 'expected of the model'),
-    'expected_horizon': (16, 'expected horizon of the model'),
-    'expected_action_period': (0.05, 'expected action period of the model (s)'),
-}
+M = 'sim2real_msgs/msg/'
+PARAMETERS = (
+    Param('model_path', '', 'ONNX policy ("" = the bundled one)'),
+    Param('backend', 'onnxruntime', 'inference backend', choices=BACKENDS),
+    Param('inference_period', 0.1, 's between the starts of two inferences', (0.001, 10.0)),
+    Param('expected_action_names', ('x', 'y', 'z', 'yaw', 'gripper_width'),
+          'action names the model must declare, in order'),
+    Param('expected_horizon', 16, 'horizon the model must declare (actions per chunk)',
+          (1, 1000)),
+    Param('expected_action_period', 0.05, 's between actions the model must declare',
+          (0.001, 1.0)),
+)
+# Wall latencies kept for the report (the newest; a long run does not grow without bound).
+MAX_WALL_LATENCIES = 100_000
 
 
-class PolicyNode(Node):
+class PolicyNode:
     """Thin node around PolicyRunner."""
 
-    def __init__(self):
-        super().__init__('policy_node')
-        for name, (default, text) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        self.runner = PolicyRunner(resolve_model(p['model_path']), p['backend'], expected={
-            'action_names': list(p['expected_action_names']), 'horizon': p['expected_horizon'],
-            'action_period': p['expected_action_period']})
-        self.get_logger().info(f'policy {self.runner.model_id} on {p["backend"]}')
-        self.bridge = CvBridge()
-        self.chunk_pub = self.create_publisher(ActionChunk, 'action_chunk', 10)
-        self.health_pub = self.create_publisher(PolicyHealth, 'health', 10)
-        self.create_subscription(Image, 'image_processed', self.on_image,
-                                 qos_profile_sensor_data)
-        self.create_subscription(RobotState, 'robot_state', self.on_state,
-                                 qos_profile_sensor_data)
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix='inference')
+    NAME = 'policy_node'
+
+    def __init__(self, node, runner=None):
+        # runner: a loaded model handed in by the in-process runtime (a restarted node keeps
+        # it, as a process keeps its loaded model), or a test's privileged expert.
+        self.node = node
+        p = node.declare_parameters(PARAMETERS)
+        self.action_names = list(p['expected_action_names'])
+        self.runner = runner or PolicyRunner(
+            resolve_model(p['model_path']), p['backend'], expected={
+                'action_names': self.action_names, 'horizon': p['expected_horizon'],
+                'action_period': p['expected_action_period']})
+        meta = getattr(self.runner, 'meta', None)
+        self.action_period = meta.action_period if meta else p['expected_action_period']
+        self.start_offset = meta.start_offset if meta else 0.0
+        node.logger.info(f'policy {self.runner.model_id} ({p["backend"]})')
+        self.msgs = node.messages
+        self.chunk_pub = node.create_publisher('action_chunk', M + 'ActionChunk', 'default')
+        self.health_pub = node.create_publisher('health', M + 'PolicyHealth', 'default')
+        node.create_subscription('image_processed', 'sensor_msgs/msg/Image', self.on_image,
+                                 'sensor')
+        node.create_subscription('robot_state', M + 'RobotState', self.on_state, 'sensor')
         self.lock = threading.Lock()
-        self.image, self.stamp, self.proprio = None, None, None
+        self.image = None
+        self.stamp_ns = 0
+        self.proprio = None
         self.busy = False
+        self.started_ns = 0
         self.sequence = 0
         self.errors = 0
         self.last_error = ''
-        self.last_chunk_ns = None
-        self.create_timer(p['inference_period'], self.on_timer)
+        self.last_chunk_ns: int | None = None
+        self.wall_latencies: list[float] = []
+        node.create_timer(p['inference_period'], self.on_timer)
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg) -> None:
         """Keep the newest image (the last good one if the camera fails)."""
-        frame = self.bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+        frame = convert.image_array(msg)
         with self.lock:
-            self.image, self.stamp = frame, msg.header.stamp
+            self.image, self.stamp_ns = frame, ns_of(msg.header.stamp)
 
-    def on_state(self, msg: RobotState) -> None:
+    def on_state(self, msg) -> None:
         """Keep the newest proprioception."""
         with self.lock:
-            self.proprio = (msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width, msg.gripper_effort)
+            self.proprio = convert.proprio(msg)
 
     def on_timer(self) -> None:
         """Hand the newest observation to the worker unless it is still busy."""
@@ -79,58 +94,49 @@ class PolicyNode(Node):
             if self.busy or self.image is None or self.proprio is None:
                 return
             self.busy = True
-            observation = (self.image, self.stamp, self.proprio)
-        self.worker.submit(self.infer, *observation)
+            image, stamp, proprio = self.image, self.stamp_ns, self.proprio
+        self.started_ns = self.node.now_ns()
+        self.node.run_async(
+            lambda: self.runner.predict(image, proprio, preprocessed=True, stamp_ns=stamp),
+            lambda actions, wall_s: self.on_result(actions, stamp, wall_s), self.on_failure)
 
-    def infer(self, image, stamp, proprio) -> None:
-        """On the worker thread: predict and publish (rclpy publishers are thread-safe)."""
-        try:
-            actions = self.runner.predict(image, proprio, preprocessed=True)
-        except Exception as exc:  # a failing model is a health fault the supervisor handles
-            self.errors += 1
-            self.last_error = f'{type(exc).__name__}: {exc}'
-            self.publish_health(math.nan, healthy=False)
-            with self.lock:
-                self.busy = False
-            return
-        meta = self.runner.meta
-        msg = ActionChunk()
-        msg.header.stamp = stamp
-        msg.header.frame_id = 'base_link'
-        msg.model_id = self.runner.model_id
+    def on_result(self, actions, stamp_ns: int, wall_s: float) -> None:
+        """A chunk: publish it stamped with its observation's time."""
+        now = self.node.now_ns()
+        latency = (now - self.started_ns) / NS
         self.sequence += 1
-        msg.sequence = self.sequence
-        msg.horizon, msg.action_dim = actions.shape
-        msg.action_names = list(meta.action_names)
-        msg.action_period = Duration(seconds=meta.action_period).to_msg()
-        msg.start_offset = Duration(seconds=meta.start_offset).to_msg()
-        msg.actions = actions.reshape(-1).tolist()
-        msg.inference_latency = self.runner.last_latency
-        self.chunk_pub.publish(msg)
-        self.last_chunk_ns = self.get_clock().now().nanoseconds
-        self.publish_health(self.runner.last_latency, healthy=True)
+        self.chunk_pub.publish(convert.chunk_msg(
+            self.msgs, actions, stamp_ns, self.runner.model_id, self.sequence,
+            self.action_period, self.start_offset, latency, self.action_names))
+        self.wall_latencies.append(wall_s)
+        del self.wall_latencies[:-MAX_WALL_LATENCIES]
+        self.last_chunk_ns = now
+        self.publish_health(latency, healthy=True)
+        with self.lock:
+            self.busy = False
+
+    def on_failure(self, exc: Exception) -> None:
+        """A failing model is a health fault the supervisor handles, not a crash."""
+        self.errors += 1
+        self.last_error = f'{type(exc).__name__}: {exc}'
+        self.publish_health(math.nan, healthy=False)
         with self.lock:
             self.busy = False
 
     def publish_health(self, latency: float, healthy: bool) -> None:
         """PolicyHealth after every attempt."""
-        now = self.get_clock().now()
-        msg = PolicyHealth()
-        msg.header.stamp = now.to_msg()
-        msg.model_id = self.runner.model_id
-        msg.inference_latency = float(latency)
-        msg.chunk_age = math.inf if self.last_chunk_ns is None else (
-            now - Time(nanoseconds=self.last_chunk_ns)).nanoseconds / 1e9
-        msg.error_count = self.errors
-        msg.last_error = self.last_error
-        msg.healthy = healthy
-        self.health_pub.publish(msg)
+        now, msgs = self.node.now_ns(), self.msgs
+        chunk_age = math.inf if self.last_chunk_ns is None else (now - self.last_chunk_ns) / NS
+        self.health_pub.publish(msgs.make(
+            M + 'PolicyHealth', header=msgs.header(now), model_id=self.runner.model_id,
+            inference_latency=float(latency), chunk_age=float(chunk_age),
+            error_count=self.errors, last_error=self.last_error, healthy=healthy))
 
 
 def main(args=None):
-    """Run the policy node until shutdown."""
-    run_node(PolicyNode, args,
-             on_exit=lambda node: node.worker.shutdown(wait=False, cancel_futures=True))
+    """Run the policy node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(PolicyNode, args)
 
 
 if __name__ == '__main__':

@@ -1,134 +1,195 @@
-"""sim_robot_node: the embedded MuJoCo robot in place of the real drivers.
+"""sim_robot_node: the MuJoCo gripper standing in for the real drivers (both runtimes).
 
-Names (relative; remapped by the launch files):
-  sub  command (CartesianCommand: the safety node's safe command, and nothing else)
-  pub  /clock (rosgraph_msgs/Clock: run the other nodes with use_sim_time), robot_state
-       (RobotState), joint_states, image_raw (sensor_msgs/Image rgb8), grasp_result
-Parameters: config/sim.yaml. The simulation advances one state period per wall timer tick
-(real-time pace) and publishes its own time on /clock.
+Names (relative; the launch graph remaps them onto the suite's topics):
+  sub  command (CartesianCommand: the safe command, the only one it takes)
+  pub  robot_state (RobotState, sensor QoS; the jammed-gripper fault flag as a Robotiq
+       driver reports it), joint_states (sensor_msgs/JointState with efforts, sensor QoS),
+       image_raw (sensor_msgs/Image rgb8, sensor QoS), grasp_result (GraspResult: the
+       simulator's verdict), /clock (rosgraph_msgs/Clock, when ``publish_clock``)
+Parameters: config/sim.yaml (read-only).
+
+On ROS it drives simulated time itself (steady-clock timers, ``/clock`` for the other nodes'
+``use_sim_time``). An episode ends when the object has been held up for
+``success_hold_time`` or after ``episode_timeout``; then the next world is built around the
+stage where it stands (no jump: the safety filter's rate limits and joint monitoring stay
+quiet). The in-process runtime replaces ``on_episode_end`` to reset the cell between episodes
+its own way (``sim2real_bringup.pipeline``).
 """
-from cv_bridge import CvBridge
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.time import Time
-from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import Image, JointState
-from sim2real_msgs.msg import CartesianCommand, GraspResult, RobotState
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import Randomizer, VisualRandomizer
-from sim2real_policy.sim.robot import GripperSim
-from sim2real_safety.nodes.runner import run_node
+from sim2real_policy.sim.robot import GripperSim, HOME
+from sim2real_safety import convert
+from sim2real_safety.node_interface import NS, Param
 
-PARAMETERS = {
-    'state_rate': (100.0, 'Hz of state messages and physics advance'),
-    'camera_rate': (10.0, 'Hz of rendered frames'),
-    'image_width': (96, 'px'), 'image_height': (96, 'px'),
-    'randomization_file': ('', 'randomization.yaml ("" = nominal scene only)'),
-    'randomization': ('none', 'profile of the randomization file'),
-    'episode_timeout': (12.0, 's before an episode counts as failed'),
-    'success_hold_time': (0.5, 's the object must stay lifted'),
-    'seed': (0, 'seed of the first episode'),
-}
+M = 'sim2real_msgs/msg/'
+PARAMETERS = (
+    Param('state_rate', 100.0, 'Hz of RobotState and JointState (and physics advance)',
+          (1.0, 1000.0)),
+    Param('camera_rate', 10.0, 'Hz of rendered frames (a whole fraction of state_rate)',
+          (0.1, 1000.0)),
+    Param('image_width', 96, 'px of rendered frames', (16, 4096)),
+    Param('image_height', 96, 'px of rendered frames', (16, 4096)),
+    Param('randomization_file', '', 'randomization ranges file ("" = the nominal scene)'),
+    Param('randomization', 'none', 'profile of the randomization file'),
+    Param('episode_timeout', 12.0, 's before an episode counts as failed', (0.1, 3600.0)),
+    Param('success_hold_time', 0.5, 's the object must stay lifted to count as grasped',
+          (0.0, 60.0)),
+    Param('seed', 0, 'seed of the first episode (episode i uses seed + i)', (0, 2**31 - 1)),
+    Param('publish_clock', True, 'publish /clock (the other nodes run on use_sim_time)'),
+)
 
 
-class SimRobotNode(Node):
+@dataclass
+class SimFaults:
+    """Faults the simulator can be told to have (drills flip them mid-run)."""
+
+    gripper_stuck: bool = False   # the gripper ignores commands; its driver flags a fault
+
+
+class SimRobotNode:
     """Thin node around GripperSim."""
 
-    def __init__(self):
-        super().__init__('sim_robot_node')
-        for name, (default, text) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text))
-        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        self.randomizer = None
-        if self.p['randomization_file']:
-            import yaml
-            with open(self.p['randomization_file']) as handle:
-                self.randomizer = Randomizer(yaml.safe_load(handle), self.p['randomization'])
-        self.bridge = CvBridge()
-        self.clock_pub = self.create_publisher(ClockMsg, '/clock', 10)
-        self.state_pub = self.create_publisher(RobotState, 'robot_state', qos_profile_sensor_data)
-        self.joint_pub = self.create_publisher(JointState, 'joint_states', qos_profile_sensor_data)
-        self.image_pub = self.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
-        self.result_pub = self.create_publisher(GraspResult, 'grasp_result', 10)
-        self.create_subscription(CartesianCommand, 'command', self.on_command, 1)
-        self.sim_ns = 0
-        self.episode = 0
-        self.start_episode()
-        wall = Clock(clock_type=ClockType.STEADY_TIME)
-        self.period = 1.0 / self.p['state_rate']
-        self.create_timer(self.period, self.on_step, clock=wall)
-        self.create_timer(1.0 / self.p['camera_rate'], self.on_camera, clock=wall)
+    NAME = 'sim_robot_node'
 
-    def start_episode(self) -> None:
-        """A new world."""
-        seed = self.p['seed'] + self.episode
-        params = self.randomizer.sample(seed) if self.randomizer else SimParams(seed=seed)
-        self.sim = GripperSim(params)
-        self.visual = VisualRandomizer(params.image, seed)
+    def __init__(self, node, episode_params: Callable[[int], SimParams] | None = None,
+                 faults: SimFaults | None = None, start: bool = True):
+        self.node = node
+        p = self.params = node.declare_parameters(PARAMETERS)
+        self.episode_params = episode_params or self._params_from_file()
+        self.faults = faults or SimFaults()
+        self.msgs = node.messages
+        self.state_pub = node.create_publisher('robot_state', M + 'RobotState', 'sensor')
+        self.joint_pub = node.create_publisher('joint_states', 'sensor_msgs/msg/JointState',
+                                               'sensor')
+        self.image_pub = node.create_publisher('image_raw', 'sensor_msgs/msg/Image', 'sensor')
+        self.result_pub = node.create_publisher('grasp_result', M + 'GraspResult', 'default')
+        self.clock_pub = (node.create_publisher('/clock', 'rosgraph_msgs/msg/Clock', 'default')
+                          if p['publish_clock'] else None)
+        node.create_subscription('command', M + 'CartesianCommand', self.on_command, 'command')
+        self.period = 1.0 / p['state_rate']
+        self.period_ns = int(round(self.period * NS))
+        self.size = (p['image_width'], p['image_height'])
+        self.sim_ns = node.now_ns()
+        self.sim: GripperSim | None = None
+        self.visual: VisualRandomizer | None = None
+        self.episode = -1
+        self.episode_start_ns = 0
+        self.held_since_ns: int | None = None
+        # what happens when an episode ends (the in-process runtime puts its own reset here)
+        self.on_episode_end: Callable[[bool], None] = self.reset_in_place
+        # Frames are rendered on the physics step they show (every steps_per_frame-th step),
+        # stamped with its time: a frame is never older or younger than its stamp says.
+        self.steps_per_frame = max(1, round(p['state_rate'] / p['camera_rate']))
+        self.step_count = 0
+        node.on_shutdown(self.stop)
+        node.create_timer(self.period, self.on_step, steady=True)
+        if start:
+            self.start(self.episode_params(0))
+
+    def _params_from_file(self) -> Callable[[int], SimParams]:
+        p = self.params
+        if not p['randomization_file']:
+            return lambda index: SimParams(seed=p['seed'] + index)
+        import yaml
+        with open(p['randomization_file']) as handle:
+            randomizer = Randomizer(yaml.safe_load(handle), p['randomization'])
+        return lambda index: randomizer.sample(p['seed'] + index)
+
+    # ----------------------------------------------------------------------- episodes
+    def start(self, params: SimParams, pose=HOME) -> None:
+        """A new episode: a fresh world with the stage at ``pose``."""
+        self.stop()
+        self.episode += 1
+        self.sim = GripperSim(params, start=pose)
+        self.sim.stuck_gripper = self.faults.gripper_stuck
+        self.visual = VisualRandomizer(params.image, params.seed)
+        self.held_since_ns = None
         self.episode_start_ns = self.sim_ns
-        self.held_ns = 0
 
-    def stamp(self):
-        """The simulated time as a message."""
-        return Time(nanoseconds=self.sim_ns).to_msg()
+    def stop(self) -> None:
+        """The world is gone until the next episode starts."""
+        if self.sim is not None:
+            self.sim.close()
+        self.sim = None
 
-    def on_command(self, msg: CartesianCommand) -> None:
-        """Targets from the safety node."""
-        self.sim.command((msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width))
+    @property
+    def active(self) -> bool:
+        """True while an episode's world exists."""
+        return self.sim is not None
+
+    def result_msg(self, success: bool):
+        """The episode's GraspResult (the simulator's verdict)."""
+        sim, msgs = self.sim, self.msgs
+        duration = (self.sim_ns - self.episode_start_ns) / NS
+        return msgs.make(
+            M + 'GraspResult', header=msgs.header(self.sim_ns), episode=self.episode,
+            attempts=1, success=bool(success), label_source=0, duration=duration,
+            lift_height=float(sim.object_position()[2] - sim.rest_z),
+            final_gripper_width=sim.gripper_width(), seed=int(sim.params.seed),
+            failure_reason='' if success else 'not lifted in time')
+
+    def reset_in_place(self, success: bool) -> None:
+        """Publish the verdict; the next world is built around the stage where it stands."""
+        result = self.result_msg(success)
+        self.result_pub.publish(result)
+        self.node.logger.info(f'episode {self.episode}: {"success" if success else "failure"}'
+                              f' in {result.duration:.1f} s')
+        x, y, z, yaw = (float(v) for v in self.sim.tcp(noisy=False)[:4])
+        pose = (x, y, z, yaw, self.sim.gripper_width())
+        self.start(self.episode_params(self.episode + 1), pose)
+
+    # ---------------------------------------------------------------------- callbacks
+    def on_command(self, msg) -> None:
+        """The safe command is the only command the robot takes."""
+        if self.sim is not None:
+            self.sim.command(convert.command_pose(msg))
 
     def on_step(self) -> None:
         """Advance one state period, publish clock and state, bookkeep the episode."""
-        self.sim.step(self.period)
-        self.sim_ns += int(round(self.period * 1e9))
-        self.clock_pub.publish(ClockMsg(clock=self.stamp()))
-        x, y, z, yaw, vx, vy, vz, width, effort = self.sim.robot_state()
-        state = RobotState(x=x, y=y, z=z, yaw=yaw, vx=vx, vy=vy, vz=vz, gripper_width=width,
-                           gripper_effort=effort, gripper_fault=False)
-        state.header.stamp = self.stamp()
-        state.header.frame_id = 'base_link'
-        self.state_pub.publish(state)
-        names, positions, velocities = self.sim.joint_state()
-        joints = JointState(name=names, position=positions.tolist(),
-                            velocity=velocities.tolist())
-        joints.header.stamp = self.stamp()
-        self.joint_pub.publish(joints)
-        held = self.sim.object_lifted() and self.sim.object_in_gripper()
-        self.held_ns = self.held_ns + int(self.period * 1e9) if held else 0
-        elapsed = (self.sim_ns - self.episode_start_ns) / 1e9
-        if self.held_ns >= self.p['success_hold_time'] * 1e9 or \
-                elapsed >= self.p['episode_timeout']:
-            self.end_episode(held, elapsed)
+        self.sim_ns += self.period_ns
+        msgs, now = self.msgs, self.sim_ns
+        if self.clock_pub is not None:
+            self.clock_pub.publish(msgs.make('rosgraph_msgs/msg/Clock', clock=msgs.stamp(now)))
+        sim = self.sim
+        if sim is None:
+            return
+        stuck = self.faults.gripper_stuck
+        sim.stuck_gripper = stuck
+        sim.step(self.period)
+        self.state_pub.publish(convert.robot_state_msg(msgs, sim.robot_state(), now,
+                                                       fault=stuck))
+        names, positions, velocities = sim.joint_state()
+        self.joint_pub.publish(convert.joint_state_msg(msgs, names, positions, velocities,
+                                                       now, sim.joint_efforts()))
+        self.step_count += 1
+        if self.step_count % self.steps_per_frame == 0:
+            self.image_pub.publish(convert.image_msg(
+                msgs, self.visual.apply(sim.render(*self.size)), now))
+        self._check_episode(now)
 
-    def end_episode(self, success: bool, duration: float) -> None:
-        """Publish the outcome and start the next episode."""
-        result = GraspResult(episode=self.episode, attempts=1, success=success,
-                             duration=duration, seed=self.sim.params.seed,
-                             final_gripper_width=self.sim.gripper_width(),
-                             failure_reason='' if success else 'not lifted in time')
-        result.header.stamp = self.stamp()
-        self.result_pub.publish(result)
-        self.get_logger().info(f'episode {self.episode}: '
-                               f'{"success" if success else "failure"} in {duration:.1f} s')
-        self.sim.close()
-        self.episode += 1
-        self.start_episode()
-
-    def on_camera(self) -> None:
-        """A rendered frame."""
-        frame = self.visual.apply(self.sim.render(self.p['image_width'],
-                                                  self.p['image_height']))
-        msg = self.bridge.cv2_to_imgmsg(frame, encoding='rgb8')
-        msg.header.stamp = self.stamp()
-        msg.header.frame_id = 'camera_optical_frame'
-        self.image_pub.publish(msg)
+    def _check_episode(self, now: int) -> None:
+        sim = self.sim
+        if sim.object_lifted() and sim.object_in_gripper():
+            if self.held_since_ns is None:
+                self.held_since_ns = now
+            if now - self.held_since_ns >= self.params['success_hold_time'] * NS:
+                self.on_episode_end(True)
+                return
+        else:
+            self.held_since_ns = None
+        if now - self.episode_start_ns >= self.params['episode_timeout'] * NS:
+            self.on_episode_end(False)
 
 
 def main(args=None):
-    """Run the simulated robot node until shutdown."""
-    run_node(SimRobotNode, args, on_exit=lambda node: node.sim.close())
+    """Run the simulated robot node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(SimRobotNode, args)
 
 
 if __name__ == '__main__':

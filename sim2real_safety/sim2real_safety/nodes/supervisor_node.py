@@ -1,147 +1,102 @@
-"""supervisor_node: the ROS 2 wrapper of :class:`sim2real_safety.supervisor.Supervisor`.
+"""supervisor_node: degraded modes from every health input; the latched state is the heartbeat.
 
-Names (relative; the launch files remap them onto the suite graph of topics.py):
+Names (relative; the launch graph remaps them onto the suite's topics):
   sub  camera_health (CameraHealth), policy_health (PolicyHealth), robot_state (RobotState),
        safe_command (CartesianCommand), control_diagnostics (ControlDiagnostics),
-       safety_status (SafetyStatus), grasp_result (GraspResult)
-  pub  state (SupervisorState; transient local, on every transition and every
-       heartbeat_period: it is the heartbeat the safety gate watches)
+       safety_status (SafetyStatus, latched), grasp_result (GraspResult)
+  pub  state (SupervisorState, latched: published on every transition and every
+       ``heartbeat_period``)
   srv  acknowledge (AcknowledgeHuman)
-Parameters: config/supervisor.yaml.
+Parameters: config/supervisor.yaml (``sim2real_safety.supervisor.PARAMETERS``; read-only).
+All logic is in :class:`sim2real_safety.supervisor.Supervisor`.
 """
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import (
-    qos_profile_sensor_data,
-)
-from rclpy.time import Time
-from sim2real_msgs.msg import (
-    CameraHealth,
-    CartesianCommand,
-    ControlDiagnostics,
-    GraspResult,
-    PolicyHealth,
-    RobotState,
-    SafetyStatus,
-    SupervisorState,
-)
-from sim2real_msgs.srv import AcknowledgeHuman
+from __future__ import annotations
 
-from sim2real_safety.nodes.qos import LATCHED_QOS
-from sim2real_safety.nodes.runner import run_node
-from sim2real_safety.supervisor import (
-    AcknowledgeRefusedError,
-    Mode,
-    PARAMETERS,
-    Supervisor,
-    SupervisorConfig,
-)
+from sim2real_safety.supervisor import AcknowledgeRefusedError, Supervisor, SupervisorConfig
 
-_TYPES = {'double': Parameter.Type.DOUBLE, 'integer': Parameter.Type.INTEGER}
+M = 'sim2real_msgs/msg/'
 # How often the rules are evaluated (s): a fault is seen within this of its threshold.
 UPDATE_PERIOD = 0.02
 
 
-class SupervisorNode(Node):
-    """Thin node: health inputs in, latched mode out, acknowledge service."""
+class SupervisorNode:
+    """Health inputs in, latched mode out, acknowledge service."""
 
-    def __init__(self):
-        super().__init__('supervisor_node')
-        for name, (kind, text) in PARAMETERS.items():
-            self.declare_parameter(name, _TYPES[kind], ParameterDescriptor(description=text))
-        params = {name: self.get_parameter_or(name, Parameter(name, value=None)).value
-                  for name in PARAMETERS}
-        config = SupervisorConfig.from_parameters(
-            {k: v for k, v in params.items() if v is not None})
-        self.core = Supervisor(config, start_ns=self.now_ns())
-        self.state_pub = self.create_publisher(SupervisorState, 'state', LATCHED_QOS)
-        self.create_subscription(CameraHealth, 'camera_health', self.on_camera, 10)
-        self.create_subscription(PolicyHealth, 'policy_health', self.on_policy, 10)
-        self.create_subscription(RobotState, 'robot_state', self.on_robot,
-                                 qos_profile_sensor_data)
-        self.create_subscription(CartesianCommand, 'safe_command', self.on_command, 1)
-        self.create_subscription(ControlDiagnostics, 'control_diagnostics',
-                                 lambda _: self.core.on_control(self.now_ns()), 10)
-        self.create_subscription(SafetyStatus, 'safety_status', self.on_safety, LATCHED_QOS)
-        self.create_subscription(GraspResult, 'grasp_result', self.on_grasp, 10)
-        self.create_service(AcknowledgeHuman, 'acknowledge', self.on_acknowledge)
-        self.create_timer(UPDATE_PERIOD, self.on_update)
-        self.create_timer(config.heartbeat_period, self.publish_state)
+    NAME = 'supervisor_node'
 
-    def now_ns(self) -> int:
-        """The node clock (sim time when use_sim_time is set)."""
-        return self.get_clock().now().nanoseconds
-
-    def on_camera(self, msg: CameraHealth) -> None:
-        """Camera liveness and quality."""
-        self.core.on_camera_health(msg.healthy, msg.frame_age, msg.frozen_duration,
-                                   self.now_ns(), msg.last_error)
-
-    def on_policy(self, msg: PolicyHealth) -> None:
-        """Inference latency and errors."""
-        self.core.on_policy_health(msg.healthy, msg.inference_latency, msg.chunk_age,
-                                   self.now_ns(), msg.last_error)
-
-    def on_robot(self, msg: RobotState) -> None:
-        """Gripper width, effort and fault flag."""
-        self.core.on_robot_state(msg.gripper_width, msg.gripper_effort, msg.gripper_fault,
-                                 self.now_ns())
-
-    def on_command(self, msg: CartesianCommand) -> None:
-        """The commanded gripper width (stall detection)."""
-        self.core.on_command(msg.gripper_width, self.now_ns())
-
-    def on_safety(self, msg: SafetyStatus) -> None:
-        """The software-stop latch as the safety node reports it."""
-        self.core.on_safety_status(msg.software_stop_active, msg.software_stop_cause,
-                                   self.now_ns())
-
-    def on_grasp(self, msg: GraspResult) -> None:
-        """Grasp outcomes count toward HUMAN_REQUIRED."""
-        self.core.on_grasp_result(msg.success, self.now_ns())
+    def __init__(self, node):
+        self.node = node
+        config = SupervisorConfig(**node.declare_parameters(SupervisorConfig.parameters()))
+        self.core = Supervisor(config, start_ns=node.now_ns())
+        self.msgs = node.messages
+        self.state_pub = node.create_publisher('state', M + 'SupervisorState', 'latched')
+        core, now = self.core, node.now_ns
+        subs = (
+            ('camera_health', 'CameraHealth', 'default', lambda m: core.on_camera_health(
+                m.healthy, m.frame_age, m.frozen_duration, now(), m.last_error)),
+            ('policy_health', 'PolicyHealth', 'default', lambda m: core.on_policy_health(
+                m.healthy, m.inference_latency, m.chunk_age, now(), m.last_error)),
+            ('robot_state', 'RobotState', 'sensor', lambda m: core.on_robot_state(
+                m.gripper_width, m.gripper_effort, m.gripper_fault, now())),
+            ('safe_command', 'CartesianCommand', 'command',
+             lambda m: core.on_command(m.gripper_width, now())),
+            ('control_diagnostics', 'ControlDiagnostics', 'default',
+             lambda m: core.on_control(now())),
+            ('safety_status', 'SafetyStatus', 'latched', lambda m: core.on_safety_status(
+                m.software_stop_active, m.software_stop_cause, now())),
+            ('grasp_result', 'GraspResult', 'default',
+             lambda m: core.on_grasp_result(m.success, now())),
+        )
+        for name, typename, qos, callback in subs:
+            node.create_subscription(name, M + typename, callback, qos)
+        node.create_service('acknowledge', 'sim2real_msgs/srv/AcknowledgeHuman',
+                            self.on_acknowledge)
+        node.create_timer(UPDATE_PERIOD, self.on_update)
+        node.create_timer(config.heartbeat_period, self.publish_state)
+        self.publish_state()  # the state is there from the start (latched)
 
     def on_update(self) -> None:
         """Evaluate the rules; publish and log at once on a transition."""
-        transition = self.core.update(self.now_ns())
+        transition = self.core.update(self.node.now_ns())
         if transition is None:
             return
-        log = self.get_logger().warning if transition.mode > transition.previous \
-            else self.get_logger().info
-        log(f'{transition.previous.name} -> {transition.mode.name}: {transition.reason}')
+        text = f'{transition.previous.name} -> {transition.mode.name}: {transition.reason}'
+        if transition.mode > transition.previous:
+            self.node.logger.warning(text)
+        else:
+            self.node.logger.info(text)
         self.publish_state()
 
     def on_acknowledge(self, request, response):
         """Service: a named operator re-enables autonomy after HUMAN_REQUIRED."""
         try:
             response.message = self.core.acknowledge(request.operator_name, request.note,
-                                                     self.now_ns())
-            response.success = True
-            self.get_logger().info(response.message)
-            self.publish_state()
+                                                     self.node.now_ns())
         except AcknowledgeRefusedError as exc:
             response.success = False
             response.message = str(exc)
-            self.get_logger().warning(str(exc))
+            self.node.logger.warning(response.message)
+            return response
+        response.success = True
+        self.node.logger.info(response.message)
+        self.publish_state()
         return response
 
     def publish_state(self) -> None:
         """The latched mode (also the heartbeat)."""
-        core = self.core
-        msg = SupervisorState()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.mode = int(core.mode)
-        msg.previous_mode = int(core.previous_mode)
-        msg.reason = core.reason
-        msg.mode_since = Time(nanoseconds=core.mode_since_ns).to_msg()
-        msg.consecutive_failures = core.consecutive_failures
-        msg.autonomy_enabled = core.mode < Mode.HUMAN_REQUIRED
-        self.state_pub.publish(msg)
+        core, msgs = self.core, self.msgs
+        self.state_pub.publish(msgs.make(
+            M + 'SupervisorState', header=msgs.header(self.node.now_ns()), mode=int(core.mode),
+            previous_mode=int(core.previous_mode), reason=core.reason,
+            mode_since=msgs.stamp(core.mode_since_ns),
+            consecutive_failures=core.consecutive_failures,
+            autonomy_enabled=core.autonomy_enabled))
 
 
 def main(args=None):
-    """Run the supervisor node until shutdown."""
-    run_node(SupervisorNode, args)
+    """Run the supervisor node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(SupervisorNode, args)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,261 @@
+"""The node interface on rclpy: what a suite node class gets on the robot PC.
+
+See ``sim2real_safety.node_interface`` for the interface itself. ``run(NodeClass)`` is every
+node's ``main()``: init, build, spin until Ctrl-C or shutdown, release, exit 0.
+"""
+from __future__ import annotations
+
+import array
+from concurrent.futures import ThreadPoolExecutor
+import importlib
+import sys
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+)
+import rclpy
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from sim2real_safety.node_interface import (
+    check_parameter,
+    Param,
+    ParameterError,
+    ROS_BUILTIN_PARAMETERS,
+)
+
+QOS_PROFILES = {
+    'sensor': QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+                         reliability=ReliabilityPolicy.BEST_EFFORT,
+                         durability=DurabilityPolicy.VOLATILE),
+    'default': QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE),
+    'command': QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE),
+    'latched': QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL),
+}
+
+_PARAMETER_TYPES = {
+    'bool': ParameterType.PARAMETER_BOOL, 'integer': ParameterType.PARAMETER_INTEGER,
+    'double': ParameterType.PARAMETER_DOUBLE, 'string': ParameterType.PARAMETER_STRING,
+    'bool_array': ParameterType.PARAMETER_BOOL_ARRAY,
+    'integer_array': ParameterType.PARAMETER_INTEGER_ARRAY,
+    'double_array': ParameterType.PARAMETER_DOUBLE_ARRAY,
+    'string_array': ParameterType.PARAMETER_STRING_ARRAY,
+}
+_ARRAY_CODES = {np.dtype(np.float64): 'd', np.dtype(np.float32): 'f',
+                np.dtype(np.uint8): 'B', np.dtype(np.int8): 'b', np.dtype(np.int32): 'i',
+                np.dtype(np.uint32): 'I', np.dtype(np.int64): 'q', np.dtype(np.uint64): 'Q'}
+
+
+def _interface_class(typename: str):
+    """The rosidl-generated class of a message, a service, or a service's request/response.
+
+    ``pkg/msg/Name``, ``pkg/srv/Name``, ``pkg/srv/Name_Request`` or ``pkg/srv/Name_Response``.
+    """
+    package, kind, name = typename.split('/')
+    module = importlib.import_module(f'{package}.{kind}')
+    for suffix in ('_Request', '_Response'):
+        if kind == 'srv' and name.endswith(suffix):
+            return getattr(getattr(module, name[:-len(suffix)]), suffix[1:])
+    return getattr(module, name)
+
+
+def _field_value(value):
+    """Numpy arrays as the array.array rosidl's setters take (they refuse ndarrays)."""
+    if isinstance(value, np.ndarray):
+        code = _ARRAY_CODES.get(value.dtype)
+        if code is None:
+            return value.tolist()
+        return array.array(code, np.ascontiguousarray(value).reshape(-1).tobytes())
+    return value
+
+
+class RclpyMessages:
+    """The message factory on rclpy: generated classes, built from keyword fields."""
+
+    def __init__(self):
+        self._classes: dict[str, type] = {}
+
+    def cls(self, typename: str) -> type:
+        """The generated class of ``typename``."""
+        found = self._classes.get(typename)
+        if found is None:
+            found = self._classes[typename] = _interface_class(typename)
+        return found
+
+    def make(self, typename: str, **fields):
+        """A message of ``typename``; unnamed fields keep their defaults."""
+        return self.cls(typename)(**{k: _field_value(v) for k, v in fields.items()})
+
+    def stamp(self, stamp_ns: int):
+        """A ``builtin_interfaces/Time``."""
+        sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        return self.cls('builtin_interfaces/msg/Time')(sec=sec, nanosec=nanosec)
+
+    def duration(self, duration_ns: int):
+        """A ``builtin_interfaces/Duration``."""
+        sec, nanosec = divmod(int(duration_ns), 1_000_000_000)
+        return self.cls('builtin_interfaces/msg/Duration')(sec=sec, nanosec=nanosec)
+
+    def header(self, stamp_ns: int, frame_id: str = ''):
+        """A ``std_msgs/Header``."""
+        return self.cls('std_msgs/msg/Header')(stamp=self.stamp(stamp_ns), frame_id=frame_id)
+
+    @staticmethod
+    def byte(value: int) -> bytes:
+        """A ``byte`` field's value (rclpy wants one-byte bytes)."""
+        return bytes([value])
+
+
+class RclpyNode:
+    """The node interface over one ``rclpy.node.Node``."""
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.name = node.get_name()
+        self.messages = RclpyMessages()
+        self.logger = node.get_logger()
+        self._worker: ThreadPoolExecutor | None = None
+        self._shutdown: list[Callable[[], None]] = []
+        self.declared: list[Param] = []
+
+    # --------------------------------------------------------------------- parameters
+    def declare_parameters(self, params: Sequence[Param]) -> dict:
+        """Declare with descriptors (type, description, range, read-only) and check values."""
+        values = {}
+        for param in params:
+            descriptor = ParameterDescriptor(
+                name=param.name, type=_PARAMETER_TYPES[param.kind], read_only=True,
+                description=param.description + (
+                    f' (one of {", ".join(param.choices)})' if param.choices else ''))
+            if param.range is not None and param.kind in ('double', 'double_array'):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(param.range[0]), to_value=float(param.range[1]))]
+            elif param.range is not None and param.kind in ('integer', 'integer_array'):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(param.range[0]), to_value=int(param.range[1]))]
+            if param.default is None:  # required: typed, no value unless one is given
+                default = Parameter.Type(_PARAMETER_TYPES[param.kind])
+            else:
+                default = list(param.default) if isinstance(param.default, tuple) \
+                    else param.default
+            value = self.node.declare_parameter(param.name, default, descriptor).value
+            values[param.name] = check_parameter(self.name, param, value)
+            self.declared.append(param)
+        # rclpy keeps parameters from files and --ros-args -p that nothing declared; a typo
+        # there would leave a limit at its default, so it is an error naming the key.
+        overrides = set(getattr(self.node, '_parameter_overrides', {}))
+        unknown = sorted(overrides - {p.name for p in self.declared} - ROS_BUILTIN_PARAMETERS
+                         - set(self.node._parameters))
+        if unknown:
+            raise ParameterError(f'{self.name}: unknown parameter(s) {unknown}; declared: '
+                                 f'{sorted(p.name for p in self.declared)}')
+        return values
+
+    # ------------------------------------------------------------------ communication
+    def create_publisher(self, name: str, typename: str, qos: str):
+        """A publisher of ``typename`` on ``name`` with the suite's ``qos`` profile."""
+        return self.node.create_publisher(self.messages.cls(typename), name, QOS_PROFILES[qos])
+
+    def create_subscription(self, name: str, typename: str, callback, qos: str):
+        """A subscription of ``typename`` on ``name``."""
+        return self.node.create_subscription(self.messages.cls(typename), name, callback,
+                                             QOS_PROFILES[qos])
+
+    def create_timer(self, period_s: float, callback, steady: bool = False):
+        """A timer on the node's clock (sim time when use_sim_time is set).
+
+        ``steady``: on the steady clock instead (a node that itself drives simulated time).
+        """
+        if steady:
+            return self.node.create_timer(period_s, callback,
+                                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        return self.node.create_timer(period_s, callback)
+
+    def create_service(self, name: str, srv_typename: str, callback):
+        """A service; ``callback(request, response) -> response``."""
+        return self.node.create_service(self.messages.cls(srv_typename), name, callback)
+
+    def now_ns(self) -> int:
+        """The node's clock."""
+        return self.node.get_clock().now().nanoseconds
+
+    # ---------------------------------------------------------------------- threads
+    def run_async(self, work: Callable, done: Callable, failed: Callable) -> None:
+        """Run ``work()`` on the node's worker thread.
+
+        ``done`` / ``failed`` are called there too (rclpy publishers are thread-safe).
+        """
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+
+        def job():
+            started = time.perf_counter()
+            try:
+                result = work()
+            except Exception as exc:  # noqa: BLE001 -- reported to the node, never lost
+                failed(exc)
+                return
+            done(result, time.perf_counter() - started)
+        self._worker.submit(job)
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the node stops."""
+        self._shutdown.append(callback)
+
+    def close(self) -> None:
+        """Run the shutdown callbacks and stop the worker."""
+        for callback in self._shutdown:
+            try:
+                callback()
+            except Exception as exc:  # noqa: BLE001 -- shutdown goes on for the others
+                print(f'{self.name}: on shutdown: {exc}', file=sys.stderr)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def run(node_class, args=None) -> None:
+    """A suite node's ``main()``: exits 0 after Ctrl-C or a shutdown, 1 on a start-up error.
+
+    A start-up error (a bad parameter, a missing model) is one line naming what is wrong,
+    not a traceback.
+    """
+    rclpy.init(args=args)
+    ros_node = interface = None
+    code = 0
+    try:
+        ros_node = Node(node_class.NAME)
+        interface = RclpyNode(ros_node)
+        node_class(interface)
+        executor = SingleThreadedExecutor()
+        executor.add_node(ros_node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, OSError) as exc:  # ParameterError, LimitsError, a missing file
+        print(f'{node_class.NAME}: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if interface is not None:
+            interface.close()
+        if ros_node is not None:
+            try:
+                ros_node.destroy_node()
+            except Exception:  # noqa: BLE001 -- the context may already be shut down
+                pass
+        rclpy.try_shutdown()
+    sys.exit(code)
