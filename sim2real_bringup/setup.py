@@ -36,6 +36,8 @@ setup(
         ('share/' + package_name + '/worlds', rel(glob(os.path.join(here, 'worlds', '*.sdf')))),
     ],
     install_requires=['setuptools'],
+    # colcon runs a package's tests with pytest only when pytest is its test dependency here
+    extras_require={'test': ['pytest']},
     zip_safe=True,
     maintainer='sim2real maintainers',
     maintainer_email='sim2real@example.com',

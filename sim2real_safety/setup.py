@@ -12,6 +12,8 @@ setup(
         ('share/' + package_name, ['package.xml']),
     ],
     install_requires=['setuptools'],
+    # colcon runs a package's tests with pytest only when pytest is its test dependency here
+    extras_require={'test': ['pytest']},
     zip_safe=True,
     maintainer='sim2real maintainers',
     maintainer_email='sim2real@example.com',

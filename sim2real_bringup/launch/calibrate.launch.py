@@ -11,20 +11,10 @@ Then: `sim2real sysid BAG` (with --command-topic/--joint-states-topic if remappe
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import CALIBRATE, CALIBRATION_TOPICS, SIM_ROBOT
-
-
-def node(spec, remap_override=(), **parameters):
-    config = PathJoinSubstitution([FindPackageShare('sim2real_bringup'), 'config', spec.config])
-    remappings = dict(spec.remappings)
-    remappings.update(dict(remap_override))
-    return Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                output='screen', parameters=[config, parameters],
-                remappings=list(remappings.items()))
 
 
 def generate_launch_description():
@@ -38,15 +28,10 @@ def generate_launch_description():
         'supervisor_node': (('robot_state', state_topic), ('safe_command', command_topic)),
         'calibration_node': (('robot_state', state_topic),),
     }
-    nodes = [node(spec, overrides.get(spec.executable, ()), use_sim_time=use_sim)
+    nodes = [suite_node(spec, overrides.get(spec.executable, ()), use_sim_time=use_sim)
              for spec in CALIBRATE]
-    robot = Node(package=SIM_ROBOT.package, executable=SIM_ROBOT.executable,
-                 name=SIM_ROBOT.executable, output='screen',
-                 parameters=[PathJoinSubstitution([FindPackageShare('sim2real_bringup'),
-                                                   'config', SIM_ROBOT.config]),
-                             # one long "episode": the world must not reset mid-run
-                             {'episode_timeout': 3600.0}],
-                 remappings=list(SIM_ROBOT.remappings), condition=IfCondition(use_sim))
+    # one long "episode": the world must not reset mid-run
+    robot = suite_node(SIM_ROBOT, condition=IfCondition(use_sim), episode_timeout=3600.0)
     driver = {'/safety/command': command_topic, '/robot/state': state_topic,
               '/robot/joint_states': joint_topic}
     topics = [driver.get(t, t) for t in CALIBRATION_TOPICS]

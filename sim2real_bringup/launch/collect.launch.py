@@ -14,10 +14,9 @@ Everything is recorded; `sim2real export BAG --out DATASET` makes the training s
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import (
     COLLECT,
     COLLECT_REMAPS,
@@ -25,15 +24,6 @@ from sim2real_bringup.launch_graph import (
     SIM_ROBOT,
     SUITE,
 )
-
-
-def node(spec, remap_override=(), condition=None, **parameters):
-    config = PathJoinSubstitution([FindPackageShare('sim2real_bringup'), 'config', spec.config])
-    remappings = dict(spec.remappings)
-    remappings.update(dict(remap_override))
-    return Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                output='screen', parameters=[config, parameters],
-                remappings=list(remappings.items()), condition=condition)
 
 
 def generate_launch_description():
@@ -50,16 +40,16 @@ def generate_launch_description():
         'logger_node': (('safe_command', command_topic),),
         'collect_node': (('robot_state', state_topic), ('safe_command', command_topic)),
     }
-    nodes = [node(spec, overrides.get(spec.executable, ()), use_sim_time=use_sim,
+    nodes = [suite_node(spec, overrides.get(spec.executable, ()), use_sim_time=use_sim,
                   **({'model_path': LaunchConfiguration('model_path')}
                      if spec.executable in ('policy_node', 'camera_node') else {}))
              for spec in SUITE]
-    nodes.append(node(COLLECT, overrides['collect_node'], use_sim_time=use_sim,
+    nodes.append(suite_node(COLLECT, overrides['collect_node'], use_sim_time=use_sim,
                       phase=LaunchConfiguration('phase'),
                       operator_name=LaunchConfiguration('operator'),
                       auto_start=use_sim))
     # the simulator's own episode verdict is privileged: it only marks the reset
-    robot = node(SIM_ROBOT, COLLECT_REMAPS['sim_robot_node'], condition=IfCondition(use_sim))
+    robot = suite_node(SIM_ROBOT, COLLECT_REMAPS['sim_robot_node'], condition=IfCondition(use_sim))
     topics = [*recorded_topics(), '/teleop/cmd_vel', '/teleop/joy', '/collect/intervention',
               '/collect/proposed_command', '/collect/events']
     # a collection is its recording: always on

@@ -14,6 +14,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import SUITE
 
 
@@ -26,11 +27,7 @@ def generate_launch_description():
     bridge = Node(package='ros_gz_bridge', executable='parameter_bridge', output='screen',
                   arguments=['/clock@rosgraph_msgs/msg/Clock[gz.msgs.Clock',
                              '/camera/image_raw@sensor_msgs/msg/Image[gz.msgs.Image'])
-    suite = [Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                  output='screen',
-                  parameters=[PathJoinSubstitution([share, 'config', spec.config]),
-                              {'use_sim_time': True}],
-                  remappings=list(spec.remappings)) for spec in SUITE]
+    suite = [suite_node(spec, use_sim_time=True) for spec in SUITE]
     return LaunchDescription([
         DeclareLaunchArgument('world', default_value=PathJoinSubstitution(
             [share, 'worlds', 'grasp_cell.sdf']), description='SDF world'),

@@ -8,10 +8,9 @@ outputs of those nodes are not replayed (they are what is being recomputed).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import REPLAY
 
 # Inputs the bag provides; the nodes below recompute everything else.
@@ -21,12 +20,7 @@ REPLAYED_TOPICS = ['/camera/image_raw', '/camera/image_processed', '/camera/heal
 
 
 def generate_launch_description():
-    share = FindPackageShare('sim2real_bringup')
-    nodes = [Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                  output='screen',
-                  parameters=[PathJoinSubstitution([share, 'config', spec.config]),
-                              {'use_sim_time': True}],
-                  remappings=list(spec.remappings)) for spec in REPLAY]
+    nodes = [suite_node(spec, use_sim_time=True) for spec in REPLAY]
     play = ExecuteProcess(
         cmd=['ros2', 'bag', 'play', LaunchConfiguration('bag'), '--clock', '--rate',
              LaunchConfiguration('rate'), '--topics', *REPLAYED_TOPICS],

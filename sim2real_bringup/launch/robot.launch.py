@@ -9,20 +9,10 @@ suite at their topics with the arguments below. The driver must take a Cartesian
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import CAMERA, recorded_topics, SUITE
-
-
-def node(spec, remap_override=(), **parameters):
-    config = PathJoinSubstitution([FindPackageShare('sim2real_bringup'), 'config', spec.config])
-    remappings = dict(spec.remappings)
-    remappings.update(dict(remap_override))
-    return Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                output='screen', parameters=[config, parameters],
-                remappings=list(remappings.items()))
 
 
 def generate_launch_description():
@@ -46,7 +36,7 @@ def generate_launch_description():
             extra['source'] = LaunchConfiguration('camera_source')
         if spec.executable in ('policy_node', 'camera_node'):
             extra['model_path'] = LaunchConfiguration('model_path')
-        nodes.append(node(spec, overrides.get(spec.executable, ()), **extra))
+        nodes.append(suite_node(spec, overrides.get(spec.executable, ()), **extra))
     record = ExecuteProcess(
         cmd=['ros2', 'bag', 'record', '-s', 'mcap', '--max-bag-duration', '600',
              '-o', LaunchConfiguration('bag'), *recorded_topics()],

@@ -8,27 +8,20 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import recorded_topics, SIM_ROBOT, SUITE
-
-
-def node(spec, **parameters):
-    config = PathJoinSubstitution([FindPackageShare('sim2real_bringup'), 'config', spec.config])
-    return Node(package=spec.package, executable=spec.executable, name=spec.executable,
-                output='screen', parameters=[config, parameters],
-                remappings=list(spec.remappings))
 
 
 def generate_launch_description():
     share = FindPackageShare('sim2real_bringup')
     sim_time = {'use_sim_time': True}
-    suite = [node(spec, **sim_time, **({'model_path': LaunchConfiguration('model_path')}
+    suite = [suite_node(spec, **sim_time, **({'model_path': LaunchConfiguration('model_path')}
                                        if spec.executable in ('policy_node', 'camera_node')
                                        else {}))
              for spec in SUITE]
-    robot = node(SIM_ROBOT, randomization=LaunchConfiguration('randomization'),
+    robot = suite_node(SIM_ROBOT, randomization=LaunchConfiguration('randomization'),
                  randomization_file=PathJoinSubstitution([share, 'config',
                                                           'randomization.yaml']),
                  seed=LaunchConfiguration('seed'))

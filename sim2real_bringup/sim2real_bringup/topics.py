@@ -51,6 +51,12 @@ TOPICS = (
     Topic('/episode/result', M + 'GraspResult', 'default', 'outcome of each grasp episode'),
     Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', 'default',
           'metrics and anomaly checks of the logger'),
+    Topic('/safety/trigger_stop_topic', 'std_msgs/msg/String', 'default',
+          'a software-stop request on a topic (a button driver); the data is the reason'),
+    Topic('/clock', 'rosgraph_msgs/msg/Clock', 'default',
+          'simulated time from sim_robot_node (use_sim_time)'),
+    Topic('/sim/episode_result', M + 'GraspResult', 'default',
+          "during collection: the simulator's own verdict, which only marks its reset"),
     # data collection (collect.launch.py, `sim2real collect`)
     Topic('/teleop/cmd_vel', 'geometry_msgs/msg/Twist', 'default',
           "the operator's velocity (a spacemouse or joystick driver)"),

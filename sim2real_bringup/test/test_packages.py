@@ -16,10 +16,10 @@ PYTHON_PACKAGES = PACKAGES[1:]
 # key of rosdistro's rosdep/base.yaml or python.yaml. A new key belongs here only after it was
 # checked there (and `rosdep resolve` in test_rosdep_resolves_every_key checks it for real).
 ROS_PACKAGES = {
-    'ament_cmake', 'ament_lint_auto', 'ament_lint_common', 'builtin_interfaces', 'cv_bridge',
+    'ament_cmake', 'ament_lint_auto', 'ament_lint_common', 'builtin_interfaces', 'control_msgs',
     'diagnostic_msgs', 'geometry_msgs', 'launch', 'launch_ros', 'rclpy', 'ros2bag',
     'rosbag2_storage_mcap', 'rosgraph_msgs', 'rosidl_default_generators',
-    'rosidl_default_runtime', 'sensor_msgs', 'std_msgs', 'std_srvs',
+    'rcl_interfaces', 'rosidl_default_runtime', 'sensor_msgs', 'std_msgs', 'std_srvs',
 }
 ROSDEP_KEYS = {
     'python3-catkin-pkg', 'python3-hypothesis', 'python3-matplotlib', 'python3-numpy',

@@ -1,65 +1,44 @@
-"""Where ROS 2 is installed: safety_node end to end over real topics and services.
+"""Where ROS 2 is installed: safety_node (the very class the in-process tests run) over DDS.
 
 Run after `colcon build` and `source install/setup.bash`. DDS discovery stays on this machine.
 """
-import os
-from pathlib import Path
-import time
-
 import pytest
 
 pytestmark = pytest.mark.ros
-os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-rclpy = pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
+pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
 msg_module = pytest.importorskip('sim2real_msgs.msg')
 if not hasattr(msg_module, 'CartesianCommand'):
     pytest.skip('sim2real_msgs is not built for ROS here: colcon build, source install/setup.bash',
                 allow_module_level=True)
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.time import Time  # noqa: E402
-from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402
+from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402,E501
 from sim2real_msgs.srv import ResetSoftwareStop, TriggerSoftwareStop  # noqa: E402
 
-from sim2real_safety.nodes.safety_node import COMMAND_QOS, LATCHED_QOS, SafetyNode  # noqa: E402
-
-CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'safety.yaml'
+from sim2real_safety.node_interface import ParameterError  # noqa: E402
+from sim2real_safety.nodes.ros_testing import config_file, QOS_PROFILES, RosGraph  # noqa: E402
+from sim2real_safety.nodes.safety_node import SafetyNode  # noqa: E402
 
 
 @pytest.fixture
-def graph(tmp_path):
-    rclpy.init(args=['--ros-args', '--params-file', str(CONFIG),
-                     '-p', f'stop_state_file:={tmp_path / "stop.json"}'])
-    node = SafetyNode()
-    probe = rclpy.create_node('safety_probe')
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    executor.add_node(probe)
-    yield node, probe, executor
-    executor.shutdown()
-    probe.destroy_node()
-    node.destroy_node()
-    rclpy.shutdown()
+def ros(tmp_path):
+    graph = RosGraph([config_file('safety.yaml')],
+                     {'safety_node': {'stop_state_file': str(tmp_path / 'stop.json')}})
+    yield graph
+    graph.close()
 
 
-def spin_until(executor, condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.01)
-        if condition():
-            return True
-    return False
-
-
-def test_safety_node_end_to_end(graph):
-    node, probe, executor = graph
-    state_pub = probe.create_publisher(RobotState, 'robot_state', 10)
-    proposal_pub = probe.create_publisher(CartesianCommand, 'proposed_command', COMMAND_QOS)
-    supervisor_pub = probe.create_publisher(SupervisorState, 'supervisor_state', LATCHED_QOS)
+def test_safety_node_end_to_end(ros):
+    ros.add(SafetyNode)
+    probe = ros.probe()
+    state_pub = probe.create_publisher(RobotState, 'robot_state', QOS_PROFILES['sensor'])
+    proposal_pub = probe.create_publisher(CartesianCommand, 'proposed_command',
+                                          QOS_PROFILES['command'])
+    supervisor_pub = probe.create_publisher(SupervisorState, 'supervisor_state',
+                                            QOS_PROFILES['latched'])
     commands, statuses = [], []
-    probe.create_subscription(CartesianCommand, 'safe_command', commands.append, COMMAND_QOS)
-    probe.create_subscription(SafetyStatus, 'status', statuses.append, LATCHED_QOS)
+    probe.create_subscription(CartesianCommand, 'safe_command', commands.append,
+                              QOS_PROFILES['command'])
+    probe.create_subscription(SafetyStatus, 'status', statuses.append, QOS_PROFILES['latched'])
     trigger = probe.create_client(TriggerSoftwareStop, 'trigger_stop')
     reset = probe.create_client(ResetSoftwareStop, 'reset_stop')
     heartbeat = {'on': True}
@@ -76,35 +55,59 @@ def test_safety_node_end_to_end(graph):
 
     probe.create_timer(0.01, feed)
 
-    def propose(x):
-        cmd = CartesianCommand(x=x, y=0.0, z=0.2, yaw=0.0, gripper_width=0.08)
+    def propose(x, frame='base_link'):
+        cmd = CartesianCommand(x=x, y=0.0, z=0.2, yaw=0.0, gripper_width=0.08,
+                               source=CartesianCommand.SOURCE_POLICY)
         cmd.header.stamp = probe.get_clock().now().to_msg()
+        cmd.header.frame_id = frame
         proposal_pub.publish(cmd)
 
-    def call(client, request):
-        assert client.wait_for_service(timeout_sec=5.0)
-        future = client.call_async(request)
-        assert spin_until(executor, future.done)
-        return future.result()
+    def latest_verdict():
+        return statuses[-1].verdict if statuses else None
 
-    spin_until(executor, lambda: False, timeout=0.3)  # state and heartbeat flowing
-    propose(0.551)
-    assert spin_until(executor, lambda: any(c.x > 0.5505 for c in commands))
-    assert statuses[-1].verdict in (SafetyStatus.VERDICT_PASS, SafetyStatus.VERDICT_SCALED)
+    # state and heartbeat flowing: the watchdog holds (no proposal yet)
+    assert ros.spin_until(lambda: statuses and any(
+        v.constraint == 'command_timeout' for v in statuses[-1].violations))
+    assert ros.spin_until(lambda: propose(0.551) or any(c.x > 0.5505 for c in commands))
+    assert any(s.verdict in (SafetyStatus.VERDICT_PASS, SafetyStatus.VERDICT_SCALED)
+               for s in statuses)
 
-    assert call(trigger, TriggerSoftwareStop.Request(requested_by='test', reason='drill')).success
-    propose(0.56)
-    assert spin_until(executor, lambda: statuses[-1].verdict == SafetyStatus.VERDICT_STOPPED)
-    refused = call(reset, ResetSoftwareStop.Request(operator_name='', reason='ok'))
+    # a proposal in another frame is held
+    assert ros.spin_until(lambda: propose(0.56, 'tool0') or any(
+        v.constraint == 'wrong_frame' for v in statuses[-1].violations))
+
+    assert ros.call(trigger, TriggerSoftwareStop.Request(requested_by='test',
+                                                         reason='drill')).success
+    assert ros.spin_until(lambda: propose(0.56) or latest_verdict() ==
+                          SafetyStatus.VERDICT_STOPPED)
+    refused = ros.call(reset, ResetSoftwareStop.Request(operator_name='', reason='ok'))
     assert not refused.success and 'operator' in refused.message
-    assert call(reset, ResetSoftwareStop.Request(operator_name='ana', reason='drill over')).success
-    propose(0.552)
-    assert spin_until(executor, lambda: statuses[-1].verdict != SafetyStatus.VERDICT_STOPPED)
+    assert ros.call(reset, ResetSoftwareStop.Request(operator_name='ana',
+                                                     reason='drill over')).success
+    assert ros.spin_until(lambda: propose(0.552) or latest_verdict() not in (
+        SafetyStatus.VERDICT_STOPPED, None) and not statuses[-1].software_stop_active)
 
     heartbeat['on'] = False  # the supervisor goes silent: the gate must hold
-    spin_until(executor, lambda: False, timeout=0.8)
-    propose(0.56)
-    assert spin_until(executor, lambda: any(
+    assert ros.spin_until(lambda: propose(0.56) or any(
         v.constraint == 'supervisor_silent' for v in statuses[-1].violations))
     assert statuses[-1].verdict == SafetyStatus.VERDICT_REJECTED
-    assert Time.from_msg(commands[-1].header.stamp).nanoseconds > 0
+
+
+def test_a_typo_in_a_safety_parameter_stops_the_node(tmp_path):
+    graph = RosGraph([config_file('safety.yaml')],
+                     {'safety_node': {'max_cartesian_sped': 0.01}})
+    try:
+        with pytest.raises(ParameterError, match='max_cartesian_sped'):
+            graph.add(SafetyNode)
+    finally:
+        graph.close()
+
+
+def test_a_limit_out_of_its_declared_range_is_refused_by_rclpy():
+    graph = RosGraph([config_file('safety.yaml')],
+                     {'safety_node': {'max_cartesian_speed': 1.0e+9}})
+    try:
+        with pytest.raises(Exception, match='max_cartesian_speed'):
+            graph.add(SafetyNode)
+    finally:
+        graph.close()

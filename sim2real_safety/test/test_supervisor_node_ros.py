@@ -1,56 +1,36 @@
 """Where ROS 2 is installed: the latched supervisor state reaches a late subscriber."""
-import os
-from pathlib import Path
-import time
-
 import pytest
 
 pytestmark = pytest.mark.ros
-os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-rclpy = pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
+pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
 msg_module = pytest.importorskip('sim2real_msgs.msg')
 if not hasattr(msg_module, 'SupervisorState'):
     pytest.skip('sim2real_msgs is not built for ROS here: colcon build, source install/setup.bash',
                 allow_module_level=True)
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sim2real_msgs.msg import SupervisorState  # noqa: E402
 from sim2real_msgs.srv import AcknowledgeHuman  # noqa: E402
 
-from sim2real_safety.nodes.supervisor_node import LATCHED_QOS, SupervisorNode  # noqa: E402
-
-CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'supervisor.yaml'
+from sim2real_safety.nodes.ros_testing import config_file, QOS_PROFILES, RosGraph  # noqa: E402
+from sim2real_safety.nodes.supervisor_node import SupervisorNode  # noqa: E402
 
 
 def test_latched_state_reaches_a_late_subscriber():
-    rclpy.init(args=['--ros-args', '--params-file', str(CONFIG),
-                     '-p', 'heartbeat_period:=100.0'])  # only transitions publish in this test
+    ros = RosGraph([config_file('supervisor.yaml')],
+                   {'supervisor_node': {'heartbeat_period': 1.0}})
     try:
-        node = SupervisorNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:  # no inputs: it reaches HUMAN_REQUIRED and says so
-            executor.spin_once(timeout_sec=0.02)
-        probe = rclpy.create_node('late_subscriber')
-        executor.add_node(probe)
+        ros.add(SupervisorNode)
+        ros.spin_until(lambda: False, timeout=0.5)  # nothing heard: HUMAN_REQUIRED from start
+        probe = ros.probe('late_subscriber')
         received = []
-        probe.create_subscription(SupervisorState, 'state', received.append, LATCHED_QOS)
-        deadline = time.monotonic() + 3.0
-        while not received and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.02)
-        assert received, 'a late subscriber must get the latched state'
+        probe.create_subscription(SupervisorState, 'state', received.append,
+                                  QOS_PROFILES['latched'])
+        assert ros.spin_until(lambda: bool(received)), 'a late subscriber gets the state'
         assert received[-1].mode == SupervisorState.MODE_HUMAN_REQUIRED
+        assert not received[-1].autonomy_enabled
         assert 'waiting for the first message' in received[-1].reason
         client = probe.create_client(AcknowledgeHuman, 'acknowledge')
-        assert client.wait_for_service(timeout_sec=5.0)
-        future = client.call_async(AcknowledgeHuman.Request(operator_name='', note=''))
-        while not future.done():
-            executor.spin_once(timeout_sec=0.02)
-        assert not future.result().success and 'operator' in future.result().message
-        executor.shutdown()
-        probe.destroy_node()
-        node.destroy_node()
+        answer = ros.call(client, AcknowledgeHuman.Request(operator_name='', note=''))
+        assert not answer.success and 'operator' in answer.message
     finally:
-        rclpy.try_shutdown()
+        ros.close()
