@@ -49,6 +49,7 @@ setup(
             'logger_node = sim2real_bringup.nodes.logger_node:main',
             'calibration_node = sim2real_bringup.nodes.calibration_node:main',
             'collect_node = sim2real_bringup.nodes.collect_node:main',
+            'driver_relay_node = sim2real_bringup.nodes.driver_relay_node:main',
         ],
     },
 )

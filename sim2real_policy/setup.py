@@ -27,6 +27,7 @@ setup(
             'policy_node = sim2real_policy.nodes.policy_node:main',
             'control_node = sim2real_policy.nodes.control_node:main',
             'sim_robot_node = sim2real_policy.nodes.sim_robot_node:main',
+            'standin_driver_node = sim2real_policy.nodes.standin_driver_node:main',
         ],
     },
 )

@@ -1,10 +1,19 @@
-"""The real robot: camera, policy, control, safety, supervisor, logger and rosbag2 recording.
+r"""The real robot: camera, policy, control, safety, supervisor, logger, the driver relay, rosbag2.
 
-The arm's and gripper's drivers are started separately (they are the robot's); point the
-suite at their topics with the arguments below. The driver must take a Cartesian target
-(sim2real_msgs/CartesianCommand, or adapt it with a small relay) and publish RobotState.
+The arm's and gripper's drivers are the robot's, started separately. The driver relay turns
+the safe command into what they take -- a geometry_msgs/PoseStamped target (Cartesian
+controllers, MoveIt Servo pose tracking) or a TwistStamped for MoveIt Servo
+(``arm_output:=twist``), and control_msgs/action/GripperCommand goals (ros2_control's gripper
+action controller, the Robotiq 2F-85 driver) -- and builds the suite's RobotState from the
+arm's end-effector pose and the gripper joint of its JointState.
 
-  ros2 launch sim2real_bringup robot.launch.py camera_source:=0 command_topic:=/arm/target
+  ros2 launch sim2real_bringup robot.launch.py camera_source:=0 \\
+      arm_target_topic:=/cartesian_controller/target_pose ee_pose_topic:=/arm/ee_pose \\
+      joint_states_topic:=/joint_states gripper_action:=/robotiq_gripper_controller/gripper_cmd
+  ros2 launch sim2real_bringup robot.launch.py standin_driver:=true   # no hardware: MuJoCo
+
+``relay:=false`` for drivers that take sim2real_msgs/CartesianCommand on /safety/command and
+publish RobotState on /robot/state themselves.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
@@ -12,22 +21,21 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 
 from sim2real_bringup.launch_actions import suite_node
-from sim2real_bringup.launch_graph import CAMERA, recorded_topics, SUITE
+from sim2real_bringup.launch_graph import CAMERA, recorded_topics, RELAY, STANDIN_DRIVER, SUITE
 
 
 def generate_launch_description():
-    command_topic = LaunchConfiguration('command_topic')
-    state_topic = LaunchConfiguration('state_topic')
     joint_topic = LaunchConfiguration('joint_states_topic')
-    image_topic = LaunchConfiguration('image_topic')
+    driver = {  # the standard driver interfaces, as the robot's drivers name them
+        'arm_target': LaunchConfiguration('arm_target_topic'),
+        'arm_twist': LaunchConfiguration('arm_twist_topic'),
+        'ee_pose': LaunchConfiguration('ee_pose_topic'),
+        'joint_states': joint_topic,
+        'gripper_action': LaunchConfiguration('gripper_action'),
+    }
     overrides = {
-        'safety_node': (('safe_command', command_topic), ('robot_state', state_topic),
-                        ('joint_states', joint_topic)),
-        'policy_node': (('robot_state', state_topic),),
-        'control_node': (('robot_state', state_topic),),
-        'supervisor_node': (('robot_state', state_topic), ('safe_command', command_topic)),
-        'logger_node': (('safe_command', command_topic),),
-        'camera_node': (('image_raw', image_topic),),
+        'safety_node': (('joint_states', joint_topic),),
+        'camera_node': (('image_raw', LaunchConfiguration('image_topic')),),
     }
     nodes = []
     for spec in SUITE:
@@ -37,6 +45,11 @@ def generate_launch_description():
         if spec.executable in ('policy_node', 'camera_node'):
             extra['model_path'] = LaunchConfiguration('model_path')
         nodes.append(suite_node(spec, overrides.get(spec.executable, ()), **extra))
+    relay = suite_node(RELAY, tuple(driver.items()), IfCondition(LaunchConfiguration('relay')),
+                       arm_output=LaunchConfiguration('arm_output'))
+    standin = suite_node(STANDIN_DRIVER, tuple(
+        (name, value) for name, value in driver.items() if name != 'arm_twist'),
+        IfCondition(LaunchConfiguration('standin_driver')))
     record = ExecuteProcess(
         cmd=['ros2', 'bag', 'record', '-s', 'mcap', '--max-bag-duration', '600',
              '-o', LaunchConfiguration('bag'), *recorded_topics()],
@@ -47,17 +60,29 @@ def generate_launch_description():
                                           'source: device index, file, URL, GStreamer'),
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
                               description="the camera driver's sensor_msgs/Image topic"),
-        DeclareLaunchArgument('command_topic', default_value='/safety/command',
-                              description='where the safe CartesianCommand goes (the driver)'),
-        DeclareLaunchArgument('state_topic', default_value='/robot/state',
-                              description="the driver's RobotState topic"),
+        DeclareLaunchArgument('relay', default_value='true',
+                              description='true: drivers with standard interfaces (the '
+                                          'relay); false: drivers speaking sim2real_msgs'),
+        DeclareLaunchArgument('arm_output', default_value='pose',
+                              description='pose (PoseStamped target) or twist (MoveIt Servo)'),
+        DeclareLaunchArgument('arm_target_topic', default_value='/arm/target_pose',
+                              description="the arm controller's PoseStamped target topic"),
+        DeclareLaunchArgument('arm_twist_topic', default_value='/servo_node/delta_twist_cmds',
+                              description="MoveIt Servo's TwistStamped topic"),
+        DeclareLaunchArgument('ee_pose_topic', default_value='/arm/ee_pose',
+                              description="the arm driver's end-effector PoseStamped topic"),
         DeclareLaunchArgument('joint_states_topic', default_value='/robot/joint_states',
-                              description="the driver's sensor_msgs/JointState topic"),
+                              description="the drivers' sensor_msgs/JointState (with efforts)"),
+        DeclareLaunchArgument('gripper_action', default_value='/gripper_controller/gripper_cmd',
+                              description="the gripper's control_msgs/GripperCommand action"),
+        DeclareLaunchArgument('standin_driver', default_value='false',
+                              description='true: the MuJoCo robot behind the standard driver '
+                                          'interfaces (no hardware)'),
         DeclareLaunchArgument('model_path', default_value='',
                               description='ONNX policy ("" = the bundled policy)'),
         DeclareLaunchArgument('record', default_value='true',
                               description='record every suite topic with rosbag2 (MCAP)'),
         DeclareLaunchArgument('bag', default_value='sim2real_run',
                               description='rosbag2 output folder (must not exist)'),
-        *nodes, record,
+        *nodes, relay, standin, record,
     ])

@@ -52,6 +52,18 @@ SIM_ROBOT = NodeSpec('sim2real_policy', 'sim_robot_node', 'sim.yaml', (
     ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
     ('grasp_result', '/episode/result')))
 
+# Between the safety node and standard drivers (robot.launch.py); the stand-in driver serves
+# those standard interfaces from the MuJoCo robot (tests, demos without hardware).
+RELAY = NodeSpec('sim2real_bringup', 'driver_relay_node', 'relay.yaml', (
+    ('command', '/safety/command'), ('ee_pose', '/arm/ee_pose'),
+    ('joint_states', '/robot/joint_states'), ('arm_target', '/arm/target_pose'),
+    ('arm_twist', '/servo_node/delta_twist_cmds'), ('robot_state', '/robot/state'),
+    ('gripper_action', '/gripper_controller/gripper_cmd')))
+STANDIN_DRIVER = NodeSpec('sim2real_policy', 'standin_driver_node', 'standin_driver.yaml', (
+    ('arm_target', '/arm/target_pose'), ('ee_pose', '/arm/ee_pose'),
+    ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
+    ('gripper_action', '/gripper_controller/gripper_cmd')))
+
 CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml', (
     ('robot_state', '/robot/state'), ('supervisor_state', '/supervisor/state'),
     ('proposed_command', '/control/proposed_command'),

@@ -57,6 +57,13 @@ TOPICS = (
           'simulated time from sim_robot_node (use_sim_time)'),
     Topic('/sim/episode_result', M + 'GraspResult', 'default',
           "during collection: the simulator's own verdict, which only marks its reset"),
+    # standard driver interfaces (driver_relay_node; the stand-in driver serves them)
+    Topic('/arm/target_pose', 'geometry_msgs/msg/PoseStamped', 'command',
+          "the arm's Cartesian target (a Cartesian controller, MoveIt Servo pose tracking)"),
+    Topic('/servo_node/delta_twist_cmds', 'geometry_msgs/msg/TwistStamped', 'command',
+          "the arm's velocity for MoveIt Servo (relay arm_output: twist)"),
+    Topic('/arm/ee_pose', 'geometry_msgs/msg/PoseStamped', 'sensor',
+          "the arm driver's measured end-effector pose"),
     # data collection (collect.launch.py, `sim2real collect`)
     Topic('/teleop/cmd_vel', 'geometry_msgs/msg/Twist', 'default',
           "the operator's velocity (a spacemouse or joystick driver)"),
@@ -80,6 +87,10 @@ SERVICES = {
     '/collect/label': 'sim2real_msgs/srv/LabelEpisode',
     '/collect/start_episode': 'std_srvs/srv/Trigger',
     '/collect/end_episode': 'std_srvs/srv/Trigger',
+}
+# Actions (ROS 2 only): name -> type.
+ACTIONS = {
+    '/gripper_controller/gripper_cmd': 'control_msgs/action/GripperCommand',
 }
 
 

@@ -8,22 +8,25 @@ from sim2real_bringup.launch_graph import (
     CALIBRATE,
     CALIBRATION,
     COLLECT,
+    RELAY,
     REPLAY,
     SIM_ROBOT,
+    STANDIN_DRIVER,
     SUITE,
 )
-from sim2real_bringup.topics import BY_NAME, SERVICES
+from sim2real_bringup.topics import ACTIONS, BY_NAME, SERVICES
 
 LAUNCH = Path(__file__).resolve().parents[1] / 'launch'
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
-EXTRA = {'/safety/trigger_stop_topic', '/sim/episode_result'}
 
 
-@pytest.mark.parametrize('spec', SUITE + (SIM_ROBOT, CALIBRATION, COLLECT),
-                         ids=lambda s: s.executable)
+ALL = SUITE + (SIM_ROBOT, CALIBRATION, COLLECT, RELAY, STANDIN_DRIVER)
+
+
+@pytest.mark.parametrize('spec', ALL, ids=lambda s: s.executable)
 def test_every_remapping_targets_a_suite_topic_and_config_exists(spec):
     for _, target in spec.remappings:
-        assert target in BY_NAME or target in SERVICES or target in EXTRA, target
+        assert target in BY_NAME or target in SERVICES or target in ACTIONS, target
     assert (CONFIG / spec.config).is_file()
     assert spec.executable in (CONFIG / spec.config).read_text()
 
@@ -45,7 +48,7 @@ def test_calibration_replaces_the_decision_chain_but_never_the_safety_node():
 def test_every_node_has_an_entry_point():
     setups = {p: (Path(__file__).resolve().parents[2] / p / 'setup.py').read_text()
               for p in ('sim2real_safety', 'sim2real_policy', 'sim2real_bringup')}
-    for spec in SUITE + (SIM_ROBOT, CALIBRATION, COLLECT):
+    for spec in ALL:
         assert f"'{spec.executable} = {spec.package}.nodes.{spec.executable}:main'" \
             in setups[spec.package]
 

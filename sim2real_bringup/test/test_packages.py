@@ -84,8 +84,8 @@ def test_cores_do_not_import_rclpy():
     leaks = []
     for name in PYTHON_PACKAGES:
         for path in (ROOT / name / name).rglob('*.py'):
-            if 'nodes' in path.parts:
-                continue
+            if 'nodes' in path.parts or path.name == 'launch_actions.py':
+                continue  # the node layer, and the launch files' one helper
             for line in path.read_text().splitlines():
                 if line.strip().startswith(('import rclpy', 'from rclpy', 'import launch',
                                             'from launch')):

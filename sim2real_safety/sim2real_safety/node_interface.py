@@ -25,6 +25,10 @@ The interface (duck-typed; both implementations provide exactly this):
 ``create_timer(period_s, callback, steady=False)``  on the node's clock, or the steady
                                            clock for a node that drives simulated time
 ``create_service(name, srv_typename, callback)``  ``callback(request, response) -> response``
+``create_action_client(name, action_typename)``  ``.ready()``, ``.send(goal, on_feedback,
+                                           on_done)``; ROS 2 only (the in-process graph has
+                                           no actions: the driver relay runs on ROS only)
+``create_action_server(name, action_typename, execute)``  ROS 2 only
 ``now_ns() -> int``                        the node's clock (ROS time, sim time, simulated)
 ``logger``                                 ``debug/info/warning/error(text)``; one severity
                                            per call site (rclpy refuses two)

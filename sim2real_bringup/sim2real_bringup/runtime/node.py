@@ -122,6 +122,13 @@ class GraphNode:
         self.graph.create_service(resolved, srv_typename, callback, node=self.name)
         self._services.append(resolved)
 
+    def create_action_client(self, name: str, action_typename: str):
+        """Actions are not part of the in-process graph: nodes that use them run on ROS 2."""
+        raise NotImplementedError(f'{self.name}: the action {action_typename} on {name} needs '
+                                  'ROS 2 (actions are not part of the in-process runtime)')
+
+    create_action_server = create_action_client
+
     def now_ns(self) -> int:
         """The simulated clock."""
         return self.scheduler.now_ns

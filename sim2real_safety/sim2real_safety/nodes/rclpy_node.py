@@ -64,12 +64,14 @@ _ARRAY_CODES = {np.dtype(np.float64): 'd', np.dtype(np.float32): 'f',
 def _interface_class(typename: str):
     """The rosidl-generated class of a message, a service, or a service's request/response.
 
-    ``pkg/msg/Name``, ``pkg/srv/Name``, ``pkg/srv/Name_Request`` or ``pkg/srv/Name_Response``.
+    ``pkg/msg/Name``, ``pkg/srv/Name``, ``pkg/srv/Name_Request`` or ``_Response``,
+    ``pkg/action/Name`` or ``pkg/action/Name_Goal``, ``_Result``, ``_Feedback``.
     """
     package, kind, name = typename.split('/')
     module = importlib.import_module(f'{package}.{kind}')
-    for suffix in ('_Request', '_Response'):
-        if kind == 'srv' and name.endswith(suffix):
+    parts = {'srv': ('_Request', '_Response'), 'action': ('_Goal', '_Result', '_Feedback')}
+    for suffix in parts.get(kind, ()):
+        if name.endswith(suffix):
             return getattr(getattr(module, name[:-len(suffix)]), suffix[1:])
     return getattr(module, name)
 
@@ -190,6 +192,19 @@ class RclpyNode:
         """A service; ``callback(request, response) -> response``."""
         return self.node.create_service(self.messages.cls(srv_typename), name, callback)
 
+    def create_action_client(self, name: str, action_typename: str) -> 'ActionClient':
+        """A client of an action server (``pkg/action/Name``)."""
+        return ActionClient(self.node, self.messages.cls(action_typename), name)
+
+    def create_action_server(self, name: str, action_typename: str, execute):
+        """An action server.
+
+        ``execute(goal_handle)`` may be a coroutine: it may wait for the node's own callbacks
+        without blocking them.
+        """
+        from rclpy.action import ActionServer
+        return ActionServer(self.node, self.messages.cls(action_typename), name, execute)
+
     def now_ns(self) -> int:
         """The node's clock."""
         return self.node.get_clock().now().nanoseconds
@@ -226,6 +241,36 @@ class RclpyNode:
                 print(f'{self.name}: on shutdown: {exc}', file=sys.stderr)
         if self._worker is not None:
             self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class ActionClient:
+    """Sends goals; the feedback and the outcome come back as callbacks on the executor."""
+
+    def __init__(self, node: Node, action_class, name: str):
+        from rclpy.action import ActionClient as RclpyActionClient
+        self._client = RclpyActionClient(node, action_class, name)
+        self.goal_class = action_class.Goal
+
+    def ready(self) -> bool:
+        """True once the action server is discovered."""
+        return self._client.server_is_ready()
+
+    def send(self, goal, on_feedback: Callable, on_done: Callable) -> None:
+        """Send ``goal``; then ``on_feedback(feedback)`` and ``on_done(accepted, status, result)``.
+
+        ``status`` is action_msgs/GoalStatus: 4 succeeded, 5 canceled, 6 aborted.
+        """
+        future = self._client.send_goal_async(
+            goal, feedback_callback=lambda message: on_feedback(message.feedback))
+
+        def accepted(goal_future):
+            handle = goal_future.result()
+            if handle is None or not handle.accepted:
+                on_done(False, 0, None)
+                return
+            handle.get_result_async().add_done_callback(
+                lambda result: on_done(True, result.result().status, result.result().result))
+        future.add_done_callback(accepted)
 
 
 def run(node_class, args=None) -> None:

@@ -1,0 +1,162 @@
+"""driver_relay_node: the safe command to standard driver interfaces; their state to the suite.
+
+Between the safety node and real drivers, so no user writes their own relay:
+  - the arm: a ``geometry_msgs/PoseStamped`` target (Cartesian controllers, MoveIt Servo's
+    pose tracking) or, with ``arm_output: twist``, a ``geometry_msgs/TwistStamped`` for MoveIt
+    Servo (a gain times the remaining error, clipped to the speed limits);
+  - the gripper: ``control_msgs/action/GripperCommand`` goals (ros2_control's gripper action
+    controller, the Robotiq 2F-85 driver), one per width change beyond ``gripper_deadband``;
+    an aborted or refused goal, or no action server, is the gripper fault flag;
+  - back: ``sim2real_msgs/RobotState`` from the driver's end-effector pose (PoseStamped) and
+    the gripper joint of its JointState (width, effort).
+
+Names (relative; ``launch_graph.RELAY`` remaps them):
+  sub  command (CartesianCommand: the safe command), ee_pose (PoseStamped, sensor QoS),
+       joint_states (sensor_msgs/JointState, sensor QoS)
+  pub  arm_target (PoseStamped) or arm_twist (TwistStamped), robot_state (RobotState)
+  action client  gripper_action (control_msgs/action/GripperCommand)
+Parameters: config/relay.yaml (read-only). Runs on ROS 2 only (actions).
+"""
+from __future__ import annotations
+
+from sim2real_bringup.relay import ARM_OUTPUTS, Relay, RelayConfig, yaw_of
+from sim2real_safety import convert
+from sim2real_safety.node_interface import dataclass_parameters, ns_of
+
+M = 'sim2real_msgs/msg/'
+ACTION = 'control_msgs/action/GripperCommand'
+SUCCEEDED = 4   # action_msgs/GoalStatus.STATUS_SUCCEEDED
+DOCS = {
+    'arm_output': ('pose: a PoseStamped target; twist: a TwistStamped velocity (MoveIt Servo)',
+                   None, ARM_OUTPUTS),
+    'frame_id': ('frame of the targets and of the measured pose (the robot base)', None),
+    'tool_roll': ('rad: tool orientation at yaw 0 (pi: pointing down)', (-6.3, 6.3)),
+    'tool_pitch': ('rad', (-6.3, 6.3)),
+    'twist_gain': ('1/s: twist = gain x remaining error', (0.01, 100.0)),
+    'max_linear_speed': ('m/s of twist output (keep at the safety limit)', (0.001, 5.0)),
+    'max_yaw_rate': ('rad/s of twist output', (0.001, 20.0)),
+    'gripper_joint': ("the gripper joint in the driver's JointState", None),
+    'gripper_open_position': ('joint position at gripper_width_max', (-10.0, 10.0)),
+    'gripper_closed_position': ('joint position at width 0 (2F-85: 0.8)', (-10.0, 10.0)),
+    'gripper_width_max': ('m: the widest opening', (0.001, 0.5)),
+    'gripper_max_effort': ("max_effort of each GripperCommand goal (the driver's units)",
+                           (0.0, 10000.0)),
+    'gripper_deadband': ('m: a new gripper goal only when the width moves this much',
+                         (0.0, 0.1)),
+}
+PARAMETERS = dataclass_parameters(RelayConfig, DOCS)
+
+
+class DriverRelayNode:
+    """Thin node around Relay."""
+
+    NAME = 'driver_relay_node'
+
+    def __init__(self, node):
+        self.node = node
+        self.config = RelayConfig(**node.declare_parameters(PARAMETERS))
+        self.core = Relay(self.config)
+        self.msgs = node.messages
+        self.measured = None            # (x, y, z, yaw) of the last end-effector pose
+        self.gripper = (self.config.gripper_width_max, 0.0)   # width (m), effort
+        self.gripper_fault = ''
+        if self.config.arm_output == 'pose':
+            self.arm_pub = node.create_publisher('arm_target', 'geometry_msgs/msg/PoseStamped',
+                                                 'command')
+        else:
+            self.arm_pub = node.create_publisher('arm_twist', 'geometry_msgs/msg/TwistStamped',
+                                                 'command')
+        self.state_pub = node.create_publisher('robot_state', M + 'RobotState', 'sensor')
+        node.create_subscription('command', M + 'CartesianCommand', self.on_command, 'command')
+        node.create_subscription('ee_pose', 'geometry_msgs/msg/PoseStamped', self.on_pose,
+                                 'sensor')
+        node.create_subscription('joint_states', 'sensor_msgs/msg/JointState', self.on_joints,
+                                 'sensor')
+        self.gripper_client = node.create_action_client('gripper_action', ACTION)
+
+    def on_command(self, msg) -> None:
+        """A safe command: the arm's target (or twist) now, a gripper goal on a change."""
+        msgs, now = self.msgs, self.node.now_ns()
+        command = convert.command_pose(msg)
+        header = msgs.header(now, self.config.frame_id)
+        if self.config.arm_output == 'pose':
+            position, q = self.core.target_pose(command)
+            self.arm_pub.publish(msgs.make('geometry_msgs/msg/PoseStamped', header=header,
+                                           pose=self._pose(position, q)))
+        elif self.measured is not None:
+            linear, yaw_rate = self.core.twist(command, self.measured)
+            twist = msgs.make('geometry_msgs/msg/Twist',
+                              linear=msgs.make('geometry_msgs/msg/Vector3', x=linear[0],
+                                               y=linear[1], z=linear[2]),
+                              angular=msgs.make('geometry_msgs/msg/Vector3', z=yaw_rate))
+            self.arm_pub.publish(msgs.make('geometry_msgs/msg/TwistStamped', header=header,
+                                           twist=twist))
+        position = self.core.gripper_goal(command[4])
+        if position is not None:
+            self._send_gripper(position)
+
+    def _pose(self, position, q):
+        msgs = self.msgs
+        return msgs.make('geometry_msgs/msg/Pose',
+                         position=msgs.make('geometry_msgs/msg/Point', x=position[0],
+                                            y=position[1], z=position[2]),
+                         orientation=msgs.make('geometry_msgs/msg/Quaternion', x=q[0], y=q[1],
+                                               z=q[2], w=q[3]))
+
+    def _send_gripper(self, position: float) -> None:
+        if not self.gripper_client.ready():
+            self._fault('the gripper action server is not available')
+            self.core._sent_position = None  # send again once it is
+            return
+        msgs = self.msgs
+        goal = msgs.make(ACTION + '_Goal', command=msgs.make(
+            'control_msgs/msg/GripperCommand', position=position,
+            max_effort=self.config.gripper_max_effort))
+        self.gripper_client.send(goal, lambda feedback: None, self.on_gripper_done)
+
+    def on_gripper_done(self, accepted: bool, status: int, result) -> None:
+        """A goal's outcome: refused or aborted is a gripper fault; a success clears it."""
+        if not accepted:
+            self._fault('the gripper refused the goal')
+        elif status == SUCCEEDED:
+            self.gripper_fault = ''
+        elif status == 6:
+            self._fault('the gripper aborted the goal')
+
+    def _fault(self, reason: str) -> None:
+        if reason != self.gripper_fault:
+            self.node.logger.error(f'gripper fault: {reason}')
+        self.gripper_fault = reason
+
+    def on_joints(self, msg) -> None:
+        """The gripper joint's position and effort, when the JointState carries it."""
+        names = list(msg.name)
+        if self.config.gripper_joint not in names:
+            return
+        index = names.index(self.config.gripper_joint)
+        position = msg.position[index] if index < len(msg.position) else None
+        effort = msg.effort[index] if index < len(msg.effort) else 0.0
+        if position is not None:
+            self.gripper = (self.core.gripper_width(position), float(effort))
+
+    def on_pose(self, msg) -> None:
+        """The measured end-effector pose: the suite's RobotState."""
+        p, q = msg.pose.position, msg.pose.orientation
+        yaw = yaw_of((q.x, q.y, q.z, q.w))
+        self.measured = (p.x, p.y, p.z, yaw)
+        stamp = ns_of(msg.header.stamp)
+        vx, vy, vz = self.core.on_pose(stamp, (p.x, p.y, p.z))
+        width, effort = self.gripper
+        self.state_pub.publish(convert.robot_state_msg(
+            self.msgs, (p.x, p.y, p.z, yaw, vx, vy, vz, width, effort), stamp,
+            fault=bool(self.gripper_fault), frame_id=msg.header.frame_id or self.config.frame_id))
+
+
+def main(args=None):
+    """Run the driver relay node on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(DriverRelayNode, args)
+
+
+if __name__ == '__main__':
+    main()

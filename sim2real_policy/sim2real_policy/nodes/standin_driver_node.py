@@ -1,0 +1,152 @@
+"""standin_driver_node: the MuJoCo gripper behind the standard driver interfaces (ROS 2 only).
+
+What the robot's own drivers would serve, so ``robot.launch.py`` (with the driver relay) can be
+run and tested without hardware:
+  sub  arm_target (geometry_msgs/PoseStamped: a Cartesian controller's target)
+  pub  ee_pose (geometry_msgs/PoseStamped, the measured end effector), joint_states
+       (sensor_msgs/JointState: stage joints and the gripper joint, with efforts),
+       image_raw (sensor_msgs/Image rgb8: the scene camera)
+  action server  gripper_action (control_msgs/action/GripperCommand): the goal position is the
+       gripper joint's (open .. closed, 0 .. 0.8 as the 2F-85's), done when reached or stalled
+It runs in real time on the node's clock; the world is one long episode, as a robot's is.
+"""
+from __future__ import annotations
+
+import math
+
+from sim2real_policy.sim.params import SimParams
+from sim2real_policy.sim.robot import GripperSim, HOME
+from sim2real_safety import convert
+from sim2real_safety.node_interface import NS, Param
+
+PARAMETERS = (
+    Param('state_rate', 100.0, 'Hz of ee_pose and joint_states', (1.0, 1000.0)),
+    Param('camera_rate', 10.0, 'Hz of image_raw', (0.1, 100.0)),
+    Param('image_width', 96, 'px', (16, 4096)),
+    Param('image_height', 96, 'px', (16, 4096)),
+    Param('seed', 0, 'seed of the simulated scene', (0, 2**31 - 1)),
+    Param('frame_id', 'base_link', 'frame of ee_pose'),
+    Param('gripper_joint', 'robotiq_85_left_knuckle_joint', 'the gripper joint reported'),
+    Param('gripper_open_position', 0.0, 'joint position fully open', (-10.0, 10.0)),
+    Param('gripper_closed_position', 0.8, 'joint position fully closed', (-10.0, 10.0)),
+    Param('gripper_width_max', 0.085, 'm: the widest opening', (0.001, 0.5)),
+    Param('gripper_tolerance', 0.002, 'm: a goal within this is reached', (0.0, 0.1)),
+    Param('gripper_stall_time', 0.3, 's without motion that ends a goal as stalled',
+          (0.01, 10.0)),
+)
+
+
+class StandinDriverNode:
+    """GripperSim behind a Cartesian target topic, a pose topic and a gripper action."""
+
+    NAME = 'standin_driver_node'
+
+    def __init__(self, node):
+        self.node = node
+        p = self.p = node.declare_parameters(PARAMETERS)
+        self.msgs = node.messages
+        self.sim = GripperSim(SimParams(seed=p['seed']))
+        node.on_shutdown(self.sim.close)
+        self.target = list(HOME)          # x, y, z, yaw, gripper width
+        self.goal = None                  # (future, width, since_ns, last_width)
+        self.period = 1.0 / p['state_rate']
+        self.steps_per_frame = max(1, round(p['state_rate'] / p['camera_rate']))
+        self.steps = 0
+        self.pose_pub = node.create_publisher('ee_pose', 'geometry_msgs/msg/PoseStamped',
+                                              'sensor')
+        self.joint_pub = node.create_publisher('joint_states', 'sensor_msgs/msg/JointState',
+                                               'sensor')
+        self.image_pub = node.create_publisher('image_raw', 'sensor_msgs/msg/Image', 'sensor')
+        node.create_subscription('arm_target', 'geometry_msgs/msg/PoseStamped', self.on_target,
+                                 'command')
+        node.create_action_server('gripper_action', 'control_msgs/action/GripperCommand',
+                                  self.execute)
+        node.create_timer(self.period, self.on_step)
+
+    def _width(self, position: float) -> float:
+        p = self.p
+        fraction = (position - p['gripper_closed_position']) / (
+            p['gripper_open_position'] - p['gripper_closed_position'])
+        return min(max(fraction, 0.0), 1.0) * p['gripper_width_max']
+
+    def _position(self, width: float) -> float:
+        p = self.p
+        fraction = min(max(width / p['gripper_width_max'], 0.0), 1.0)
+        return p['gripper_closed_position'] + fraction * (
+            p['gripper_open_position'] - p['gripper_closed_position'])
+
+    def on_target(self, msg) -> None:
+        """A Cartesian target: position and the yaw of its orientation."""
+        q = msg.pose.orientation
+        yaw = math.atan2(2 * (q.x * q.y + q.z * q.w), 1 - 2 * (q.y * q.y + q.z * q.z))
+        self.target[:4] = [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z, yaw]
+        self.sim.command(tuple(self.target))
+
+    async def execute(self, goal_handle):
+        """A gripper goal: move, and finish when reached or stalled (awaited, not blocking)."""
+        from rclpy.task import Future
+        width = self._width(goal_handle.request.command.position)
+        self.target[4] = width
+        self.sim.command(tuple(self.target))
+        future = Future()
+        if self.goal is not None:
+            self.goal[0].set_result('preempted')
+        self.goal = [future, width, self.node.now_ns(), self.sim.gripper_width()]
+        outcome = await future
+        result = self.msgs.make('control_msgs/action/GripperCommand_Result',
+                                position=self._position(self.sim.gripper_width()),
+                                effort=float(self.sim.gripper_effort()),
+                                stalled=outcome == 'stalled', reached_goal=outcome == 'reached')
+        if outcome == 'preempted':
+            goal_handle.abort()
+        else:
+            goal_handle.succeed()
+        return result
+
+    def on_step(self) -> None:
+        """Advance one period; publish the pose, the joints and (every few steps) a frame."""
+        sim, msgs, now = self.sim, self.msgs, self.node.now_ns()
+        sim.step(self.period)
+        x, y, z, yaw = (float(v) for v in sim.tcp(noisy=True)[:4])
+        roll = math.pi  # the tool points down: what the relay's tool_roll expects
+        cr, sr, cy, sy = math.cos(roll / 2), math.sin(roll / 2), math.cos(yaw / 2), \
+            math.sin(yaw / 2)
+        pose = msgs.make('geometry_msgs/msg/Pose',
+                         position=msgs.make('geometry_msgs/msg/Point', x=x, y=y, z=z),
+                         orientation=msgs.make('geometry_msgs/msg/Quaternion', x=sr * cy,
+                                               y=sr * sy, z=cr * sy, w=cr * cy))
+        self.pose_pub.publish(msgs.make('geometry_msgs/msg/PoseStamped',
+                                        header=msgs.header(now, self.p['frame_id']), pose=pose))
+        names, positions, velocities = sim.joint_state()
+        width = sim.gripper_width()
+        self.joint_pub.publish(convert.joint_state_msg(
+            msgs, [*names, self.p['gripper_joint']], [*positions, self._position(width)],
+            [*velocities, 0.0], now, [*sim.joint_efforts(), sim.gripper_effort()]))
+        self.steps += 1
+        if self.steps % self.steps_per_frame == 0:
+            self.image_pub.publish(convert.image_msg(
+                msgs, sim.render(self.p['image_width'], self.p['image_height']), now))
+        self._check_goal(now, width)
+
+    def _check_goal(self, now: int, width: float) -> None:
+        if self.goal is None:
+            return
+        future, target, since, last = self.goal
+        if abs(width - target) <= self.p['gripper_tolerance']:
+            self.goal = None
+            future.set_result('reached')
+        elif abs(width - last) > 1e-4:
+            self.goal[2], self.goal[3] = now, width
+        elif now - since >= self.p['gripper_stall_time'] * NS:
+            self.goal = None
+            future.set_result('stalled')
+
+
+def main(args=None):
+    """Run the stand-in driver on ROS 2 until shutdown."""
+    from sim2real_safety.nodes.rclpy_node import run
+    run(StandinDriverNode, args)
+
+
+if __name__ == '__main__':
+    main()
