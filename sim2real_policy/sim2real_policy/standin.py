@@ -55,11 +55,12 @@ def build_standin(path: str | Path, horizon: int = 16, image_size: int = 64, see
         numpy_helper.from_array(np.array([1, horizon, 5], np.int64), 'out_shape'),
     ]
     nodes = [
+        # kernel_shape given explicitly: OpenCV 4.6's dnn importer (Ubuntu 24.04) needs it
         helper.make_node('Conv', ['image', 'conv1_w', 'conv1_b'], ['c1'], strides=[2, 2],
-                         pads=[2, 2, 2, 2]),
+                         pads=[2, 2, 2, 2], kernel_shape=[5, 5]),
         helper.make_node('Relu', ['c1'], ['r1']),
         helper.make_node('Conv', ['r1', 'conv2_w', 'conv2_b'], ['c2'], strides=[2, 2],
-                         pads=[2, 2, 2, 2]),
+                         pads=[2, 2, 2, 2], kernel_shape=[5, 5]),
         helper.make_node('Relu', ['c2'], ['r2']),
         helper.make_node('GlobalAveragePool', ['r2'], ['pooled']),
         helper.make_node('Flatten', ['pooled'], ['features'], axis=1),

@@ -11,6 +11,7 @@ if not hasattr(msg_module, 'CartesianCommand'):
     pytest.skip('sim2real_msgs is not built for ROS here: colcon build, source install/setup.bash',
                 allow_module_level=True)
 
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402,E501
 from sim2real_msgs.srv import ResetSoftwareStop, TriggerSoftwareStop  # noqa: E402
 
@@ -36,9 +37,11 @@ def test_safety_node_end_to_end(ros):
     supervisor_pub = probe.create_publisher(SupervisorState, 'supervisor_state',
                                             QOS_PROFILES['latched'])
     commands, statuses = [], []
-    probe.create_subscription(CartesianCommand, 'safe_command', commands.append,
-                              QOS_PROFILES['command'])
-    probe.create_subscription(SafetyStatus, 'status', statuses.append, QOS_PROFILES['latched'])
+    # the probe keeps every message (the nodes' profiles keep only the newest)
+    keep_all = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.create_subscription(CartesianCommand, 'safe_command', commands.append, 100)
+    probe.create_subscription(SafetyStatus, 'status', statuses.append, keep_all)
     trigger = probe.create_client(TriggerSoftwareStop, 'trigger_stop')
     reset = probe.create_client(ResetSoftwareStop, 'reset_stop')
     heartbeat = {'on': True}
@@ -69,8 +72,9 @@ def test_safety_node_end_to_end(ros):
     assert ros.spin_until(lambda: statuses and any(
         v.constraint == 'command_timeout' for v in statuses[-1].violations))
     assert ros.spin_until(lambda: propose(0.551) or any(c.x > 0.5505 for c in commands))
-    assert any(s.verdict in (SafetyStatus.VERDICT_PASS, SafetyStatus.VERDICT_SCALED)
-               for s in statuses)
+    assert ros.spin_until(lambda: any(s.verdict in (SafetyStatus.VERDICT_PASS,
+                                                    SafetyStatus.VERDICT_SCALED)
+                                      for s in statuses))
 
     # a proposal in another frame is held
     assert ros.spin_until(lambda: propose(0.56, 'tool0') or any(
