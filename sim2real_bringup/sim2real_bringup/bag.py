@@ -152,24 +152,36 @@ def _check_bag(path: Path) -> None:
 
 
 def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
-    """Yield the messages of a rosbag2 bag in time order, decoded with the bag's own types."""
+    """Yield the messages of a rosbag2 bag in time order, decoded with the bag's own types.
+
+    Raises :class:`BagError` (one line naming the bag) for a bag that cannot be read: garbage
+    metadata, a missing or truncated ``.mcap``, an undecodable message.
+    """
     path = Path(path)
     _check_bag(path)
     wanted = set(topics) if topics is not None else None
-    with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
-        conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
-        for conn, time_ns, raw in reader.messages(connections=conns):
-            yield BagMessage(conn.topic, conn.msgtype, time_ns, bytes(raw),
-                             reader.deserialize(raw, conn.msgtype))
+    try:
+        with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
+            conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+            for conn, time_ns, raw in reader.messages(connections=conns):
+                yield BagMessage(conn.topic, conn.msgtype, time_ns, bytes(raw),
+                                 reader.deserialize(raw, conn.msgtype))
+    except BagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- rosbags and mcap raise many kinds
+        raise BagError(f'{path}: cannot read the bag ({type(exc).__name__}: {exc})') from None
 
 
 def bag_summary(path: str | Path) -> dict[str, dict]:
-    """``{topic: {"type", "count"}}`` from a bag's index."""
+    """``{topic: {"type", "count"}}`` from a bag's index (:class:`BagError` if unreadable)."""
     path = Path(path)
     _check_bag(path)
-    with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
-        return {topic: {'type': info.msgtype, 'count': info.msgcount}
-                for topic, info in sorted(reader.topics.items())}
+    try:
+        with AnyReader([path], default_typestore=interfaces.typestore()) as reader:
+            return {topic: {'type': info.msgtype, 'count': info.msgcount}
+                    for topic, info in sorted(reader.topics.items())}
+    except Exception as exc:  # noqa: BLE001 -- rosbags and mcap raise many kinds
+        raise BagError(f'{path}: cannot read the bag ({type(exc).__name__}: {exc})') from None
 
 
 def recover_bag(path: str | Path, out: str | Path | None = None) -> Path:

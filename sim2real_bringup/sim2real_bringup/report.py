@@ -190,13 +190,13 @@ def plots(series: dict) -> dict:
 def write_report(bag: str | Path, out_dir: str | Path, extra: dict | None = None) -> dict:
     """Write report.json and report.html for ``bag`` into ``out_dir``; return the summary."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    series = collect(bag)
+    series = collect(bag)  # everything is read and computed before anything is written
     summary = summarize(series)
     summary.update(extra or {})
     summary['plots'] = list(PLOTS)
-    (out_dir / 'report.json').write_text(json.dumps(summary, indent=2))
     images = plots(series)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / 'report.json').write_text(json.dumps(summary, indent=2))
     body = ''.join(f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '
                    f'src="data:image/png;base64,{png}">' for name, png in images.items())
     table = html.escape(json.dumps({k: v for k, v in summary.items() if k != 'results'},

@@ -5,7 +5,10 @@ timeline, success over episodes, safety verdicts over time.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+RUN_KEYS = ('where', 'seed', 'policy', 'simulated_s', 'wall_s')
 
 
 def add_arguments(parser) -> None:
@@ -21,7 +24,16 @@ def run(args) -> int:
 
     bag = args.run / 'bag' if (args.run / 'bag' / 'metadata.yaml').is_file() else args.run
     out = args.out or (args.run if bag != args.run else args.run.parent)
-    summary = write_report(bag, out)
+    # A report rebuilt in a run folder keeps what only the run knew (where, seed, policy,
+    # simulated and wall time): nothing of the earlier report is lost.
+    extra = {}
+    previous = out / 'report.json'
+    if previous.is_file():
+        try:
+            extra = {k: v for k, v in json.loads(previous.read_text()).items() if k in RUN_KEYS}
+        except (OSError, ValueError):
+            extra = {}
+    summary = write_report(bag, out, extra=extra)
     print(f'{summary["episodes"]} episodes, success rate {summary["success_rate"]}; '
           f'wrote {out / "report.json"} and {out / "report.html"}')
     return 0

@@ -1,0 +1,82 @@
+"""Where ROS 2 and the built suite are installed: ``robot.launch.py`` with the stand-in driver.
+
+The suite talks to the driver only through the standard interfaces (a PoseStamped target, a
+PoseStamped end-effector pose, JointState, the GripperCommand action) via the driver relay:
+every node up, the supervisor NORMAL, /safety/command and the arm target at 100 Hz (within
+2 %), the gripper moved by action goals, Ctrl-C stops every node with exit code 0.
+"""
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
+msg_module = pytest.importorskip('sim2real_msgs.msg')
+pytest.importorskip('control_msgs.action', reason='needs control_msgs (ROS 2)')
+if not hasattr(msg_module, 'SupervisorState') or shutil.which('ros2') is None:
+    pytest.skip('the suite is not built for ROS here: colcon build, source install/setup.bash',
+                allow_module_level=True)
+
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from launch_harness import Launched  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from sim2real_msgs.msg import CartesianCommand, RobotState, SupervisorState  # noqa: E402
+
+SUITE = {'camera_node', 'policy_node', 'control_node', 'safety_node', 'supervisor_node',
+         'logger_node', 'driver_relay_node', 'standin_driver_node'}
+KEEP = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+BEST_EFFORT = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT)
+LATCHED = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def rate(messages) -> float:
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in messages]
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+@pytest.fixture(scope='module')
+def robot():
+    launched = Launched('robot.launch.py', 'standin_driver:=true', 'record:=false')
+    launched.commands = launched.record('/safety/command', CartesianCommand, KEEP)
+    launched.targets = launched.record('/arm/target_pose', PoseStamped, KEEP)
+    launched.states = launched.record('/supervisor/state', SupervisorState, LATCHED)
+    launched.robot_states = launched.record('/robot/state', RobotState, BEST_EFFORT)
+    launched.joints = launched.record('/robot/joint_states', JointState, BEST_EFFORT)
+    yield launched
+    launched.close()
+
+
+def test_the_suite_drives_the_standard_interfaces(robot):
+    assert robot.wait(lambda: SUITE <= robot.node_names(), 90), (
+        sorted(robot.node_names()), robot.output()[-3000:])
+    assert robot.wait(lambda: robot.states and robot.states[-1][1].mode ==
+                      SupervisorState.MODE_NORMAL, 60), robot.output()[-3000:]
+    start_c, start_t = len(robot.commands), len(robot.targets)
+    assert robot.wait(lambda: len(robot.commands) - start_c >= 500
+                      and len(robot.targets) - start_t >= 500, 30)
+    command_rate, target_rate = rate(robot.commands[start_c:]), rate(robot.targets[start_t:])
+    print(f'robot.launch: /safety/command {command_rate:.2f} Hz, /arm/target_pose '
+          f'{target_rate:.2f} Hz (node clock stamps, measured)')
+    assert abs(command_rate - 100.0) <= 2.0 and abs(target_rate - 100.0) <= 2.0
+    # the relay's RobotState comes from the driver's pose and gripper joint
+    assert robot.robot_states and robot.robot_states[-1][1].header.frame_id == 'base_link'
+
+
+def test_the_gripper_follows_the_action_goals(robot):
+    def widths():
+        return {round(m.gripper_width, 3) for _, m in robot.robot_states}
+    # the policy opens and closes the gripper while it tries to grasp
+    assert robot.wait(lambda: max(widths()) - min(widths()) > 0.01, 90), sorted(widths())
+
+
+def test_ctrl_c_stops_every_node_cleanly(robot):
+    code = robot.interrupt()
+    output = robot.output()
+    codes = robot.exit_codes()
+    print(f'Ctrl-C: ros2 launch exit code {code}; nodes {codes}')
+    assert code == 0, output[-3000:]
+    assert 'Traceback' not in output
+    for name in SUITE:
+        assert codes.get(name) == 0, (name, codes)

@@ -1,0 +1,131 @@
+"""Where ROS 2 and the built suite are installed: ``ros2 launch sim2real_bringup sim.launch.py``.
+
+Started as a user starts it, watched from outside: every node up; the supervisor latched and
+NORMAL; /safety/command at 100 Hz (within 2 %); a grasp succeeds; a software stop within 50 ms
+freezes the command and a named reset resumes it; killing control_node leads to
+HUMAN_REQUIRED and a hold; Ctrl-C stops every node with exit code 0 and no traceback.
+Figures go to the test's output (``-s``) as measured.
+"""
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
+msg_module = pytest.importorskip('sim2real_msgs.msg')
+if not hasattr(msg_module, 'SupervisorState') or shutil.which('ros2') is None:
+    pytest.skip('the suite is not built for ROS here: colcon build, source install/setup.bash',
+                allow_module_level=True)
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+from launch_harness import Launched  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sim2real_msgs.msg import CartesianCommand, GraspResult, SafetyStatus, SupervisorState  # noqa: E402,E501
+from sim2real_msgs.srv import ResetSoftwareStop, TriggerSoftwareStop  # noqa: E402
+
+SUITE = {'camera_node', 'policy_node', 'control_node', 'safety_node', 'supervisor_node',
+         'logger_node', 'sim_robot_node'}
+KEEP = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def stamp_s(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+@pytest.fixture(scope='module')
+def sim():
+    launched = Launched('sim.launch.py')
+    launched.commands = launched.record('/safety/command', CartesianCommand, KEEP)
+    launched.states = launched.record('/supervisor/state', SupervisorState, LATCHED)
+    launched.statuses = launched.record('/safety/status', SafetyStatus, LATCHED)
+    launched.results = launched.record('/episode/result', GraspResult, KEEP)
+    yield launched
+    launched.close()
+
+
+def mode(sim):
+    return sim.states[-1][1].mode if sim.states else None
+
+
+def test_every_node_comes_up_and_the_supervisor_is_latched_normal(sim):
+    assert sim.wait(lambda: SUITE <= sim.node_names(), 90), (
+        sorted(sim.node_names()), sim.output()[-3000:])
+    assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_NORMAL, 60), (
+        [(m.mode, m.reason) for _, m in sim.states[-5:]], sim.output()[-3000:])
+    assert sim.states[-1][1].autonomy_enabled
+
+
+def test_the_safe_command_runs_at_100_hz(sim):
+    start = len(sim.commands)
+    assert sim.wait(lambda: len(sim.commands) - start >= 600, 30)
+    window = [m for _, m in sim.commands[start:]]
+    stamps = [stamp_s(m) for m in window]
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    wall = [t for t, _ in sim.commands[start:]]
+    print(f'/safety/command: {rate:.2f} Hz on the simulated clock over {len(stamps)} messages '
+          f'(stamp gaps {min(gaps) * 1e3:.1f}-{max(gaps) * 1e3:.1f} ms); '
+          f'{(len(wall) - 1) / (wall[-1] - wall[0]):.2f} Hz on the wall clock (measured)')
+    assert abs(rate - 100.0) <= 2.0
+
+
+def test_a_grasp_episode_succeeds(sim):
+    assert sim.wait(lambda: any(r.success for _, r in sim.results), 120), (
+        [(r.success, r.failure_reason) for _, r in sim.results], sim.output()[-2000:])
+
+
+def test_a_software_stop_freezes_the_command_and_a_named_reset_resumes_it(sim):
+    called = time.monotonic()
+    answer, _ = sim.call(TriggerSoftwareStop, '/safety/trigger_stop', requested_by='test',
+                         reason='launch test')
+    assert answer.success
+    assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_SOFTWARE_STOP, 2)
+    stopped_at = next(t for t, m in sim.statuses if t >= called and m.software_stop_active)
+    supervisor_at = next(t for t, m in sim.states
+                         if t >= called and m.mode == SupervisorState.MODE_SOFTWARE_STOP)
+    print(f'software stop: the safety status latched {1e3 * (stopped_at - called):.1f} ms and '
+          f'the supervisor in SOFTWARE_STOP {1e3 * (supervisor_at - called):.1f} ms after the '
+          f'request (wall clock, measured at the probe)')
+    assert supervisor_at - called <= 0.05
+    frozen_from = len(sim.commands)
+    sim.wait(lambda: len(sim.commands) - frozen_from >= 50, 5)
+    poses = {(m.x, m.y, m.z, m.yaw, m.gripper_width) for _, m in sim.commands[frozen_from:]}
+    assert len(poses) == 1, 'the command must be frozen during the software stop'
+
+    refused, _ = sim.call(ResetSoftwareStop, '/safety/reset_stop', operator_name='',
+                          reason='no name')
+    assert not refused.success
+    answer, _ = sim.call(ResetSoftwareStop, '/safety/reset_stop', operator_name='ana',
+                         reason='launch test over')
+    assert answer.success, answer.message
+    assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_NORMAL, 10)
+    resumed = len(sim.commands)
+    assert sim.wait(lambda: len({(m.x, m.y, m.z) for _, m in sim.commands[resumed:]}) > 1, 30)
+
+
+def test_killing_the_controller_calls_a_human_and_holds(sim):
+    pid = sim.pid_of('control_node')
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_HUMAN_REQUIRED, 5), (
+        [(m.mode, m.reason) for _, m in sim.states[-3:]])
+    assert 'control' in sim.states[-1][1].reason
+    held_from = len(sim.commands)
+    assert sim.wait(lambda: len(sim.commands) - held_from >= 20, 5)
+    assert all(m.source == CartesianCommand.SOURCE_SAFETY for _, m in sim.commands[held_from:])
+
+
+def test_ctrl_c_stops_every_node_cleanly(sim):
+    code = sim.interrupt()
+    output = sim.output()
+    codes = sim.exit_codes()
+    print(f'Ctrl-C: ros2 launch exit code {code}; nodes {codes}')
+    assert code == 0, output[-3000:]
+    assert 'Traceback' not in output, output[output.index('Traceback') - 200:][:3000]
+    for name in SUITE - {'control_node'}:  # control_node was killed above
+        assert codes.get(name) == 0, (name, codes)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The ROS 2 half of the tests, where a ROS 2 Jazzy is installed (/opt/ros/jazzy, or $ROS_SETUP):
+# build the four packages in a workspace outside the checkout (the checkout is its source),
+# then `colcon test` (every package's pytest suite: the ros-marked tests, the launch tests, and
+# the message package's lint tests) and `colcon test-result`. The Python packages rosdep has no
+# key for come from tools/requirements-ros.txt, as on a robot PC.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+setup="${ROS_SETUP:-/opt/ros/jazzy/setup.bash}"
+ws="${SIM2REAL_WS:-${TMPDIR:-/tmp}/sim2real_ws}"
+say() { printf 'test-ros: %s\n' "$*"; }
+if [ ! -f "$setup" ]; then
+  say "ROS 2 not found ($setup): nothing to run"
+  exit 0
+fi
+# ROS's Python is the system one: its scripts' shebang, not a virtual environment's.
+export PATH="/usr/bin:$PATH"
+set +u
+# shellcheck disable=SC1090
+source "$setup"
+[ -f "$(dirname "$setup")/local_env.sh" ] && source "$(dirname "$setup")/local_env.sh"
+set -u
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}"
+if ! python3 -c 'import mujoco, onnxruntime, onnx, rosbags, mcap' 2>/dev/null; then
+  say "installing tools/requirements-ros.txt for $(command -v python3)"
+  python3 -m pip install --quiet --user --break-system-packages \
+    -r "$root/tools/requirements-ros.txt"
+fi
+mkdir -p "$ws/src"
+ln -sfn "$root" "$ws/src/sim2real"
+cd "$ws"
+say "colcon build in $ws"
+colcon build --metas src/sim2real/colcon.meta --symlink-install \
+  --event-handlers console_cohesion- status- > "$ws/build.log" 2>&1 \
+  || { tail -n 40 "$ws/build.log"; exit 1; }
+set +u
+source install/setup.bash
+set -u
+say "colcon test"
+rm -rf build/*/test_results build/*/pytest.xml
+colcon test --metas src/sim2real/colcon.meta --event-handlers console_direct- status- \
+  --pytest-args -p no:cacheprovider "$@" || true
+colcon test-result --all --verbose | tail -n 30
+colcon test-result
