@@ -1,5 +1,6 @@
 """Replay of bags as a robot records them (issue 17, F4-F6): off-grid and epoch-style stamps,
-a malformed chunk, and the recorded proposals through today's safety filter."""
+a malformed chunk, and the recorded proposals through today's safety filter.
+"""
 import math
 
 import pytest
@@ -22,7 +23,8 @@ def demo(tmp_path_factory):
 def rewrite(bag, out, shift_ns=0, edit=None):
     """A copy of ``bag`` as another program would write it: no sim2real metadata, every
     receive time and header stamp shifted by ``shift_ns``; ``edit(topic, msg)`` may change a
-    message."""
+    message.
+    """
     with BagRecorder(out, qos=qos_map()) as recorder:
         for m in read_bag(bag):
             msg = ifc.deserialize(m.raw, m.typename)
