@@ -1,5 +1,7 @@
-"""Replay of bags as a robot records them (issue 17, F4-F6): off-grid and epoch-style stamps,
-a malformed chunk, and the recorded proposals through today's safety filter.
+"""Replay of bags as a robot records them (issue 17, F4-F6).
+
+Off-grid and epoch-style stamps, a malformed chunk, and the recorded proposals through today's
+safety filter.
 """
 import math
 
@@ -21,9 +23,10 @@ def demo(tmp_path_factory):
 
 
 def rewrite(bag, out, shift_ns=0, edit=None):
-    """A copy of ``bag`` as another program would write it: no sim2real metadata, every
-    receive time and header stamp shifted by ``shift_ns``; ``edit(topic, msg)`` may change a
-    message.
+    """A copy of ``bag`` as another program would write it.
+
+    No sim2real metadata; every receive time and header stamp shifted by ``shift_ns``;
+    ``edit(topic, msg)`` may change a message.
     """
     with BagRecorder(out, qos=qos_map()) as recorder:
         for m in read_bag(bag):
