@@ -81,15 +81,15 @@ class Launched:
             return set(self.probe.get_node_names())
 
     def call(self, srv_type, name: str, timeout: float = 20.0, **fields):
-        """A service call; returns ``(response, wall s from the call to the answer)``."""
+        """A service call; returns ``(response, monotonic time the request was sent)``."""
         with self.lock:
             client = self.probe.create_client(srv_type, name)
         assert self.wait(client.service_is_ready, timeout), f'{name} not served'
-        started = time.monotonic()
         with self.lock:
+            sent = time.monotonic()
             future = client.call_async(srv_type.Request(**fields))
         assert self.wait(future.done, timeout), f'{name} did not answer'
-        return future.result(), time.monotonic() - started
+        return future.result(), sent
 
     def pid_of(self, executable: str) -> int | None:
         """The pid of one of the launched node processes."""
@@ -116,10 +116,11 @@ class Launched:
     def exit_codes(self) -> dict:
         """``{process name: exit code}`` as ros2 launch reported them."""
         codes = {}
-        for name, code in re.findall(r'\[(?:INFO|ERROR)\] \[([\w-]+)-\d+\]: process has '
-                                     r'(?:finished cleanly|died)[^\n]*?(?:exit code (-?\d+))?',
-                                     self.output()):
-            codes[name] = int(code) if code else 0
+        for line in self.output().splitlines():
+            found = re.search(r'\[([\w-]+)-\d+\]: process has (finished cleanly|died)', line)
+            if found:
+                code = re.search(r'exit code (-?\d+)', line)
+                codes[found.group(1)] = int(code.group(1)) if code else 0
         return codes
 
     def close(self) -> None:

@@ -19,7 +19,6 @@ if not hasattr(msg_module, 'SupervisorState') or shutil.which('ros2') is None:
 
 import os  # noqa: E402
 import signal  # noqa: E402
-import time  # noqa: E402
 
 from launch_harness import Launched  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -85,9 +84,8 @@ def test_a_grasp_episode_succeeds(sim):
 
 
 def test_a_software_stop_freezes_the_command_and_a_named_reset_resumes_it(sim):
-    called = time.monotonic()
-    answer, _ = sim.call(TriggerSoftwareStop, '/safety/trigger_stop', requested_by='test',
-                         reason='launch test')
+    answer, called = sim.call(TriggerSoftwareStop, '/safety/trigger_stop', requested_by='test',
+                              reason='launch test')
     assert answer.success
     assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_SOFTWARE_STOP, 2)
     stopped_at = next(t for t, m in sim.statuses if t >= called and m.software_stop_active)
@@ -132,8 +130,9 @@ def test_ctrl_c_stops_every_node_cleanly(sim):
     print(f'Ctrl-C: ros2 launch exit code {code}; nodes {codes}')
     assert code == 0, output[-3000:]
     assert 'Traceback' not in output, output[output.index('Traceback') - 200:][:3000]
-    for name in SUITE - {'control_node'}:  # control_node was killed above
+    for name in SUITE - {'control_node'}:
         assert codes.get(name) == 0, (name, codes)
+    assert codes.get('control_node') == -9   # killed above
 
 
 def test_the_recorded_bag_replays_and_reports(sim, bag_dir, tmp_path):
@@ -151,8 +150,8 @@ def test_the_recorded_bag_replays_and_reports(sim, bag_dir, tmp_path):
     print(f'replay of the ros2 bag: {result["taken_from_bag"]}, '
           f'{result["simulated_s"]:.1f} s, episode_reset {result["episode_reset"]}')
     assert result['episode_reset'] == 'none'
-    assert result['taken_from_bag']['/robot/state'] > 1000
-    assert result['taken_from_bag']['/camera/image_raw'] > 50
+    assert result['taken_from_bag']['/robot/state'] > 300
+    assert result['taken_from_bag']['/camera/image_raw'] > 30
     report = subprocess.run([*cli, 'report', str(bag_dir), '--out', str(tmp_path / 'report')],
                             capture_output=True, text=True, timeout=600, check=False)
     assert report.returncode == 0, report.stderr[-2000:]

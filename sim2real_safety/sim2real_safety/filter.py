@@ -411,17 +411,18 @@ class SafetyFilter:
         command = tuple(s + d for s, d in zip(sent, step))
         return self._emit(command, now_ns, dt, worst, tuple(violations), age)
 
-    def tick(self, now_ns: int) -> Decision | None:
+    def tick(self, now_ns: int, force: bool = False) -> Decision | None:
         """The watchdog, called periodically: a hold when the command stream has gone quiet.
 
         Returns None while fresh proposals keep coming (their outputs stand), else a hold:
         STOPPED during the software stop, REJECTED with ``command_timeout`` or the unhealthy
-        input otherwise.
+        input otherwise. ``force``: decide even if an output was just sent (a software stop
+        is published at once, not at the next tick).
         """
         self._observe_clock(now_ns)
         if self._sent is None:
             return None
-        if now_ns - self._sent_ns < self._period_ns // 2:
+        if now_ns - self._sent_ns < self._period_ns // 2 and not (force and self.latch.active):
             return None  # an output was just sent; the stream is alive
         if self.latch.active:
             return self._freeze(now_ns, math.nan)

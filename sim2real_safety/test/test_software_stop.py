@@ -107,3 +107,12 @@ def test_non_finite_robot_state_latches_the_stop():
     rig.filter.update_robot_state((0.5, float('nan'), 0.2, 0.0, 0.08), rig.now_ns)
     assert rig.filter.stop_active
     assert 'robot state malformed or non-finite' in rig.filter.latch.cause
+
+
+def test_a_forced_tick_publishes_the_stop_hold_at_once_even_right_after_an_output():
+    rig = Rig()
+    last = _moving(rig)
+    assert rig.filter.tick(rig.now_ns) is None           # an output was just sent
+    rig.filter.trigger_stop('operator console', 'cup in the workspace', rig.now_ns)
+    decision = rig.filter.tick(rig.now_ns, force=True)
+    assert decision.verdict == Verdict.STOPPED and decision.command == last

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 from concurrent.futures import ThreadPoolExecutor
 import importlib
+import signal
 import sys
 import time
 from typing import Callable, Sequence
@@ -295,6 +296,9 @@ def run(node_class, args=None) -> None:
         print(f'{node_class.NAME}: {exc}', file=sys.stderr)
         code = 1
     finally:
+        # Ctrl-C reaches a launched node twice (the terminal signals the whole process group,
+        # and ros2 launch forwards it): a second SIGINT must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if interface is not None:
             interface.close()
         if ros_node is not None:

@@ -109,7 +109,9 @@ class SafetyNode:
         self.core.trigger_stop(who, reason, self.node.now_ns())
         self.node.logger.warning(f'software stop latched: {self.latch.cause}')
         if not was_active:  # the hold is published at once, not at the next watchdog tick
-            self.on_watchdog()
+            decision = self.core.tick(self.node.now_ns(), force=True)
+            if decision is not None:
+                self.publish(decision, SOURCE_SAFETY)
 
     def on_reset_stop(self, request, response):
         """Service: clear the stop if an operator, a reason and healthy inputs allow it."""

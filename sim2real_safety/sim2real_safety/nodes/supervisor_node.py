@@ -29,6 +29,7 @@ class SupervisorNode:
         config = SupervisorConfig(**node.declare_parameters(SupervisorConfig.parameters()))
         self.core = Supervisor(config, start_ns=node.now_ns())
         self.msgs = node.messages
+        self._stop_active = False
         self.state_pub = node.create_publisher('state', M + 'SupervisorState', 'latched')
         core, now = self.core, node.now_ns
         subs = (
@@ -42,8 +43,7 @@ class SupervisorNode:
              lambda m: core.on_command(m.gripper_width, now())),
             ('control_diagnostics', 'ControlDiagnostics', 'default',
              lambda m: core.on_control(now())),
-            ('safety_status', 'SafetyStatus', 'latched', lambda m: core.on_safety_status(
-                m.software_stop_active, m.software_stop_cause, now())),
+            ('safety_status', 'SafetyStatus', 'latched', self.on_safety_status),
             ('grasp_result', 'GraspResult', 'default',
              lambda m: core.on_grasp_result(m.success, now())),
         )
@@ -54,6 +54,19 @@ class SupervisorNode:
         node.create_timer(UPDATE_PERIOD, self.on_update)
         node.create_timer(config.heartbeat_period, self.publish_state)
         self.publish_state()  # the state is there from the start (latched)
+
+    def on_safety_status(self, msg) -> None:
+        """The software-stop latch as the safety node reports it.
+
+        A change of the latch is evaluated at once: the stop reaches the controller without
+        waiting for the next periodic update.
+        """
+        was_active = self._stop_active
+        self._stop_active = msg.software_stop_active
+        self.core.on_safety_status(msg.software_stop_active, msg.software_stop_cause,
+                                   self.node.now_ns())
+        if msg.software_stop_active != was_active:
+            self.on_update()
 
     def on_update(self) -> None:
         """Evaluate the rules; publish and log at once on a transition."""
