@@ -38,6 +38,7 @@ from sim2real_policy.data import preprocessor as training_preprocessor
 from sim2real_policy.nodes.camera_node import CameraNode
 from sim2real_policy.nodes.camera_node import PARAMETERS as CAMERA_PARAMETERS
 from sim2real_policy.nodes.control_node import ControlNode
+from sim2real_policy.nodes.control_node import PARAMETERS as CONTROL_PARAMETERS
 from sim2real_policy.nodes.policy_node import PARAMETERS as POLICY_PARAMETERS
 from sim2real_policy.nodes.policy_node import PolicyNode
 from sim2real_policy.nodes.sim_robot_node import PARAMETERS as SIM_PARAMETERS
@@ -67,7 +68,7 @@ RUNTIME_PARAMETERS = (
 NODE_PARAMETERS = {
     lg.SAFETY.executable: safety_limits.parameters(),
     lg.SUPERVISOR.executable: SupervisorConfig.parameters(),
-    lg.CONTROL.executable: ControlConfig.parameters(),
+    lg.CONTROL.executable: CONTROL_PARAMETERS,
     lg.CAMERA.executable: CAMERA_PARAMETERS,
     lg.POLICY.executable: POLICY_PARAMETERS,
     lg.SIM_ROBOT.executable: SIM_PARAMETERS,
@@ -133,7 +134,8 @@ class PipelineConfig:
         return cls(params=params, runtime=runtime,
                    safety=SafetyLimits.from_parameters(safety),
                    supervisor=SupervisorConfig(**params['supervisor_node']),
-                   control=ControlConfig(**params['control_node']))
+                   control=ControlConfig(**{k: v for k, v in params['control_node'].items()
+                                            if k != 'realtime_priority'}))
 
 
 @dataclass

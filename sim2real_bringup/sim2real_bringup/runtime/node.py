@@ -110,8 +110,13 @@ class GraphNode:
         self._subscriptions.append(sub)
         return sub
 
-    def create_timer(self, period_s: float, callback, steady: bool = False):
-        """A timer on the simulated clock (the only clock here, ``steady`` or not)."""
+    def create_timer(self, period_s: float, callback, steady: bool = False,
+                     precise: bool = False, priority: int = 0):
+        """A timer on the simulated clock.
+
+        It is the only clock here: ``steady``, ``precise`` and ``priority`` concern wall time
+        and do not apply.
+        """
         timer = self.scheduler.create_timer(period_s, callback, f'{self.name}')
         self._timers.append(timer)
         return timer

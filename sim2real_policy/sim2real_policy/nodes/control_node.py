@@ -6,18 +6,25 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        where the robot is)
   pub  proposed_command (CartesianCommand, to the safety node), diagnostics
        (ControlDiagnostics: period, jitter, chunk age, latency, fallback in use)
-Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``; read-only).
-The tick never waits: chunks arrive asynchronously and the tick only reads what is there.
-Nothing is logged per tick; a refused chunk is logged at most once a second.
+Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``, and
+``realtime_priority``; read-only). The tick never waits: chunks arrive asynchronously and the
+tick only reads what is there. On ROS (wall clock) the tick runs on a precise timer of its own
+thread (sleep to just before the deadline, wait out the rest), serialized with the node's
+other callbacks. Nothing is logged per tick; a refused chunk is logged at most once a second.
 """
 from __future__ import annotations
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
 from sim2real_safety import convert
-from sim2real_safety.node_interface import NS, ns_of
+from sim2real_safety.node_interface import NS, ns_of, Param
 from sim2real_safety.supervisor import Mode
 
 M = 'sim2real_msgs/msg/'
+PARAMETERS = (
+    *ControlConfig.parameters(),
+    Param('realtime_priority', 0, 'SCHED_FIFO priority of the tick thread on ROS (0: ordinary '
+          'scheduling; needs the rtprio limit, e.g. /etc/security/limits.d)', (0, 99)),
+)
 
 
 class ControlNode:
@@ -27,7 +34,9 @@ class ControlNode:
 
     def __init__(self, node):
         self.node = node
-        self.config = ControlConfig(**node.declare_parameters(ControlConfig.parameters()))
+        p = node.declare_parameters(PARAMETERS)
+        priority = p.pop('realtime_priority')
+        self.config = ControlConfig(**p)
         self.msgs = node.messages
         self.core: Controller | None = None
         self.mode = (Mode.NORMAL, 0)
@@ -41,7 +50,8 @@ class ControlNode:
         node.create_subscription('supervisor_state', M + 'SupervisorState', self.on_mode,
                                  'latched')
         node.create_subscription('robot_state', M + 'RobotState', self.on_state, 'sensor')
-        node.create_timer(self.config.control_period, self.on_tick)
+        node.create_timer(self.config.control_period, self.on_tick, precise=True,
+                          priority=priority)
 
     def on_state(self, msg) -> None:
         """The first state seeds the controller: it starts by holding where the robot is."""

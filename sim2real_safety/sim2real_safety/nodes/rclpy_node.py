@@ -8,8 +8,10 @@ from __future__ import annotations
 import array
 from concurrent.futures import ThreadPoolExecutor
 import importlib
+import os
 import signal
 import sys
+import threading
 import time
 from typing import Callable, Sequence
 
@@ -135,6 +137,7 @@ class RclpyNode:
         self._worker: ThreadPoolExecutor | None = None
         self._shutdown: list[Callable[[], None]] = []
         self.declared: list[Param] = []
+        self.lock = threading.RLock()   # one callback of this node at a time
 
     # --------------------------------------------------------------------- parameters
     def declare_parameters(self, params: Sequence[Param]) -> dict:
@@ -176,22 +179,46 @@ class RclpyNode:
 
     def create_subscription(self, name: str, typename: str, callback, qos: str):
         """A subscription of ``typename`` on ``name``."""
-        return self.node.create_subscription(self.messages.cls(typename), name, callback,
-                                             QOS_PROFILES[qos])
+        return self.node.create_subscription(self.messages.cls(typename), name,
+                                             self._serialized(callback), QOS_PROFILES[qos])
 
-    def create_timer(self, period_s: float, callback, steady: bool = False):
+    def create_timer(self, period_s: float, callback, steady: bool = False,
+                     precise: bool = False, priority: int = 0):
         """A timer on the node's clock (sim time when use_sim_time is set).
 
         ``steady``: on the steady clock instead (a node that itself drives simulated time).
+        ``precise``: on wall time, a thread of its own that sleeps to just before each
+        deadline and waits out the rest, instead of the executor's timer (whose wake-ups
+        queue behind other callbacks); ``priority`` > 0 asks for SCHED_FIFO at that priority
+        (needs the rtprio limit; refused quietly otherwise). Under use_sim_time it is an
+        ordinary timer: simulated time has no wall deadlines.
         """
+        callback = self._serialized(callback)
+        if precise and not self.node.get_parameter('use_sim_time').value:
+            timer = PreciseTimer(period_s, callback, f'{self.name}_tick', priority)
+            self._shutdown.append(timer.cancel)
+            return timer
         if steady:
             return self.node.create_timer(period_s, callback,
                                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         return self.node.create_timer(period_s, callback)
 
+    def _serialized(self, callback):
+        """``callback`` under the node's lock.
+
+        A precise timer's thread and the executor never run two callbacks of one node at once.
+        """
+        lock = self.lock
+
+        def serialized(*args):
+            with lock:
+                return callback(*args)
+        return serialized
+
     def create_service(self, name: str, srv_typename: str, callback):
         """A service; ``callback(request, response) -> response``."""
-        return self.node.create_service(self.messages.cls(srv_typename), name, callback)
+        return self.node.create_service(self.messages.cls(srv_typename), name,
+                                        self._serialized(callback))
 
     def create_action_client(self, name: str, action_typename: str) -> 'ActionClient':
         """A client of an action server (``pkg/action/Name``)."""
@@ -219,6 +246,8 @@ class RclpyNode:
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
 
+        done, failed = self._serialized(done), self._serialized(failed)
+
         def job():
             started = time.perf_counter()
             try:
@@ -242,6 +271,57 @@ class RclpyNode:
                 print(f'{self.name}: on shutdown: {exc}', file=sys.stderr)
         if self._worker is not None:
             self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class PreciseTimer:
+    """Calls ``callback`` every ``period_s`` of wall time from a thread of its own.
+
+    Sleeps to about a millisecond before each deadline, then waits out the rest; a deadline
+    missed by more than a period is skipped (no burst of catch-up ticks).
+    """
+
+    SPIN_S = 0.001
+
+    def __init__(self, period_s: float, callback: Callable[[], None], name: str,
+                 priority: int = 0):
+        self.period_s = period_s
+        self.callback = callback
+        self.priority = priority
+        self._stop = threading.Event()
+        # the tick thread must get the interpreter soon after its deadline, not after the
+        # executor thread's default 5 ms slice
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        if self.priority > 0:
+            # The tick thread at the priority, and the process's main thread (the executor,
+            # with which the tick shares the node's lock) just below it: a lock held by a
+            # preempted ordinary thread would otherwise delay the tick (priority inversion).
+            for tid, priority in ((0, self.priority), (os.getpid(), self.priority - 1)):
+                try:
+                    os.sched_setscheduler(tid, os.SCHED_FIFO,
+                                          os.sched_param(max(1, priority)))
+                except (PermissionError, OSError):
+                    pass  # no rtprio allowed: ordinary scheduling
+        deadline = time.monotonic() + self.period_s
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining > self.SPIN_S:
+                if self._stop.wait(remaining - self.SPIN_S):
+                    return
+            while time.monotonic() < deadline:
+                pass
+            self.callback()
+            deadline += self.period_s
+            late = time.monotonic() - deadline
+            if late > self.period_s:
+                deadline += self.period_s * int(late / self.period_s)
+
+    def cancel(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
 
 
 class ActionClient:
