@@ -31,14 +31,14 @@ ln -sfn "$root" "$ws/src/sim2real"
 cd "$ws"
 say "colcon build in $ws"
 colcon build --metas src/sim2real/colcon.meta --symlink-install \
-  --event-handlers console_cohesion- status- > "$ws/build.log" 2>&1 \
+  --event-handlers console_cohesion- > "$ws/build.log" 2>&1 \
   || { tail -n 40 "$ws/build.log"; exit 1; }
 set +u
 source install/setup.bash
 set -u
 say "colcon test"
 rm -rf build/*/test_results build/*/pytest.xml
-colcon test --metas src/sim2real/colcon.meta --event-handlers console_direct- status- \
+colcon test --metas src/sim2real/colcon.meta --event-handlers console_direct- \
   --pytest-args -p no:cacheprovider "$@" || true
 colcon test-result --all --verbose | tail -n 30
 colcon test-result

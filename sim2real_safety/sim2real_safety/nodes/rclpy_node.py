@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from typing import Callable, Sequence
 
 import numpy as np
@@ -195,7 +196,8 @@ class RclpyNode:
         """
         callback = self._serialized(callback)
         if precise and not self.node.get_parameter('use_sim_time').value:
-            timer = PreciseTimer(period_s, callback, f'{self.name}_tick', priority)
+            timer = PreciseTimer(period_s, callback, f'{self.name}_tick', priority,
+                                 alive=self.node.context.ok)
             self._shutdown.append(timer.cancel)
             return timer
         if steady:
@@ -283,8 +285,9 @@ class PreciseTimer:
     SPIN_S = 0.001
 
     def __init__(self, period_s: float, callback: Callable[[], None], name: str,
-                 priority: int = 0):
+                 priority: int = 0, alive: Callable[[], bool] = lambda: True):
         self.period_s = period_s
+        self.alive = alive
         self.callback = callback
         self.priority = priority
         self._stop = threading.Event()
@@ -313,7 +316,14 @@ class PreciseTimer:
                     return
             while time.monotonic() < deadline:
                 pass
-            self.callback()
+            if self._stop.is_set() or not self.alive():
+                return  # shutting down (Ctrl-C shuts the context down before the clean-up)
+            try:
+                self.callback()
+            except Exception:  # noqa: BLE001 -- one bad tick must not end the loop
+                if self._stop.is_set() or not self.alive():
+                    return
+                traceback.print_exc()
             deadline += self.period_s
             late = time.monotonic() - deadline
             if late > self.period_s:
