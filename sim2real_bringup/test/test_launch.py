@@ -82,3 +82,21 @@ def test_gazebo_world_is_well_formed_and_validates_where_gz_exists():
     result = subprocess.run(['gz', 'sdf', '-k', str(world)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_gazebo_bridge_config_bridges_the_relays_topics_with_their_types():
+    """Parsed as ros_gz_bridge reads it; Gazebo itself is not here, so the gz side is not run."""
+    import yaml
+
+    from sim2real_bringup.launch_graph import RELAY
+
+    entries = yaml.safe_load((CONFIG / 'gz_bridge.yaml').read_text())
+    keys = {'ros_topic_name', 'gz_topic_name', 'ros_type_name', 'gz_type_name', 'direction'}
+    assert all(set(e) == keys for e in entries)
+    assert all(e['direction'] in ('GZ_TO_ROS', 'ROS_TO_GZ', 'BIDIRECTIONAL') for e in entries)
+    for e in entries:
+        assert BY_NAME[e['ros_topic_name']].typename == e['ros_type_name'], e
+    bridged = {e['ros_topic_name'] for e in entries}
+    relay = dict(RELAY.remappings)
+    assert {relay['arm_target'], relay['ee_pose'], relay['joint_states']} <= bridged
+    assert {'/clock', '/camera/image_raw'} <= bridged
