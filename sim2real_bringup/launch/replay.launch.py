@@ -23,10 +23,13 @@ def generate_launch_description():
     nodes = [suite_node(spec, use_sim_time=True) for spec in REPLAY]
     play = ExecuteProcess(
         cmd=['ros2', 'bag', 'play', LaunchConfiguration('bag'), '--clock', '--rate',
-             LaunchConfiguration('rate'), '--topics', *REPLAYED_TOPICS],
+             LaunchConfiguration('rate'), '--delay', LaunchConfiguration('delay'),
+             '--topics', *REPLAYED_TOPICS],
         output='screen')
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 folder to replay'),
         DeclareLaunchArgument('rate', default_value='1.0', description='playback rate'),
+        DeclareLaunchArgument('delay', default_value='2.0',
+                              description='s to wait before playing (the nodes come up first)'),
         *nodes, play,
     ])

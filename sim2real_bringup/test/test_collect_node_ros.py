@@ -2,11 +2,7 @@
 import pytest
 
 pytestmark = pytest.mark.ros
-pytest.importorskip('rclpy', reason='needs ROS 2 (rclpy): source Humble or Jazzy')
-msg_module = pytest.importorskip('sim2real_msgs.msg')
-if not hasattr(msg_module, 'EpisodeEvent'):
-    pytest.skip('sim2real_msgs is not built for ROS here: colcon build, source install/setup.bash',
-                allow_module_level=True)
+pytest.importorskip('sim2real_safety.nodes.ros_testing')
 
 from geometry_msgs.msg import Twist  # noqa: E402
 from sim2real_msgs.msg import CartesianCommand, EpisodeEvent, RobotState  # noqa: E402

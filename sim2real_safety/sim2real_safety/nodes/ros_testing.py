@@ -1,16 +1,29 @@
 """Helpers for the ``ros``-marked tests: suite nodes on real rclpy, probes, bounded waits.
 
+A test module starts with ``pytest.importorskip('sim2real_safety.nodes.ros_testing')``: where
+ROS 2 or the built suite is missing, that import fails with the reason and the module skips.
 Tests wait on conditions with a deadline (discovery on a loaded 2-core machine can take
 seconds), never on fixed sleeps. DDS discovery stays on this machine.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 import time
 from typing import Callable
 
-import rclpy
+try:
+    import rclpy
+except ImportError:
+    raise ModuleNotFoundError('needs ROS 2 (rclpy): source /opt/ros/jazzy/setup.bash') from None
+try:
+    if not hasattr(importlib.import_module('sim2real_msgs.msg'), 'CartesianCommand'):
+        raise ImportError
+except ImportError:
+    raise ModuleNotFoundError('sim2real_msgs is not built for ROS here: colcon build, '
+                              'source install/setup.bash') from None
+
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
