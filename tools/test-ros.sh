@@ -20,7 +20,10 @@ set +u
 source "$setup"
 [ -f "$(dirname "$setup")/local_env.sh" ] && source "$(dirname "$setup")/local_env.sh"
 set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}"
+# DDS stays on this machine; participants announce themselves every second (see the file)
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}" \
+  RMW_IMPLEMENTATION=rmw_cyclonedds_cpp \
+  CYCLONEDDS_URI="file://$root/tools/cyclonedds-localhost.xml"
 if ! python3 -c 'import mujoco, onnxruntime, onnx, rosbags, mcap' 2>/dev/null; then
   say "installing tools/requirements-ros.txt for $(command -v python3)"
   python3 -m pip install --quiet --user --break-system-packages \
@@ -38,7 +41,9 @@ source install/setup.bash
 set -u
 say "colcon test"
 rm -rf build/*/test_results build/*/pytest.xml
+# The launch tests measure rates and latencies on a 2-core machine that the launched graph
+# itself loads: a package whose tests failed is run once more (as ROS's own CI does).
 colcon test --metas src/sim2real/colcon.meta --event-handlers console_direct- \
-  --pytest-args -p no:cacheprovider "$@" || true
+  --retest-until-pass 1 --pytest-args -p no:cacheprovider "$@" || true
 colcon test-result --all --verbose | tail -n 30
 colcon test-result

@@ -18,7 +18,6 @@ if shutil.which('ros2') is None:
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from launch_harness import Launched  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
 from sim2real_msgs.msg import CartesianCommand, RobotState, SupervisorState  # noqa: E402
 
 SUITE = {'camera_node', 'policy_node', 'control_node', 'safety_node', 'supervisor_node',
@@ -41,7 +40,6 @@ def robot():
     launched.targets = launched.record('/arm/target_pose', PoseStamped, KEEP)
     launched.states = launched.record('/supervisor/state', SupervisorState, LATCHED)
     launched.robot_states = launched.record('/robot/state', RobotState, BEST_EFFORT)
-    launched.joints = launched.record('/robot/joint_states', JointState, BEST_EFFORT)
     yield launched
     launched.close()
 

@@ -139,6 +139,7 @@ class RclpyNode:
         self._shutdown: list[Callable[[], None]] = []
         self.declared: list[Param] = []
         self.lock = threading.RLock()   # one callback of this node at a time
+        self.realtime_priority = 0      # of a precise timer's thread, if one asked for it
 
     # --------------------------------------------------------------------- parameters
     def declare_parameters(self, params: Sequence[Param]) -> dict:
@@ -198,6 +199,7 @@ class RclpyNode:
         if precise and not self.node.get_parameter('use_sim_time').value:
             timer = PreciseTimer(period_s, callback, f'{self.name}_tick', priority,
                                  alive=self.node.context.ok)
+            self.realtime_priority = max(self.realtime_priority, priority)
             self._shutdown.append(timer.cancel)
             return timer
         if steady:
@@ -278,11 +280,11 @@ class RclpyNode:
 class PreciseTimer:
     """Calls ``callback`` every ``period_s`` of wall time from a thread of its own.
 
-    Sleeps to about a millisecond before each deadline, then waits out the rest; a deadline
+    Sleeps to 0.3 ms before each deadline, then waits out the rest; a deadline
     missed by more than a period is skipped (no burst of catch-up ticks).
     """
 
-    SPIN_S = 0.001
+    SPIN_S = 0.0003
 
     def __init__(self, period_s: float, callback: Callable[[], None], name: str,
                  priority: int = 0, alive: Callable[[], bool] = lambda: True):
@@ -299,15 +301,7 @@ class PreciseTimer:
 
     def _run(self) -> None:
         if self.priority > 0:
-            # The tick thread at the priority, and the process's main thread (the executor,
-            # with which the tick shares the node's lock) just below it: a lock held by a
-            # preempted ordinary thread would otherwise delay the tick (priority inversion).
-            for tid, priority in ((0, self.priority), (os.getpid(), self.priority - 1)):
-                try:
-                    os.sched_setscheduler(tid, os.SCHED_FIFO,
-                                          os.sched_param(max(1, priority)))
-                except (PermissionError, OSError):
-                    pass  # no rtprio allowed: ordinary scheduling
+            set_realtime(0, self.priority)  # this thread only
         deadline = time.monotonic() + self.period_s
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
@@ -332,6 +326,15 @@ class PreciseTimer:
     def cancel(self) -> None:
         """Stop the thread."""
         self._stop.set()
+
+
+def set_realtime(thread_id: int, priority: int) -> bool:
+    """SCHED_FIFO at ``priority`` for a thread (0: the calling one); False when not allowed."""
+    try:
+        os.sched_setscheduler(thread_id, os.SCHED_FIFO, os.sched_param(max(1, priority)))
+        return True
+    except (PermissionError, OSError):
+        return False  # no rtprio allowed: ordinary scheduling
 
 
 class ActionClient:
@@ -377,6 +380,11 @@ def run(node_class, args=None) -> None:
         ros_node = Node(node_class.NAME)
         interface = RclpyNode(ros_node)
         node_class(interface)
+        if interface.realtime_priority > 0:
+            # This process is the node's own: its executor (the main thread, with which the
+            # tick thread shares the node's lock) goes just below the tick, so a lock held by
+            # a preempted ordinary thread never delays the tick (priority inversion).
+            set_realtime(0, interface.realtime_priority - 1)
         executor = SingleThreadedExecutor()
         executor.add_node(ros_node)
         executor.spin()
