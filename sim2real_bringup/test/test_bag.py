@@ -103,3 +103,33 @@ def test_reading_something_that_is_not_a_bag(tmp_path):
         list(read_bag(tmp_path))
     with pytest.raises(BagError, match='not a rosbag2 bag'):
         bag_summary(os.fspath(tmp_path / 'missing'))
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'metadata', 'no_mcap'])
+def test_a_damaged_bag_is_one_line_error_and_no_output_folder(tmp_path, damage, capsys):
+    """Issue 17 F10: tracebacks for a truncated MCAP, garbage metadata.yaml, a missing .mcap."""
+    import shutil
+
+    from sim2real_bringup import cli, convert
+    from sim2real_bringup.bag import BagRecorder
+
+    bag = tmp_path / 'bag'
+    with BagRecorder(bag) as recorder:
+        for k in range(200):
+            recorder.record('/safety/command', 'sim2real_msgs/msg/CartesianCommand', k * 10**7,
+                            convert.command_msg((0.5, 0, 0.2, 0, 0.08), k * 10**7, 0))
+    mcap = next(bag.glob('*.mcap'))
+    if damage == 'truncate':
+        with open(mcap, 'r+b') as handle:
+            handle.truncate(mcap.stat().st_size // 2)
+    elif damage == 'metadata':
+        (bag / 'metadata.yaml').write_text('::: not yaml [')
+    else:
+        mcap.unlink()
+    for command in (['info', str(bag)], ['report', str(bag), '--out', str(tmp_path / 'r')],
+                    ['replay', str(bag), '--out', str(tmp_path / 'p')]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bag) in err[0] and 'Traceback' not in err[0], err
+    assert not (tmp_path / 'r').exists() and not (tmp_path / 'p').exists()
+    shutil.rmtree(bag)

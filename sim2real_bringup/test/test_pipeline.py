@@ -1,4 +1,6 @@
 """The full stack in-process: grasps with the expert, deterministic bags, safe commands."""
+import pytest
+
 from sim2real_bringup.bag import BagRecorder, read_bag
 from sim2real_bringup.config import load_yaml
 from sim2real_bringup.pipeline import Pipeline, PipelineConfig
@@ -46,3 +48,19 @@ def test_same_seed_same_bag(tmp_path):
     first = [(m.topic, m.time_ns, m.raw) for m in read_bag(a)]
     assert first == [(m.topic, m.time_ns, m.raw) for m in read_bag(b)]
     assert any(t == '/camera/image_raw' for t, _, _ in first)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'safety_node': {'max_cartesian_sped': 0.01}}, 'unknown parameter.*max_cartesian_sped'),
+    ({'safety_node': {'max_cartesian_speed': 1.0e+9}}, 'max_cartesian_speed must be in'),
+    ({'safety_node': {'max_cartesian_step': 10.0}}, 'max_cartesian_step must be in'),
+    ({'safety_node': {'yaw_max': 100.0}}, 'yaw_max must be in'),
+    ({'safety_node': {'supervisor_timeout': 1.0e+6}}, 'supervisor_timeout must be in'),
+    ({'safety_node': {'max_cartesian_speed': '1.0e9'}}, 'write 1.0e\\+9'),
+    ({'safty_node': {'x': 1}}, 'no node named'),
+])
+def test_unknown_keys_and_out_of_range_values_are_errors_naming_them(overrides, message):
+    """Issue 17 F9: `--set safety_node.max_cartesian_sped=0.01` used to report 'identical'."""
+    from sim2real_bringup.config import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.load(overrides)

@@ -204,3 +204,16 @@ def test_chunks_every_crossfade_time_do_not_replay_an_old_resume_pose():
                 steps.append(abs(x - last))
             last = x
     assert max(steps) < 0.0025  # 1 mm per tick at 0.1 m/s, plus the initial fade-in
+
+
+def test_a_chunk_stamped_in_the_future_is_refused_and_real_chunks_still_arrive():
+    """Issue 17 F7: a chunk stamped 10 s ahead is refused.
+
+    It used to be kept as the newest and shut out every real chunk until the episode ended.
+    """
+    ctl = controller(blending='naive')
+    assert not ctl.on_chunk(ramp_chunk(stamp_ms=11_000, received_ms=1000), 1000 * MS)
+    assert ctl.on_chunk(ramp_chunk(stamp_ms=1000, received_ms=1030, seq=1), 1030 * MS)
+    assert ctl.on_chunk(ramp_chunk(stamp_ms=1100, received_ms=1130, seq=2), 1130 * MS)
+    ctl.tick(1130 * MS)
+    assert ctl.tick(1140 * MS).source == SOURCE_POLICY
