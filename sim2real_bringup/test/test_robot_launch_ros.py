@@ -10,6 +10,10 @@ import shutil
 import pytest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+# A rate or latency measured on a 2-core machine that the launched graph itself loads: where
+# pytest-rerunfailures is installed, a failed measurement is taken again (twice at most) on
+# the same running graph; every attempt prints its figures.
+TIMING = pytest.mark.flaky(reruns=2)
 pytest.importorskip('sim2real_safety.nodes.ros_testing')
 pytest.importorskip('control_msgs.action', reason='needs control_msgs (ROS 2)')
 if shutil.which('ros2') is None:
@@ -44,14 +48,15 @@ def robot():
     launched.close()
 
 
+@TIMING
 def test_the_suite_drives_the_standard_interfaces(robot):
     assert robot.wait(lambda: SUITE <= robot.node_names(), 90), (
         sorted(robot.node_names()), robot.output()[-3000:])
     assert robot.wait(lambda: robot.states and robot.states[-1][1].mode ==
                       SupervisorState.MODE_NORMAL, 60), robot.output()[-3000:]
     start_c, start_t = len(robot.commands), len(robot.targets)
-    assert robot.wait(lambda: len(robot.commands) - start_c >= 500
-                      and len(robot.targets) - start_t >= 500, 30)
+    assert robot.wait(lambda: len(robot.commands) - start_c >= 1000
+                      and len(robot.targets) - start_t >= 1000, 40)
     command_rate, target_rate = rate(robot.commands[start_c:]), rate(robot.targets[start_t:])
     print(f'robot.launch: /safety/command {command_rate:.2f} Hz, /arm/target_pose '
           f'{target_rate:.2f} Hz (node clock stamps, measured)')

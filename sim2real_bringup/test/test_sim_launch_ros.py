@@ -11,6 +11,10 @@ import shutil
 import pytest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+# A rate or latency measured on a 2-core machine that the launched graph itself loads: where
+# pytest-rerunfailures is installed, a failed measurement is taken again (twice at most) on
+# the same running graph; every attempt prints its figures.
+TIMING = pytest.mark.flaky(reruns=2)
 pytest.importorskip('sim2real_safety.nodes.ros_testing')
 if shutil.which('ros2') is None:
     pytest.skip('needs the ros2 command (source install/setup.bash)', allow_module_level=True)
@@ -62,9 +66,10 @@ def test_every_node_comes_up_and_the_supervisor_is_latched_normal(sim):
     assert sim.states[-1][1].autonomy_enabled
 
 
+@TIMING
 def test_the_safe_command_runs_at_100_hz(sim):
     start = len(sim.commands)
-    assert sim.wait(lambda: len(sim.commands) - start >= 600, 30)
+    assert sim.wait(lambda: len(sim.commands) - start >= 1000, 40)
     window = [m for _, m in sim.commands[start:]]
     stamps = [stamp_s(m) for m in window]
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
@@ -81,6 +86,7 @@ def test_a_grasp_episode_succeeds(sim):
         [(r.success, r.failure_reason) for _, r in sim.results], sim.output()[-2000:])
 
 
+@TIMING
 def test_a_software_stop_freezes_the_command_and_a_named_reset_resumes_it(sim):
     answer, called = sim.call(TriggerSoftwareStop, '/safety/trigger_stop', requested_by='test',
                               reason='launch test')
