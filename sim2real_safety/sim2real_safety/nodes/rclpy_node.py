@@ -393,6 +393,12 @@ def run(node_class, args=None) -> None:
     except (ValueError, OSError) as exc:  # ParameterError, LimitsError, a missing file
         print(f'{node_class.NAME}: {exc}', file=sys.stderr)
         code = 1
+    except RuntimeError:
+        # Ctrl-C shuts the context down from the signal handler; an executor in the middle of
+        # taking a message then fails on the invalidated handle. That is the shutdown, not an
+        # error; anything else is.
+        if rclpy.ok():
+            raise
     finally:
         # Ctrl-C reaches a launched node twice (the terminal signals the whole process group,
         # and ros2 launch forwards it): a second SIGINT must not interrupt the clean-up.
