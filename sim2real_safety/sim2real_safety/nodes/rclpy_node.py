@@ -374,7 +374,7 @@ def run(node_class, args=None) -> None:
     not a traceback.
     """
     rclpy.init(args=args)
-    ros_node = interface = None
+    ros_node = interface = executor = None
     code = 0
     try:
         ros_node = Node(node_class.NAME)
@@ -390,14 +390,15 @@ def run(node_class, args=None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, OSError) as exc:  # ParameterError, LimitsError, a missing file
-        print(f'{node_class.NAME}: {exc}', file=sys.stderr)
-        code = 1
-    except RuntimeError:
-        # Ctrl-C shuts the context down from the signal handler; an executor in the middle of
-        # taking a message then fails on the invalidated handle. That is the shutdown, not an
-        # error; anything else is.
-        if rclpy.ok():
+    except Exception as exc:  # noqa: BLE001 -- sorted below
+        if not rclpy.ok():
+            # Ctrl-C shuts the context down from the signal handler; an executor in the middle
+            # of taking a message then fails on an invalidated handle: that is the shutdown.
+            pass
+        elif isinstance(exc, (ValueError, OSError)):  # ParameterError, LimitsError, a file
+            print(f'{node_class.NAME}: {exc}', file=sys.stderr)
+            code = 1
+        else:
             raise
     finally:
         # Ctrl-C reaches a launched node twice (the terminal signals the whole process group,
@@ -405,10 +406,13 @@ def run(node_class, args=None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if interface is not None:
             interface.close()
-        if ros_node is not None:
+        for release in ((executor.shutdown if executor is not None else None),
+                        (ros_node.destroy_node if ros_node is not None else None)):
             try:
-                ros_node.destroy_node()
+                if release is not None:
+                    release()
             except Exception:  # noqa: BLE001 -- the context may already be shut down
                 pass
+        executor = None  # destroyed here, not by the garbage collector after shutdown
         rclpy.try_shutdown()
     sys.exit(code)
