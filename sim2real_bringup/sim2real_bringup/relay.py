@@ -127,6 +127,10 @@ class Relay:
         self._sent_position = position
         return position
 
+    def forget_gripper_goal(self) -> None:
+        """The last goal did not reach the gripper: the next width is sent whatever it is."""
+        self._sent_position = None
+
     # ---------------------------------------------------------------------------- state
     def on_pose(self, t_ns: int, position) -> tuple:
         """Velocity (m/s) of the end effector by differencing successive measured poses."""

@@ -106,7 +106,7 @@ class DriverRelayNode:
     def _send_gripper(self, position: float) -> None:
         if not self.gripper_client.ready():
             self._fault('the gripper action server is not available')
-            self.core._sent_position = None  # send again once it is
+            self.core.forget_gripper_goal()  # send again once it is
             return
         msgs = self.msgs
         goal = msgs.make(ACTION + '_Goal', command=msgs.make(
