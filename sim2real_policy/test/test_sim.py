@@ -1,4 +1,5 @@
 """The embedded simulator: deterministic, sound, and every randomized parameter is real."""
+import math
 from pathlib import Path
 
 import mujoco
@@ -247,3 +248,23 @@ def test_the_reality_proxy_is_not_a_training_profile():
     assert 'reality_proxy' not in CONFIG['profiles']
     params = Randomizer(CONFIG, proxy['reality_proxy']).sample(0)
     assert params.object_rgb == (0.15, 0.45, 0.85) and params.camera_offset[0] == 0.02
+
+
+@pytest.mark.parametrize('yaw', [-3.1, -1.2, 0.0, 0.7, 1.5708, 3.0])
+def test_the_sampled_object_yaw_is_the_yaw_in_the_scene(yaw):
+    # MJCF euler angles are degrees by default: a yaw in radians written there turned
+    # +-pi into +-3 degrees. The scene must hold the sampled yaw (rad) itself.
+    params = SimParams(object_shape='box', object_yaw=yaw)
+    with GripperSim(params, settle_s=0.05) as sim:
+        measured = sim.object_yaw()
+    assert abs(math.remainder(measured - yaw, 2 * math.pi)) < 1e-3
+
+
+def test_heavy_yaw_draws_cover_the_circle_in_the_scene():
+    randomizer = Randomizer(CONFIG, 'none')
+    yaws = []
+    for seed in range(12):
+        params = randomizer.sample(seed, {'object_shape': 'box'})
+        with GripperSim(params, settle_s=0.05) as sim:
+            yaws.append(sim.object_yaw())
+    assert max(yaws) - min(yaws) > 3.0  # radians: the scene spans most of the circle

@@ -84,6 +84,8 @@ def scene_xml(p: SimParams) -> str:
     z_obj = p.table_height + object_half_height(p) + 0.0005
     return f"""
 <mujoco model="sim2real_gripper">
+  <!-- the object's yaw is a quaternion: MJCF euler angles are degrees unless compiler says
+       otherwise, and object_yaw is radians -->
   <option timestep="{TIMESTEP}" gravity="0 0 {-p.gravity}" cone="elliptic" impratio="10"
           integrator="implicitfast"/>
   <visual>
@@ -106,7 +108,7 @@ def scene_xml(p: SimParams) -> str:
       <frame name="flange" pos="0 0 {PINCH_OFFSET}" quat="0 1 0 0"/>
     </body>
     <body name="object" pos="{p.object_x} {p.object_y} {z_obj}"
-          euler="0 0 {p.object_yaw}">
+          quat="{math.cos(p.object_yaw / 2)} 0 0 {math.sin(p.object_yaw / 2)}">
       <freejoint name="object"/>
       {_object_geom(p)}
     </body>
