@@ -33,8 +33,12 @@ from sim2real_bringup.nodes.logger_node import LoggerNode
 from sim2real_bringup.nodes.logger_node import PARAMETERS as LOGGER_PARAMETERS
 from sim2real_bringup.runtime import Graph, Scheduler
 from sim2real_bringup.runtime.node import GraphNode
+from sim2real_policy.camera_geometry import pixel_to_plane
+from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot
 from sim2real_policy.control import ControlConfig
 from sim2real_policy.data import preprocessor as training_preprocessor
+from sim2real_policy.keypoint_policy import load_policy
+from sim2real_policy.keypoints import true_pixels
 from sim2real_policy.nodes.camera_node import CameraNode
 from sim2real_policy.nodes.camera_node import PARAMETERS as CAMERA_PARAMETERS
 from sim2real_policy.nodes.control_node import ControlNode
@@ -43,7 +47,6 @@ from sim2real_policy.nodes.policy_node import PARAMETERS as POLICY_PARAMETERS
 from sim2real_policy.nodes.policy_node import PolicyNode
 from sim2real_policy.nodes.sim_robot_node import PARAMETERS as SIM_PARAMETERS
 from sim2real_policy.nodes.sim_robot_node import SimRobotNode
-from sim2real_policy.policy import PolicyRunner
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
@@ -242,6 +245,7 @@ class Pipeline:
         self._wall_latencies: list[float] = []
         self.graph.interceptors['/camera/image_raw'] = self._camera_faults
         self._frozen_frame = None
+        self.calibrations: list = []   # the cell calibration of each episode (keypoint policy)
         pcfg = config.policy
         self.expert: ExpertBackend | None = None
         if policy in ('recorded', 'expert'):
@@ -254,7 +258,7 @@ class Pipeline:
         else:
             from sim2real_policy.models import resolve_model
             path = resolve_model(policy if policy != 'bundled' else pcfg['model_path'])
-            runner = PolicyRunner(path, backend or pcfg['backend'], expected={
+            runner = load_policy(path, backend or pcfg['backend'], expected={
                 'action_names': list(pcfg['expected_action_names']),
                 'horizon': pcfg['expected_horizon'],
                 'action_period': pcfg['expected_action_period']})
@@ -273,6 +277,34 @@ class Pipeline:
         self.control: ControlNode | None = None
         self.safety: SafetyNode | None = None
         self._start_episode()
+
+    def _calibrate_cell(self) -> None:
+        """Calibrate the new world's camera and table for a policy that needs it.
+
+        Every episode's world is a new cell (other camera, other table), so the procedure of
+        :mod:`cell_calibration` runs on it before the nodes start, driving the robot the way
+        its driver would; its result goes to the policy. ``calibrations`` keeps each one.
+        """
+        inner = getattr(self.runner, 'runner', None)
+        if inner is None or not hasattr(inner, 'calibration') or self.robot.sim is None:
+            return
+        sim = self.robot.sim
+        robot = SimCellRobot(sim, self.robot.visual, self.robot.size)
+        calibration = calibrate_cell(robot, inner.detector)
+        # Checked against the simulator's truth for the report only; the policy never sees it.
+        table = sim.params.table_height
+        xs, ys = np.meshgrid(np.linspace(0.46, 0.64, 4), np.linspace(-0.12, 0.12, 4))
+        points = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, table)], axis=1)
+        pixels = true_pixels(sim, self.robot.visual, points, self.robot.size)
+        found = np.array([pixel_to_plane(calibration.matrix, uv, table) for uv in pixels])
+        calibration.extra['checked_against_truth'] = {
+            'table_error_m': (None if calibration.table_height is None
+                              else calibration.table_height - table),
+            'table_point_error_m_p95': float(np.percentile(
+                np.linalg.norm(found - points, axis=1), 95))}
+        inner.calibration = calibration
+        inner.reset()
+        self.calibrations.append(calibration)
 
     def node(self, spec: lg.NodeSpec, **parameters) -> GraphNode:
         """A node interface for ``spec``: its launch-graph remappings and its parameters."""
@@ -311,6 +343,7 @@ class Pipeline:
         if self.faults.weak_grip:
             params = params.replace(pad_friction=0.0, gripper_strength=0.05)
         self.robot.start(params)
+        self._calibrate_cell()
         if self.episode_reset == 'none' and self.safety is not None:
             return  # the nodes run on across episodes
         # The operator's reset: these nodes start afresh on the new world.

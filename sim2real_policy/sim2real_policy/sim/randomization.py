@@ -117,6 +117,19 @@ class VisualRandomizer:
         """False when there is nothing to do (no image randomization)."""
         return bool(self.p)
 
+    def warp(self, width: int, height: int) -> np.ndarray | None:
+        """The episode's crop and rotation as one 2 x 3 affine map of pixels (None: neither).
+
+        Rotation about the image centre, zoom in by the crop. Keypoint labels go through the
+        same map as the frame (``cv2.transform``).
+        """
+        crop = float(self.p.get('crop', 0.0))
+        rotation = float(self.p.get('rotation', 0.0))
+        if not (crop or rotation):
+            return None
+        scale = 1.0 / max(1e-6, 1.0 - 2.0 * crop)
+        return cv2.getRotationMatrix2D((width / 2.0, height / 2.0), rotation, scale)
+
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """A randomized copy of an RGB uint8 frame (same shape)."""
         if not self.p:
@@ -124,12 +137,8 @@ class VisualRandomizer:
         p, rng = self.p, self.rng
         height, width = frame.shape[:2]
         out = frame
-        crop = float(p.get('crop', 0.0))
-        rotation = float(p.get('rotation', 0.0))
-        if crop or rotation:
-            # One affine warp does both: rotate about the centre, zoom in by the crop.
-            scale = 1.0 / max(1e-6, 1.0 - 2.0 * crop)
-            matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), rotation, scale)
+        matrix = self.warp(width, height)
+        if matrix is not None:
             out = cv2.warpAffine(out, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REFLECT)
         if self._lut is not None:

@@ -139,6 +139,19 @@ class GripperSim:
                 self.pushes += 1
             mujoco.mj_step(self.model, self.data)
 
+    def place_stage(self, pose, settle_s: float = 0.15) -> None:
+        """Put the stage at ``(x, y, z, yaw)`` at once and let the gripper reach ``pose[4]``.
+
+        For rendering training images at chosen poses; an episode moves by :meth:`command`.
+        Pending delayed commands are dropped.
+        """
+        self._stage_queue.clear()
+        self._gripper_queue.clear()
+        _set_stage(self.model, self.data, pose[:4])
+        self.data.ctrl[4] = self._cal.control_for(pose[4])
+        self.commanded = tuple(float(v) for v in pose)
+        self.step(settle_s)
+
     # ------------------------------------------------------------------------------ state
     def tcp(self, noisy: bool = True) -> np.ndarray:
         """Measured ``(x, y, z, yaw)`` with encoder noise (m, rad)."""

@@ -1,0 +1,279 @@
+"""Calibrating a cell from what the robot can do: show its fingertips, touch the table.
+
+* **Camera**: the stage visits known positions (a 3 x 2 x 2 grid above anything on the table);
+  at each the keypoint network finds the tool centre point in a few frames; the measured TCP
+  positions and those pixels give the camera's projection matrix
+  (:func:`camera_geometry.fit_projection`, no intrinsics needed).
+* **Table height**: a touch-off. The closed gripper descends slowly beside the workspace until
+  the stage stops following its target; the contact height minus the tool's own height below
+  the TCP (:data:`TOUCH_OFF_TCP_HEIGHT`, a property of the gripper) is the table.
+
+Nothing here reads the simulator's camera pose or table: the procedure uses commands, the
+measured TCP and camera frames, the same as on a robot. It talks to the robot through
+:class:`CellRobot`; :class:`SimCellRobot` is the MuJoCo robot behind that interface. On a
+robot the touch-off goes below the safety node's table clearance by design: it is a
+commissioning step, run slowly and attended, not part of autonomous operation.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+import math
+
+import numpy as np
+
+from sim2real_policy.camera_geometry import fit_projection, GeometryError
+
+CONTROL_PERIOD = 0.01
+# Height of the TCP above the surface its closed fingertips touch (m): the 2F-85's geometry,
+# measured once by a touch-off on a table of known height (test_cell_calibration checks it).
+TOUCH_OFF_TCP_HEIGHT = 0.0179
+
+
+@dataclass(frozen=True)
+class CellCalibrationConfig:
+    """Where the stage goes and how slowly (m, s, m/s).
+
+    The grid has a low ring beside the objects' region (fingertips closed, ``low_height``
+    above the touched-off table) and a high layer above everything: the camera is then fitted
+    close to the table, where the objects are. Measured on simulated cameras with 0.3 px of
+    detection noise: 1.5 mm mean, 2.9 mm p95 on the table, against 3.1 / 6.2 mm for a grid
+    high above it.
+    """
+
+    low_x: tuple = (0.40, 0.52, 0.64, 0.76)
+    low_y: tuple = (-0.21, 0.21)       # outside the objects' |y| <= 0.146
+    low_height: float = 0.04           # TCP above the table (the fingertips 22 mm above it)
+    high_x: tuple = (0.42, 0.55, 0.68)
+    high_y: tuple = (-0.12, 0.0, 0.12)
+    high_z: float = 0.20               # above the tallest object on the highest table
+    speed: float = 0.15
+    settle_time: float = 0.4
+    frames_per_pose: int = 3
+    frame_interval: float = 0.1
+    min_confidence: float = 0.02       # of the TCP heatmap; below: the detection is not used
+    outlier_px: float = 2.5            # reprojection error above which a pose is refitted out
+    touch_xy: tuple = (0.36, 0.0)      # in front of the workspace: never under an object
+    touch_start_z: float = 0.10
+    touch_speed: float = 0.02
+    touch_floor_z: float = -0.02       # the stage's lowest reach
+    stall_window: float = 0.3          # s without descent = contact
+
+
+@dataclass
+class CellCalibration:
+    """The cell as the procedure measured it."""
+
+    projection: list                   # 3 x 4, base frame -> processed-image pixels
+    table_height: float | None         # m; None: the table is below the gripper's reach
+    reprojection_rms_px: float
+    points_used: int
+    points_seen: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The projection matrix as an array."""
+        return np.asarray(self.projection, float)
+
+    def to_dict(self) -> dict:
+        """Plain data for a YAML/JSON calibration file."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'CellCalibration':
+        """The inverse of :meth:`to_dict`, checked."""
+        projection = np.asarray(data.get('projection'), float)
+        if projection.shape != (3, 4) or not np.all(np.isfinite(projection)):
+            raise ValueError(f'calibration projection must be 3 x 4 finite numbers, got '
+                             f'{data.get("projection")!r}')
+        table = data.get('table_height')
+        if table is not None and not math.isfinite(float(table)):
+            raise ValueError(f'calibration table_height must be finite, got {table!r}')
+        return cls(projection.tolist(), None if table is None else float(table),
+                   float(data.get('reprojection_rms_px', math.nan)),
+                   int(data.get('points_used', 0)), int(data.get('points_seen', 0)),
+                   dict(data.get('extra', {})))
+
+
+def read_calibration(path) -> CellCalibration:
+    """A calibration file (YAML); errors name the file and what is wrong, in one line."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+        if not isinstance(data, dict):
+            raise ValueError('not a mapping')
+        return CellCalibration.from_dict(data)
+    except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
+        raise ValueError(f'calibration file {path}: {exc}'.splitlines()[0]) from None
+
+
+def write_calibration(calibration: CellCalibration, path) -> None:
+    """Write a calibration file (YAML); an existing file is never overwritten."""
+    import yaml
+
+    with open(path, 'x') as handle:
+        yaml.safe_dump(calibration.to_dict(), handle, sort_keys=False)
+
+
+class CellRobot:
+    """What the procedure needs of a robot (a driver adapter implements these)."""
+
+    def command(self, target) -> None:
+        """Send one ``(x, y, z, yaw, gripper_width)`` target."""
+        raise NotImplementedError
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass (one control period at a time on a real robot)."""
+        raise NotImplementedError
+
+    def measured_tcp(self) -> np.ndarray:
+        """The measured ``(x, y, z, yaw)``."""
+        raise NotImplementedError
+
+    def frame(self) -> np.ndarray:
+        """The newest camera frame as the keypoint model expects it (RGB uint8)."""
+        raise NotImplementedError
+
+
+class SimCellRobot(CellRobot):
+    """The MuJoCo robot (:class:`GripperSim`) and the episode's image randomization."""
+
+    def __init__(self, sim, visual, size=(96, 96)):
+        self.sim, self.visual, self.size = sim, visual, size
+
+    def command(self, target) -> None:
+        """Queue the target (the episode's delays apply)."""
+        self.sim.command(target)
+
+    def wait(self, seconds: float) -> None:
+        """Advance the physics."""
+        self.sim.step(seconds)
+
+    def measured_tcp(self) -> np.ndarray:
+        """Encoder reading, noise included."""
+        return self.sim.tcp()
+
+    def frame(self) -> np.ndarray:
+        """A rendered, randomized frame."""
+        return self.visual.apply(self.sim.render(*self.size))
+
+
+def _move(robot: CellRobot, start, goal, speed: float) -> None:
+    """Straight-line targets from ``start`` to ``goal`` at ``speed``, one per control period."""
+    start, goal = np.asarray(start, float), np.asarray(goal, float)
+    steps = max(1, int(math.ceil(np.linalg.norm(goal[:3] - start[:3]) / speed / CONTROL_PERIOD)))
+    for k in range(1, steps + 1):
+        robot.command(start + (goal - start) * (k / steps))
+        robot.wait(CONTROL_PERIOD)
+
+
+def grid_targets(config: CellCalibrationConfig, table_height: float) -> list:
+    """The calibration poses in a short path: the low ring, then the high layer."""
+    low_z = max(config.touch_floor_z, table_height) + config.low_height
+    targets = []
+    for j, y in enumerate(config.low_y):
+        xs = config.low_x if j % 2 == 0 else config.low_x[::-1]
+        targets += [np.array([x, y, low_z, 0.0, 0.0]) for x in xs]
+    for i, x in enumerate(config.high_x[::-1]):
+        ys = config.high_y if i % 2 == 0 else config.high_y[::-1]
+        targets += [np.array([x, y, config.high_z, 0.0, 0.085]) for y in ys]
+    return targets
+
+
+def observe_tcp(robot: CellRobot, detector, config: CellCalibrationConfig):
+    """Mean measured TCP and median detected TCP pixel at the current pose (None: unseen)."""
+    measured, pixels = [], []
+    for _ in range(config.frames_per_pose):
+        robot.wait(config.frame_interval)
+        measured.append(robot.measured_tcp()[:3])
+        u, v, confidence = detector(robot.frame())['tcp']
+        if confidence >= config.min_confidence:
+            pixels.append((u, v))
+    if len(pixels) * 2 <= config.frames_per_pose:
+        return np.mean(measured, axis=0), None
+    return np.mean(measured, axis=0), np.median(pixels, axis=0)
+
+
+def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float | None:
+    """Height of the TCP where the closed fingertips stop on the table (None: no contact)."""
+    x, y = config.touch_xy
+    above = np.array([x, y, config.touch_start_z, 0.0, 0.0])
+    _move(robot, start, above, config.speed)
+    robot.wait(config.settle_time)
+    window = max(2, int(round(config.stall_window / CONTROL_PERIOD)))
+    heights = []
+    z = config.touch_start_z
+    while z > config.touch_floor_z:
+        z = max(config.touch_floor_z, z - config.touch_speed * CONTROL_PERIOD)
+        robot.command((x, y, z, 0.0, 0.0))
+        robot.wait(CONTROL_PERIOD)
+        heights.append(float(robot.measured_tcp()[2]))
+        if len(heights) > window and z < heights[-1] - 0.004:
+            # commanded well below where it is, and no descent over the window: contact
+            recent = np.asarray(heights[-window:])
+            if np.mean(recent[:window // 2]) - np.mean(recent[window // 2:]) < 0.0005:
+                robot.command((x, y, float(np.mean(recent)) + 0.05, 0.0, 0.0))
+                robot.wait(0.5)
+                return float(np.mean(recent))
+    robot.command((x, y, config.touch_start_z, 0.0, 0.0))
+    robot.wait(1.0)
+    return None
+
+
+def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None
+                   ) -> CellCalibration:
+    """Run the procedure; ``detector(frame)`` gives ``{'tcp': (u, v, confidence), ...}``.
+
+    The touch-off comes first: the low ring of the grid is placed from the table it finds.
+    The robot ends where it began.
+    """
+    config = config or CellCalibrationConfig()
+    start = np.concatenate([robot.measured_tcp(), [0.085]])
+    contact = touch_off(robot, config, start)
+    table = None if contact is None else contact - TOUCH_OFF_TCP_HEIGHT
+    reach = config.touch_floor_z - TOUCH_OFF_TCP_HEIGHT   # a lower table is out of reach
+    here = np.concatenate([robot.measured_tcp(), [0.0]])
+    lifted = here.copy()
+    lifted[2] = config.high_z
+    _move(robot, here, lifted, config.speed)
+    here = lifted
+    world, pixels = [], []
+    targets = grid_targets(config, reach if table is None else table)
+    for target in targets:
+        if target[2] < here[2] - 1e-9 and abs(target[1] - here[1]) > 0.05:
+            # change sides high up, never low across the objects' region
+            over = here.copy()
+            over[2] = config.high_z
+            _move(robot, here, over, config.speed)
+            here = over
+            over = target.copy()
+            over[2] = config.high_z
+            _move(robot, here, over, config.speed)
+            here = over
+        _move(robot, here, target, config.speed)
+        here = target
+        robot.wait(config.settle_time)
+        measured, pixel = observe_tcp(robot, detector, config)
+        if pixel is not None:
+            world.append(measured)
+            pixels.append(pixel)
+    _move(robot, here, start, config.speed)        # back where it began
+    robot.wait(1.0)
+    world, pixels = np.asarray(world), np.asarray(pixels)
+    if len(world) < 6:
+        raise GeometryError(f'the TCP was found at {len(world)} of {len(targets)} calibration '
+                            'poses; need 6 (is the gripper in view?)')
+    proj, rms = fit_projection(world, pixels)
+    keep = np.linalg.norm(_residuals(proj, world, pixels), axis=1) <= config.outlier_px
+    if keep.sum() >= 6 and not keep.all():
+        proj, rms = fit_projection(world[keep], pixels[keep])
+    else:
+        keep[:] = True
+    return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets))
+
+
+def _residuals(proj, world, pixels):
+    from sim2real_policy.camera_geometry import project
+    return project(proj, world) - pixels

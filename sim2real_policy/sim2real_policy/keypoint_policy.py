@@ -1,0 +1,209 @@
+"""The deployed grasping policy: keypoints, a calibrated camera, and a grasp planner.
+
+``KeypointGraspPolicy`` honours the runner contract of :class:`policy.PolicyRunner`
+(``predict(image, proprio) -> horizon x 5`` absolute targets, ``meta``, ``model_id``,
+``last_latency``). Inside:
+
+1. the keypoint network (ONNX Runtime, one thread) finds the object's base and top and the TCP;
+2. the cell calibration (:mod:`cell_calibration`: projection matrix, table height) maps the
+   base pixel onto the table plane and the top pixel onto the object's vertical axis, which
+   gives the object's position and height in the base frame;
+3. estimates are kept only while the gripper is clear of the object (closer, the fingers hide
+   it) and their median is the object; a fresh run of estimates after a pause (a re-grasp, a
+   new episode) replaces the old ones;
+4. :class:`GraspPlanner` (the reactive scripted grasp, told the estimate instead of the
+   simulator's truth) turns it into the chunk.
+
+The chunk's targets are bounded by construction: inside the stage's reach and the gripper's
+range, never faster than the planner's speed; the safety filter stays the last line.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from sim2real_policy.camera import ImagePreprocessor
+from sim2real_policy.camera_geometry import height_on_vertical, pixel_to_plane
+from sim2real_policy.cell_calibration import CellCalibration, CellCalibrationConfig
+from sim2real_policy.policy import ModelError, read_metadata
+from sim2real_policy.sim.expert import ReactiveExpert
+
+KIND = 'keypoint_planner'
+NS = 1_000_000_000
+
+
+class KeypointDetector:
+    """The keypoint network: frame in, ``{name: (u, v, confidence)}`` out."""
+
+    def __init__(self, path, threads: int = 1):
+        import onnxruntime as ort
+
+        self.meta = read_metadata(path)
+        self.names = tuple(self.meta.extra.get('keypoints', ()))
+        if self.meta.extra.get('kind') != KIND or not self.names:
+            raise ModelError(f'{path}: not a keypoint model (metadata extra.kind is '
+                             f'{self.meta.extra.get("kind")!r}, expected {KIND!r})')
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=['CPUExecutionProvider'])
+        self.preprocessor = ImagePreprocessor.from_metadata(self.meta)
+
+    def __call__(self, frame: np.ndarray, preprocessed: bool = False) -> dict:
+        """Keypoints of one frame (pixels of the processed image, OpenCV convention)."""
+        image = (self.preprocessor.normalize(frame) if preprocessed
+                 else self.preprocessor.tensor(frame))
+        out = self.session.run([self.meta.output], {self.meta.image_input: image})[0][0]
+        return {name: tuple(float(v) for v in row) for name, row in zip(self.names, out)}
+
+
+class GraspPlanner(ReactiveExpert):
+    """The reactive grasp for an object known only by its estimated position.
+
+    The object's width is not measured, so the phases use the range of widths the policy was
+    trained for: closed below the narrowest object means an empty grasp (re-grasp), at or
+    below the widest means holding (lift).
+    """
+
+    def __init__(self, position, min_width: float, max_width: float,
+                 open_width: float = 0.085):
+        super().__init__(position, 0.0, 'cylinder', max_width, open_width)
+        self.min_width = min_width
+
+    def phase(self, tcp, width: float) -> str:
+        """As :meth:`ReactiveExpert.phase`, with the width band."""
+        phase = super().phase(tcp, width)
+        if phase == 'regrasp' and width >= self.min_width - 0.008:
+            # narrower than the widest object, but not empty: something is held
+            ox, oy, _ = self.position
+            if math.hypot(tcp[0] - ox, tcp[1] - oy) < 0.02:
+                return 'lift'
+            return 'approach'
+        return phase
+
+
+class KeypointGraspPolicy:
+    """Observation in, chunk of absolute targets out (see the module docstring)."""
+
+    def __init__(self, path, calibration: CellCalibration | None = None, threads: int = 1):
+        self.path = path
+        self.detector = KeypointDetector(path, threads)
+        self.meta = self.detector.meta
+        planner = dict(self.meta.extra.get('planner', {}))
+        self.min_width = float(planner.get('min_object_width', 0.034))
+        self.max_width = float(planner.get('max_object_width', 0.052))
+        self.min_confidence = float(planner.get('min_confidence', 0.02))
+        self.clearance = float(planner.get('clear_height', 0.06))
+        self.workspace = np.asarray(planner.get('object_region', [[0.30, -0.30], [0.80, 0.30]]))
+        self.calibration = calibration
+        self.preprocessor = self.detector.preprocessor
+        self.last_latency = float('nan')
+        self.reset()
+
+    @property
+    def model_id(self) -> str:
+        """The id declared in the metadata."""
+        return self.meta.model_id
+
+    def reset(self) -> None:
+        """Forget the object (a new episode)."""
+        self.estimates: list[tuple[int, np.ndarray]] = []
+        self.last_accepted_ns: int | None = None
+        self.previous: tuple[int, np.ndarray] | None = None
+        self.last_keypoints: dict = {}
+
+    def table_height(self) -> float:
+        """The calibrated table; below the touch-off's reach, the lowest it could be."""
+        table = self.calibration.table_height
+        if table is None:
+            from sim2real_policy.cell_calibration import TOUCH_OFF_TCP_HEIGHT
+            return CellCalibrationConfig().touch_floor_z - TOUCH_OFF_TCP_HEIGHT
+        return table
+
+    def locate(self, keypoints: dict) -> np.ndarray | None:
+        """Object centre ``(x, y, z)`` from one frame's keypoints, or None if not credible."""
+        base, top = keypoints['object_base'], keypoints['object_top']
+        if min(base[2], top[2]) < self.min_confidence:
+            return None
+        proj, table = self.calibration.matrix, self.table_height()
+        x, y, _ = pixel_to_plane(proj, base[:2], table)
+        (x0, y0), (x1, y1) = self.workspace
+        if not (x0 <= x <= x1 and y0 <= y <= y1):
+            return None
+        top_z = height_on_vertical(proj, (x, y), top[:2])
+        half = float(np.clip((top_z - table) / 2.0, 0.012, 0.04))
+        return np.array([x, y, table + half])
+
+    def object_estimate(self, keypoints: dict, tcp, stamp_ns: int) -> np.ndarray | None:
+        """The median of the estimates taken while the gripper was clear of the object."""
+        current = self.estimates[-1][1] if self.estimates else None
+        located = self.locate(keypoints)
+        reference = located if current is None else np.median(
+            [e for _, e in self.estimates], axis=0)
+        clear = reference is None or (
+            math.hypot(tcp[0] - reference[0], tcp[1] - reference[1]) > 0.08
+            or tcp[2] > reference[2] + self.clearance + 0.03)
+        if located is not None and clear:
+            if self.last_accepted_ns is not None and stamp_ns - self.last_accepted_ns > 2 * NS:
+                self.estimates = []   # a pause (grasp, re-grasp, new episode): start over
+            self.estimates.append((stamp_ns, located))
+            del self.estimates[:-10]
+            self.last_accepted_ns = stamp_ns
+        if not self.estimates:
+            return None
+        return np.median([e for _, e in self.estimates], axis=0)
+
+    def predict(self, frame: np.ndarray, proprio, preprocessed: bool = False,
+                stamp_ns: int | None = None) -> np.ndarray:
+        """Horizon x 5 absolute targets for the observation ``(frame, proprio)``."""
+        start = time.perf_counter()
+        if self.calibration is None:
+            raise ModelError('no cell calibration: the keypoint policy needs the camera and '
+                             'table from the calibration procedure (calibration_file)')
+        proprio = np.asarray(proprio, float)
+        if proprio.shape != (len(self.meta.proprio_names),) or not np.all(np.isfinite(proprio)):
+            raise ModelError(f'proprio must be {len(self.meta.proprio_names)} finite values, '
+                             f'got {proprio!r}')
+        stamp_ns = int(stamp_ns if stamp_ns is not None else time.monotonic_ns())
+        keypoints = self.detector(frame, preprocessed)
+        self.last_keypoints = keypoints
+        tcp, width = proprio[:4], proprio[4]
+        target = self.object_estimate(keypoints, tcp, stamp_ns)
+        settled = False
+        if self.previous is not None:
+            dt = (stamp_ns - self.previous[0]) / NS
+            if dt > 0:
+                settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
+        self.previous = (stamp_ns, tcp.copy())
+        horizon, period = self.meta.horizon, self.meta.action_period
+        if target is None:
+            # nothing credible seen yet: hold where the robot is, gripper open
+            hold = np.array([*tcp[:4], self.max_width + 0.033])
+            actions = np.tile(hold, (horizon, 1))
+        else:
+            planner = GraspPlanner(target, self.min_width, self.max_width)
+            actions = planner.chunk(tcp, width, horizon, period, settled)
+        actions[:, 4] = np.clip(actions[:, 4], 0.0, 0.085)
+        if not np.all(np.isfinite(actions)):
+            raise ModelError('the planner produced non-finite targets')
+        self.last_latency = time.perf_counter() - start
+        return actions
+
+
+def load_policy(path, backend: str = 'onnxruntime', expected: dict | None = None,
+                calibration: CellCalibration | None = None):
+    """The runner for a model file: a keypoint policy or an end-to-end network."""
+    from sim2real_policy.policy import check_metadata, PolicyRunner
+
+    meta = read_metadata(path)
+    if meta.extra.get('kind') == KIND:
+        if backend != 'onnxruntime':
+            raise ModelError(f'{path}: the keypoint policy runs on onnxruntime only, not '
+                             f'{backend!r}')
+        check_metadata(meta, expected or {}, str(path))
+        return KeypointGraspPolicy(path, calibration)
+    return PolicyRunner(path, backend, expected)

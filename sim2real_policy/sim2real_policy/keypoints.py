@@ -1,0 +1,128 @@
+"""Keypoint images: heavily randomized frames labelled with where three points appear.
+
+The perception of the deployed policy finds three points in the camera image:
+
+* ``object_base`` -- the centre of the object's footprint on the table (on the table plane, so
+  a calibrated camera maps its pixel to x, y exactly once the table height is known);
+* ``object_top`` -- the top of the object's vertical axis (with the base: its height);
+* ``tcp`` -- the tool centre point between the fingertips (the 2F-85 ``pinch`` site): shown at
+  known stage positions, it calibrates the camera (:mod:`sim2real_policy.cell_calibration`).
+
+Labels are pixel coordinates in OpenCV's convention (pixel ``i`` has its centre at ``i``) of the
+frame *after* the episode's image randomization, whose crop and rotation move every pixel; they
+come from the simulator's ground truth, which only training sees.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+import math
+import os
+
+import cv2
+import numpy as np
+
+from sim2real_policy.sim.randomization import Randomizer, VisualRandomizer
+from sim2real_policy.sim.robot import GripperSim, HOME
+from sim2real_policy.sim.scene import object_half_height
+
+KEYPOINTS = ('object_base', 'object_top', 'tcp')
+FRAME_SIZE = (96, 96)      # (width, height) px: the sim robot's camera
+STAGE_XY = ((0.36, 0.78), (-0.24, 0.24))   # m: where sampled TCP positions lie (base frame)
+
+
+def keypoint_world(sim: GripperSim) -> np.ndarray:
+    """World positions (3 x 3, m) of the keypoints in ``sim`` now (privileged)."""
+    centre = sim.object_position()
+    half = object_half_height(sim.params)
+    base = centre - (0.0, 0.0, half)
+    top = centre + (0.0, 0.0, half)
+    return np.stack([base, top, sim.data.site('gripper/pinch').xpos.copy()])
+
+
+def true_pixels(sim: GripperSim, visual: VisualRandomizer, points, size=FRAME_SIZE):
+    """Where world points appear (N x 2, OpenCV convention) in the randomized frame."""
+    width, height = size
+    pixels = np.array([sim.project(p, width, height) for p in points]) - 0.5
+    matrix = visual.warp(width, height)
+    if matrix is not None:
+        pixels = cv2.transform(pixels[None], matrix)[0]
+    return pixels
+
+
+def pixel_labels(sim: GripperSim, visual: VisualRandomizer, size=FRAME_SIZE) -> np.ndarray:
+    """Keypoint pixels (3 x 2) in the randomized frame of ``sim`` now."""
+    return true_pixels(sim, visual, keypoint_world(sim), size)
+
+
+def random_stage_pose(rng: np.random.Generator, object_xy, table_height: float) -> np.ndarray:
+    """A stage target ``(x, y, z, yaw, gripper_width)`` as episodes and calibrations see it.
+
+    Half are anywhere over the workspace, half close above the object (approach and
+    descent, where the object must still be found beside the fingers).
+    """
+    if rng.random() < 0.5:
+        x, y = rng.uniform(*STAGE_XY[0]), rng.uniform(*STAGE_XY[1])
+        # low over the table (calibration shows the fingertips there), never into the object
+        near = math.hypot(x - object_xy[0], y - object_xy[1]) < 0.07
+        z = table_height + rng.uniform(0.07 if near else 0.03, 0.30)
+    else:
+        x, y = np.asarray(object_xy) + rng.uniform(-0.03, 0.03, 2)
+        z = table_height + rng.uniform(0.07, 0.14)
+    return np.array([x, y, max(z, 0.0), rng.uniform(-1.5, 1.5), rng.uniform(0.0, 0.085)])
+
+
+def render_samples(params, poses_per_world: int, size=FRAME_SIZE):
+    """Frames and labels of one randomized world, the stage at several random poses."""
+    rng = np.random.default_rng([params.seed, 0x6B])
+    visual = VisualRandomizer(params.image, params.seed)
+    frames, labels = [], []
+    with GripperSim(params, start=HOME, settle_s=0.2) as sim:
+        object_xy = sim.object_position()[:2]
+        for _ in range(poses_per_world):
+            pose = random_stage_pose(rng, object_xy, params.table_height)
+            sim.place_stage(pose)
+            frames.append(visual.apply(sim.render(*size)))
+            labels.append(pixel_labels(sim, visual, size))
+    return frames, labels
+
+
+def _render_chunk(args):
+    config, profile, seeds, poses = args
+    randomizer = Randomizer(config, profile)
+    frames, labels = [], []
+    for seed in seeds:
+        f, lab = render_samples(randomizer.sample(seed), poses)
+        frames += f
+        labels += lab
+    return np.asarray(frames, np.uint8), np.asarray(labels, np.float32)
+
+
+def render_dataset(config, profile: str, seeds, poses_per_world: int = 4,
+                   workers: int | None = None, progress=None) -> dict:
+    """Frames (N x H x W x 3 uint8) and labels (N x 3 x 2) of many worlds, in seed order.
+
+    Worlds are rendered in ``workers`` processes (default: the machine's cores); the result
+    does not depend on the number of workers.
+    """
+    seeds = list(seeds)
+    workers = max(1, workers or os.cpu_count() or 1)
+    chunk = max(1, math.ceil(len(seeds) / (workers * 8)))
+    jobs = [(config, profile, seeds[i:i + chunk], poses_per_world)
+            for i in range(0, len(seeds), chunk)]
+    frames, labels = [], []
+    if workers == 1:
+        results = map(_render_chunk, jobs)
+    else:
+        pool = ProcessPoolExecutor(workers)
+        results = pool.map(_render_chunk, jobs)
+    try:
+        for done, (f, lab) in enumerate(results, 1):
+            frames.append(f)
+            labels.append(lab)
+            if progress:
+                progress(min(done * chunk, len(seeds)), len(seeds))
+    finally:
+        if workers != 1:
+            pool.shutdown(cancel_futures=True)
+    return {'frames': np.concatenate(frames), 'labels': np.concatenate(labels),
+            'seeds': np.asarray(seeds)}

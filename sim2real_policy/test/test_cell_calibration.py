@@ -1,0 +1,92 @@
+"""The cell calibration procedure: touch-off, camera from the fingertips, calibration files."""
+import numpy as np
+import pytest
+
+from sim2real_policy.cell_calibration import (
+    calibrate_cell,
+    CellCalibration,
+    CellCalibrationConfig,
+    read_calibration,
+    SimCellRobot,
+    touch_off,
+    TOUCH_OFF_TCP_HEIGHT,
+    write_calibration,
+)
+from sim2real_policy.sim.params import SimParams
+from sim2real_policy.sim.randomization import VisualRandomizer
+from sim2real_policy.sim.robot import GripperSim
+
+
+@pytest.mark.parametrize('table, physics', [
+    (0.0, {}),
+    (0.035, {}),
+    (-0.03, {}),
+    (0.02, {'action_delay': 0.2, 'encoder_noise': 0.002, 'joint_stiffness': 50.0,
+            'actuator_strength': 0.7, 'joint_damping': 1.4}),
+])
+def test_the_touch_off_finds_the_table(table, physics):
+    with GripperSim(SimParams(table_height=table, **physics)) as sim:
+        robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+        contact = touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085])
+    assert contact - TOUCH_OFF_TCP_HEIGHT == pytest.approx(table, abs=0.002)
+
+
+def test_a_table_below_the_reach_is_reported_not_guessed():
+    with GripperSim(SimParams(table_height=-0.05)) as sim:
+        robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+        assert touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085]) is None
+
+
+class TruthDetector:
+    """The TCP's true pixel plus detection noise: tests the procedure apart from the network."""
+
+    def __init__(self, sim, noise_px, rng):
+        self.sim, self.noise, self.rng = sim, noise_px, rng
+
+    def __call__(self, frame):
+        u, v = np.subtract(self.sim.project(self.sim.data.site('gripper/pinch').xpos), 0.5)
+        du, dv = self.rng.normal(0.0, self.noise, 2)
+        return {'tcp': (u + du, v + dv, 1.0)}
+
+
+def test_the_procedure_recovers_the_camera_and_table_of_a_shifted_cell():
+    from sim2real_policy.camera_geometry import pixel_to_plane
+
+    params = SimParams(table_height=0.015, camera_offset=(0.02, -0.02, 0.015), camera_tilt=0.03,
+                       action_delay=0.14, encoder_noise=0.001)
+    with GripperSim(params) as sim:
+        start = sim.tcp(False)
+        robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+        calibration = calibrate_cell(robot, TruthDetector(sim, 0.3, np.random.default_rng(0)))
+        end = sim.tcp(False)
+        errors = []
+        for x in np.linspace(0.46, 0.64, 4):
+            for y in np.linspace(-0.12, 0.12, 4):
+                point = np.array([x, y, 0.015])
+                pixel = np.subtract(sim.project(point), 0.5)
+                found = pixel_to_plane(calibration.matrix, pixel, 0.015)
+                errors.append(np.linalg.norm(found - point))
+    assert calibration.table_height == pytest.approx(0.015, abs=0.002)
+    assert calibration.points_used >= 14
+    assert np.percentile(errors, 95) < 0.005
+    assert np.allclose(end[:3], start[:3], atol=0.005)   # back where it began
+
+
+def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path):
+    calibration = CellCalibration(np.arange(12.0).reshape(3, 4).tolist(), 0.01, 0.3, 14, 17)
+    path = tmp_path / 'cell.yaml'
+    write_calibration(calibration, path)
+    assert read_calibration(path) == calibration
+    with pytest.raises(FileExistsError):
+        write_calibration(calibration, path)          # never overwritten
+    for text, message in (('projection: [1, 2]', 'projection'),
+                          ('- a list', 'not a mapping'),
+                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,.nan]]', 'finite'),
+                          ('{unclosed', 'calibration file')):
+        bad = tmp_path / 'bad.yaml'
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message) as error:
+            read_calibration(bad)
+        assert str(bad) in str(error.value) and '\n' not in str(error.value)
+    with pytest.raises(ValueError, match='missing.yaml'):
+        read_calibration(tmp_path / 'missing.yaml')
