@@ -3,9 +3,11 @@
 Each drill runs the in-process pipeline (simulated robot, camera, policy, 100 Hz control,
 safety filter, supervisor) until it is grasping normally, injects its fault, and checks what a
 team must see before trusting a deployment: the expected mode is reached within its time
-budget, the controller performs the mode's fallback, the safety filter never had to reject a
-proposal and no command that left it breaks a limit, and the mode returns to NORMAL only when
-it should (after recovery_time of health, or after a named operator's acknowledgement).
+budget, for the drilled cause (the first degraded mode entered after the injection, and the
+supervisor's reason for it), the controller performs the mode's fallback, the safety filter
+never had to reject a proposal and no command that left it breaks a limit, and the mode returns
+to NORMAL only when it should (after recovery_time of health, or after a named operator's
+acknowledgement).
 
 The policy in the drills is the privileged scripted expert: the drills test the safety and
 supervision stack, not the learned policy.
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from sim2real_bringup.config import load_yaml
 from sim2real_bringup.pipeline import Faults, NS, Pipeline, PipelineConfig
@@ -24,8 +28,10 @@ from sim2real_policy.control import (
     SOURCE_POLICY,
     SOURCE_RELEASE_RAISE,
 )
+from sim2real_policy.sim.expert import Plan
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.nodes.supervisor_node import UPDATE_PERIOD
 from sim2real_safety.software_stop import ResetRefusedError
 from sim2real_safety.supervisor import AcknowledgeRefusedError, Mode
 
@@ -48,6 +54,8 @@ class Observer:
         self.sources: list[tuple[int, int]] = []
         self.modes: list[tuple[int, int]] = []
         self.commands: list[tuple[int, tuple]] = []
+        self.gripper: list[tuple[int, float, float, bool]] = []  # (t, width, effort, fault)
+        self.episode_ends: list[int] = []
         self._episode_end_ns: int | None = None
         graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
                                   self.on_command)
@@ -60,10 +68,15 @@ class Observer:
                                   lambda m: self.modes.append((self.now, m.mode)))
         graph.create_subscription('/episode/result', 'sim2real_msgs/msg/GraspResult',
                                   self.on_episode_end)
+        graph.create_subscription('/robot/state', 'sim2real_msgs/msg/RobotState',
+                                  lambda m: self.gripper.append(
+                                      (self.now, m.gripper_width, m.gripper_effort,
+                                       bool(m.gripper_fault))))
 
     def on_episode_end(self, msg) -> None:
         """The world is reset between episodes: rate limits restart with the next world."""
         self._episode_end_ns = self.now
+        self.episode_ends.append(self.now)
 
     @property
     def now(self) -> int:
@@ -96,6 +109,13 @@ class Observer:
         """Command sources the controller used in a time window."""
         return {s for t, s in self.sources if start_ns <= t <= end_ns}
 
+    def first_degraded(self, since_ns: int):
+        """The supervisor's first transition into a mode other than NORMAL since ``since_ns``."""
+        for transition in self.pipe.supervisor.core.transitions:
+            if transition.time_ns >= since_ns and transition.mode != Mode.NORMAL:
+                return transition
+        return None
+
     def time_to_mode(self, mode: Mode, since_ns: int) -> float | None:
         """Seconds from ``since_ns`` until the supervisor first reported ``mode``."""
         for t, m in self.modes:
@@ -112,16 +132,31 @@ def _pipeline(seed: int, faults: Faults | None = None) -> tuple[Pipeline, Observ
     return pipe, Observer(pipe)
 
 
-def _result(name, expected, observer, injected_ns, budget, fallback_ok, recovered_ok, notes):
-    t = observer.time_to_mode(expected, injected_ns)
-    return {'fault': name, 'expected_mode': expected.name,
-            'reached_mode': expected.name if t is not None else
-            Mode(observer.modes[-1][1]).name if observer.modes else 'NONE',
-            'time_to_mode_s': t, 'time_budget_s': budget,
-            'in_time': t is not None and t <= budget, 'fallback_ok': bool(fallback_ok),
-            'recovery_ok': bool(recovered_ok),
-            'unsafe_commands': observer.unsafe + observer.rejected_proposals,
-            'notes': notes}
+def _result(name, expected, cause, observer, injected_ns, budget, fallback_ok, recovered_ok,
+            notes, earliest=0.0, timed_from_ns=None):
+    """A drill's verdict.
+
+    ``cause``: what the supervisor's reason for entering ``expected`` must say (the drilled
+    fault, not another rule that happens to lead to the same mode); ``earliest``: seconds
+    before which reaching the mode is too early (a detector that must wait, e.g. stall_time);
+    ``timed_from_ns``: when the time to the mode starts (default: the injection).
+    """
+    timed_from = injected_ns if timed_from_ns is None else timed_from_ns
+    t = observer.time_to_mode(expected, timed_from)
+    first = observer.first_degraded(injected_ns)
+    result = {'fault': name, 'expected_mode': expected.name,
+              'reached_mode': first.mode.name if first is not None else 'NONE',
+              'reason': first.reason if first is not None else '',
+              'expected_reason': cause,
+              'time_to_mode_s': t, 'time_budget_s': budget, 'earliest_s': earliest,
+              'in_time': t is not None and earliest <= t <= budget,
+              'fallback_ok': bool(fallback_ok), 'recovery_ok': bool(recovered_ok),
+              'unsafe_commands': observer.unsafe + observer.rejected_proposals,
+              'notes': notes}
+    result['passed'] = (result['reached_mode'] == expected.name and cause in result['reason']
+                        and result['in_time'] and result['fallback_ok']
+                        and result['recovery_ok'] and result['unsafe_commands'] == 0)
+    return result
 
 
 def _recovers_only_after(pipe, observer, cleared_ns, minimum_s, within_s) -> bool:
@@ -131,8 +166,8 @@ def _recovers_only_after(pipe, observer, cleared_ns, minimum_s, within_s) -> boo
     return t is not None and minimum_s <= t <= within_s
 
 
-def _vision_drill(name: str, fault: str, detect_s: float, budget_s: float, notes: str,
-                  seed: int) -> dict:
+def _vision_drill(name: str, fault: str, detect_s: float, budget_s: float, cause: str,
+                  notes: str, seed: int) -> dict:
     """A camera fault, end to end.
 
     VISION_DEGRADED, the last good image for the grace period, then home (and nothing but
@@ -152,7 +187,8 @@ def _vision_drill(name: str, fault: str, detect_s: float, budget_s: float, notes
     cleared = obs.now
     setattr(pipe.faults, fault, False)
     recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
-    return _result(name, Mode.VISION_DEGRADED, obs, t0, budget_s, fallback, recovered, notes)
+    return _result(name, Mode.VISION_DEGRADED, cause, obs, t0, budget_s, fallback, recovered,
+                   notes)
 
 
 def drill_camera_unplugged(seed: int = 0) -> dict:
@@ -160,7 +196,8 @@ def drill_camera_unplugged(seed: int = 0) -> dict:
     cfg = PipelineConfig.load()
     budget = cfg.supervisor.camera_timeout + float(cfg.camera['health_period']) + 0.05
     return _vision_drill('camera_unplugged', 'camera_unplugged', cfg.supervisor.camera_timeout,
-                         budget, 'last good image during the grace period, then home', seed)
+                         budget, 'no frame for',
+                         'last good image during the grace period, then home', seed)
 
 
 def drill_camera_frozen(seed: int = 0) -> dict:
@@ -171,7 +208,8 @@ def drill_camera_frozen(seed: int = 0) -> dict:
     budget = (cfg.supervisor.frozen_timeout + 2.0 / float(cfg.sim['camera_rate'])
               + float(cfg.camera['health_period']) + 0.05)
     return _vision_drill('camera_frozen', 'camera_frozen', cfg.supervisor.frozen_timeout,
-                         budget, 'frozen frames detected by the frame-difference score', seed)
+                         budget, 'frozen for',
+                         'frozen frames detected by the frame-difference score', seed)
 
 
 def drill_gripper_stalled(seed: int = 0) -> dict:
@@ -194,12 +232,99 @@ def drill_gripper_stalled(seed: int = 0) -> dict:
     cleared = obs.now
     pipe.faults.gripper_stuck = False
     recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
-    return _result('gripper_stalled_on_object', Mode.GRIPPER_FAULT, obs, t0, 0.1, fallback,
-                   recovered, f'holding the object at injection: {holding}; stopped at '
-                              f'z={stopped_z:.3f} m, then release and raise')
+    return _result('gripper_stalled_on_object', Mode.GRIPPER_FAULT,
+                   'gripper driver reports a fault', obs, t0, 0.1, fallback, recovered,
+                   f'holding the object at injection: {holding}; stopped at '
+                   f'z={stopped_z:.3f} m, then release and raise')
 
 
-def _inference_drill(name: str, inject: Callable, clear: Callable, seed: int) -> dict:
+@dataclass
+class _StallFaults(Faults):
+    """The pipeline's fault switches and a silent jam (the driver raises no fault flag)."""
+
+    gripper_stalled: bool = False
+
+
+def _stall_onset(observer: Observer, since_ns: int, width_error: float,
+                 effort: float) -> int | None:
+    """When a stall began, read off the topics.
+
+    The first robot state since ``since_ns`` that found the safe command's gripper opening
+    more than ``width_error`` beyond the measured one while the effort was at least
+    ``effort`` (the condition the supervisor times with stall_time).
+    """
+    commands = [(t, pose[4]) for t, pose in observer.commands if t >= since_ns]
+    times = np.array([t for t, _ in commands])
+    for t, width, measured_effort, _ in observer.gripper:
+        if t < since_ns or not len(times) or t < times[0]:
+            continue
+        commanded = commands[int(np.searchsorted(times, t, side='right')) - 1][1]
+        if commanded - width > width_error and abs(measured_effort) >= effort:
+            return t
+    return None
+
+
+def drill_gripper_stall_detected(seed: int = 0) -> dict:
+    """The gripper jams on the object without a fault flag: the stall check must catch it.
+
+    The jam is silent (the driver reports no fault, the effort stays high, the width does not
+    follow the command), and the policy then opens the gripper to let go. Only the
+    supervisor's stall detection (commanded opening beyond the measured one by
+    stall_width_error at stall_effort or more for stall_time) can tell: GRIPPER_FAULT no sooner
+    than stall_time after the stall began and within a state and an update period more; then
+    stop, release, raise; NORMAL again only after recovery_time once the jam is cleared.
+    """
+    pipe, obs = _pipeline(seed, _StallFaults())
+    cfg = pipe.config
+    sup = cfg.supervisor
+    pipe.run_for(2.6)  # the expert has closed on the object
+    holding = pipe.robot.sim.object_in_gripper()
+    t0 = obs.now
+    obs.arm()
+    pipe.faults.gripper_stalled = True
+    # the policy lets go: from its current target, open the gripper where it is
+    expert = pipe.expert
+    target = expert.plan.target((t0 - expert.start_ns) / NS)
+    opened = target.copy()
+    opened[4] = cfg.control.open_width
+    expert.plan, expert.start_ns = Plan([target, opened]), t0
+    for _ in range(int(2.0 / 0.02)):  # until the supervisor acts (a bounded wait)
+        pipe.run_for(0.02)
+        if pipe.supervisor.core.mode != Mode.NORMAL:
+            break
+    detected = obs.now
+    # stop and release, then part of the raise: a jammed gripper still holds the object, so
+    # a full raise would lift it and end the episode as a success
+    stop_release = 0.2 + 0.6  # StopReleaseRaise's stop_time + release_time
+    pipe.run_for(stop_release + 0.2)
+    onset = _stall_onset(obs, t0, sup.stall_width_error, sup.stall_effort)
+    window = [(t, p) for t, p in obs.commands if t > detected + int(0.05 * NS)]
+    sources = obs.sources_between(detected + int(0.05 * NS), obs.now)
+    opened_ok = any(p[4] >= cfg.control.open_width - 1e-6 for _, p in window)
+    raising = bool(window) and window[-1][1][2] > window[0][1][2] + 0.005
+    flagged = any(fault for t, _, _, fault in obs.gripper if t >= t0)
+    fallback = sources == {SOURCE_RELEASE_RAISE} and opened_ok and raising and not flagged
+    cleared = obs.now
+    pipe.faults.gripper_stalled = False
+    recovered = _recovers_only_after(pipe, obs, cleared, sup.recovery_time, 3.0)
+    # stall_time, then the next robot state, the next supervisor update, and a margin
+    budget = sup.stall_time + 1.0 / float(cfg.sim['state_rate']) + UPDATE_PERIOD + 0.02
+    ended = [t for t in obs.episode_ends if t >= t0]
+    result = _result('gripper_stall_detected', Mode.GRIPPER_FAULT, 'gripper stalled', obs,
+                     t0, budget, fallback, recovered and not ended,
+                     f'holding the object at injection: {holding}; stall began '
+                     f'{"never" if onset is None else f"{(onset - t0) / NS:.2f} s"} after the '
+                     f'jam; driver fault flag raised: {flagged}; episodes ended during the '
+                     f'drill: {len(ended)}', earliest=sup.stall_time,
+                     timed_from_ns=onset if onset is not None else t0)
+    result['driver_fault_flag'] = flagged
+    if onset is None:
+        result['in_time'] = result['passed'] = False
+    return result
+
+
+def _inference_drill(name: str, inject: Callable, clear: Callable, cause: str,
+                     seed: int) -> dict:
     pipe, obs = _pipeline(seed)
     cfg = pipe.config
     pipe.run_for(1.0)
@@ -215,8 +340,8 @@ def _inference_drill(name: str, inject: Callable, clear: Callable, seed: int) ->
     clear(pipe)
     recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 4.0)
     budget = cfg.supervisor.health_timeout + 0.2 if name.startswith('inference') else 0.3
-    return _result(name, Mode.INFERENCE_SLOW, obs, t0, budget, fallback and tail_or_cached,
-                   recovered, 'cached chunk, then hold')
+    return _result(name, Mode.INFERENCE_SLOW, cause, obs, t0, budget,
+                   fallback and tail_or_cached, recovered, 'cached chunk, then hold')
 
 
 def drill_inference_slow(seed: int = 0) -> dict:
@@ -227,7 +352,7 @@ def drill_inference_slow(seed: int = 0) -> dict:
     def clear(pipe):
         pipe.faults.inference_latency = None
 
-    return _inference_drill('inference_1.5s', inject, clear, seed)
+    return _inference_drill('inference_1.5s', inject, clear, 'policy health silent', seed)
 
 
 def drill_policy_raises(seed: int = 0) -> dict:
@@ -238,7 +363,7 @@ def drill_policy_raises(seed: int = 0) -> dict:
     def clear(pipe):
         pipe.faults.policy_raises = False
 
-    return _inference_drill('policy_raises', inject, clear, seed)
+    return _inference_drill('policy_raises', inject, clear, 'policy failing', seed)
 
 
 def drill_failed_grasps(seed: int = 0) -> dict:
@@ -264,7 +389,8 @@ def drill_failed_grasps(seed: int = 0) -> dict:
     pipe.run_for(0.2)
     back = pipe.supervisor.core.mode == Mode.NORMAL
     t = obs.time_to_mode(Mode.HUMAN_REQUIRED, t0)
-    result = _result('four_failed_grasps', Mode.HUMAN_REQUIRED, obs, t0,
+    result = _result('four_failed_grasps', Mode.HUMAN_REQUIRED, 'failed grasps in a row', obs,
+                     t0,
                      len(failures) * (cfg.sim['episode_timeout'] + 1.0), holds <= {SOURCE_HOLD},
                      still and refused and back,
                      f'{len(failures)} failed grasps; unacknowledged for 3 s: {still}; '
@@ -298,7 +424,8 @@ def drill_stop_during_degraded(seed: int = 0) -> dict:
     cleared = obs.now
     pipe.faults.camera_unplugged = False
     recovered = _recovers_only_after(pipe, obs, cleared, cfg.supervisor.recovery_time, 3.0)
-    return _result('software_stop_during_vision_degraded', Mode.SOFTWARE_STOP, obs, t0, 0.1,
+    return _result('software_stop_during_vision_degraded', Mode.SOFTWARE_STOP,
+                   'software stop', obs, t0, 0.1,
                    degraded and held and refused, back_to_degraded and recovered,
                    f'degraded before the stop: {degraded}; output frozen: {held}; '
                    f'reset without operator refused: {refused}')
@@ -308,6 +435,7 @@ DRILLS = {
     'camera_unplugged': drill_camera_unplugged,
     'camera_frozen': drill_camera_frozen,
     'gripper_stalled': drill_gripper_stalled,
+    'gripper_stall_detected': drill_gripper_stall_detected,
     'inference_slow': drill_inference_slow,
     'policy_raises': drill_policy_raises,
     'failed_grasps': drill_failed_grasps,

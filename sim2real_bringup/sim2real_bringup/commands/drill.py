@@ -1,9 +1,11 @@
 """Fault drills: each supervised fault injected into the full in-process stack, one at a time.
 
-Faults: camera unplugged, camera frozen, gripper stalled on an object, inference taking
+Faults: camera unplugged, camera frozen, gripper stalled on an object (the driver flags it),
+a silent gripper stall (only the supervisor's stall detection can tell), inference taking
 1.5 s, the policy raising, four failed grasps in a row, a software stop during a degraded
-mode. For each: the mode reached and how fast, whether the fallback ran, whether any unsafe
-command left the safety filter, and whether the mode returned to NORMAL only when it should.
+mode. For each: the first degraded mode reached, why and how fast, whether the fallback ran,
+whether any unsafe command left the safety filter, and whether the mode returned to NORMAL
+only when it should.
 The policy is the privileged scripted expert (the drills test supervision, not learning).
 """
 from __future__ import annotations
@@ -26,18 +28,17 @@ def run(args) -> int:
     from sim2real_bringup.drills import run_all
 
     def progress(r):
-        ok = r['in_time'] and r['fallback_ok'] and r['recovery_ok'] and not r['unsafe_commands']
         t = 'never' if r['time_to_mode_s'] is None else f'{r["time_to_mode_s"]:.2f} s'
-        print(f'{"PASS" if ok else "FAIL"}  {r["fault"]:<40} -> {r["reached_mode"]:<16} in {t} '
-              f'(budget {r["time_budget_s"]:.2f} s), fallback {"ok" if r["fallback_ok"] else "NO"}'
-              f', recovery {"ok" if r["recovery_ok"] else "NO"}, unsafe {r["unsafe_commands"]}',
-              flush=True)
+        print(f'{"PASS" if r["passed"] else "FAIL"}  {r["fault"]:<40} -> {r["reached_mode"]:<16} '
+              f'in {t} (budget {r["time_budget_s"]:.2f} s), fallback '
+              f'{"ok" if r["fallback_ok"] else "NO"}, recovery '
+              f'{"ok" if r["recovery_ok"] else "NO"}, unsafe {r["unsafe_commands"]}; '
+              f'reason: {r["reason"] or "none"}', flush=True)
 
     results = run_all(args.only, progress)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
         print(f'wrote {args.json}')
-    failed = [r for r in results['faults'] if not (
-        r['in_time'] and r['fallback_ok'] and r['recovery_ok'] and not r['unsafe_commands'])]
+    failed = [r for r in results['faults'] if not r['passed']]
     return 1 if failed else 0

@@ -49,6 +49,8 @@ class SimFaults:
     """Faults the simulator can be told to have (drills flip them mid-run)."""
 
     gripper_stuck: bool = False   # the gripper ignores commands; its driver flags a fault
+    gripper_stalled: bool = False  # the gripper ignores commands; its driver does not notice
+                                   # (no fault flag: only the supervisor's stall check can tell)
 
 
 class SimRobotNode:
@@ -106,7 +108,8 @@ class SimRobotNode:
         self.stop()
         self.episode += 1
         self.sim = GripperSim(params, start=pose)
-        self.sim.stuck_gripper = self.faults.gripper_stuck
+        self.sim.stuck_gripper = self.faults.gripper_stuck or getattr(
+            self.faults, 'gripper_stalled', False)
         self.visual = VisualRandomizer(params.image, params.seed)
         self.held_since_ns = None
         self.episode_start_ns = self.sim_ns
@@ -158,11 +161,13 @@ class SimRobotNode:
         sim = self.sim
         if sim is None:
             return
-        stuck = self.faults.gripper_stuck
-        sim.stuck_gripper = stuck
+        flagged = self.faults.gripper_stuck
+        # the in-process pipeline hands over its own fault switches, which may lack this one
+        silent = getattr(self.faults, 'gripper_stalled', False)
+        sim.stuck_gripper = flagged or silent
         sim.step(self.period)
         self.state_pub.publish(convert.robot_state_msg(msgs, sim.robot_state(), now,
-                                                       fault=stuck))
+                                                       fault=flagged))
         names, positions, velocities = sim.joint_state()
         self.joint_pub.publish(convert.joint_state_msg(msgs, names, positions, velocities,
                                                        now, sim.joint_efforts()))
