@@ -12,7 +12,14 @@ Every tick (``Controller.tick``) chooses one command from the chunks received so
 * the seed's exponential smoothing follows (``smoothing`` = weight of the new target);
 * the latency budget: a chunk older than ``max_chunk_age`` (from its observation stamp) is
   never used; a command from a chunk older than ``fresh_chunk_age`` is the chunk's tail and
-  counts as a deadline miss; with no usable chunk the controller holds;
+  counts as a deadline miss, and so does a tick that should follow the policy but has no
+  usable chunk (the controller holds);
+* what each tick reports about time is on the clock it is given (``now_ns``: wall time on a
+  robot, the simulated clock in-process): the period since the previous tick, the chunk's
+  age (the tick's time minus the chunk's observation stamp) and the observation-to-command
+  latency (the time of the first tick that took its command from that chunk minus its
+  observation stamp: how long an observation took to reach a command, the same for every
+  tick the chunk serves, where the age keeps growing);
 * the supervisor's mode is obeyed through ``sim2real_safety.fallbacks``: home after the
   vision grace period, stop-release-raise on a gripper fault, hold when a human is required
   or the software stop is latched.
@@ -121,7 +128,7 @@ class Chunk:
     """One action chunk, aligned to the time its observation was taken."""
 
     __slots__ = ('stamp_ns', 'start_ns', 'period_ns', 'actions', 'latency', 'sequence',
-                 'received_ns', 'end_ns')
+                 'received_ns', 'end_ns', 'first_command_ns')
 
     def __init__(self, stamp_ns: int, actions: np.ndarray, period: float, start_offset: float,
                  latency: float, sequence: int, received_ns: int):
@@ -140,6 +147,7 @@ class Chunk:
         self.sequence = int(sequence)
         self.received_ns = int(received_ns)
         self.end_ns = self.start_ns + (len(actions) - 1) * self.period_ns
+        self.first_command_ns: int | None = None  # the first tick that followed it
 
     def covers(self, t_ns: int) -> bool:
         """True while the chunk still has an action for ``t_ns``."""
@@ -158,7 +166,17 @@ class Chunk:
 
 
 class TickResult:
-    """What one tick decided (the node turns it into a command and diagnostics)."""
+    """What one tick decided (the node turns it into a command and diagnostics).
+
+    Times in s on the controller's clock: ``period`` since the previous tick (NaN at the
+    first) and ``jitter`` its deviation from control_period; ``chunk_age``: this tick's time
+    minus the observation stamp of the chunk the command came from; ``latency``: the
+    observation-to-command latency of that chunk, the time of the first tick that took its
+    command from it minus its observation stamp (both NaN when the command came from no
+    chunk).
+    ``deadline_misses``: ticks so far whose command was a chunk's tail or, while the policy
+    was to drive, a hold for want of a usable chunk.
+    """
 
     __slots__ = ('command', 'source', 'chunk_age', 'latency', 'period', 'jitter',
                  'deadline_misses', 'mode', 'tick')
@@ -307,8 +325,12 @@ class Controller:
         follow_policy = mode in (Mode.NORMAL, Mode.INFERENCE_SLOW) or (
             mode == Mode.VISION_DEGRADED and now_ns - self._mode_since_ns < self._grace_ns)
         target, chunk = (self._from_chunks(now_ns) if follow_policy else (None, None))
+        latency = math.nan
         if target is not None:
             chunk_age = (now_ns - chunk.stamp_ns) / NS
+            if chunk.first_command_ns is None:
+                chunk.first_command_ns = now_ns
+            latency = (chunk.first_command_ns - chunk.stamp_ns) / NS
             fresh = now_ns - chunk.stamp_ns <= self._fresh_ns
             source = SOURCE_POLICY if fresh else SOURCE_CHUNK_TAIL
             if not fresh:
@@ -331,6 +353,5 @@ class Controller:
             self._was_chunk = False
         if self._fade_pose is not None and now_ns - self._resume_start_ns >= self._fade_ns:
             self._fade_pose = None
-        latency = chunk_age
         return TickResult(tuple(float(v) for v in self.output), source, chunk_age, latency,
                           period, jitter, self.deadline_misses, int(mode), self.ticks)

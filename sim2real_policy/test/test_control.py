@@ -42,7 +42,27 @@ def test_delay_aware_start_skips_actions_already_past():
     out = ctl.tick(1210 * MS)
     assert out.command[0] == pytest.approx(0.55 + 0.1 * 0.21)  # the action for t = 210 ms
     assert out.source == SOURCE_POLICY
-    assert out.latency == pytest.approx(0.21)
+    assert out.chunk_age == pytest.approx(0.21)
+    assert out.latency == pytest.approx(0.20)  # its first command was at 1200 ms
+
+
+def test_observation_to_command_is_the_chunks_first_command_not_its_age():
+    """Issue 17: ControlDiagnostics.latency was always equal to chunk_age.
+
+    The latency is the first tick that took its command from the chunk minus the chunk's
+    observation stamp, the same for every tick the chunk serves; the age keeps growing.
+    """
+    ctl = controller(blending='naive')
+    assert math.isnan(ctl.tick(1000 * MS).latency)  # no chunk: no latency
+    assert ctl.on_chunk(ramp_chunk(stamp_ms=1000, received_ms=1030), 1030 * MS)
+    ticks = range(1035, 1200, 10)
+    outs = [ctl.tick(t * MS) for t in ticks]
+    assert [o.chunk_age for o in outs] == pytest.approx([(t - 1000) / 1000 for t in ticks])
+    assert [o.latency for o in outs] == pytest.approx([0.035] * len(outs))
+    assert ctl.on_chunk(ramp_chunk(stamp_ms=1100, received_ms=1190, seq=1), 1190 * MS)
+    first, second = ctl.tick(1205 * MS), ctl.tick(1215 * MS)
+    assert (first.latency, second.latency) == pytest.approx((0.105, 0.105))
+    assert (first.chunk_age, second.chunk_age) == pytest.approx((0.105, 0.115))
 
 
 def test_interpolates_between_actions():

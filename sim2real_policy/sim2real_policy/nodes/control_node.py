@@ -5,7 +5,9 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        robot_state (RobotState: the first one seeds the controller, which starts by holding
        where the robot is)
   pub  proposed_command (CartesianCommand, to the safety node), diagnostics
-       (ControlDiagnostics: period, jitter, chunk age, latency, fallback in use)
+       (ControlDiagnostics: period, jitter, chunk age, observation-to-command latency,
+       deadline misses, command source; all on the node's clock: wall time on a robot, the
+       simulated clock in-process, where ticks fall exactly on control_period)
 Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``, and
 ``realtime_priority``; read-only). The tick never waits: chunks arrive asynchronously and the
 tick only reads what is there. On ROS (wall clock) the tick runs on a precise timer of its own
