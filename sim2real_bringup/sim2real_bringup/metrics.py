@@ -16,7 +16,14 @@ OK, WARN, ERROR = 0, 1, 2
 
 
 class RollingMetrics:
-    """Windows of recent samples; cheap to feed, computed on demand."""
+    """Windows of recent samples; cheap to feed, computed on demand.
+
+    ``latency``: the last ``window`` chunks' ``inference_latency`` (s, as the policy node
+    reports it); ``periods``: the last ``window`` control ticks' ``period`` (s, on the control
+    node's clock: the simulated clock in-process); ``deadline_misses``: control ticks since
+    the start whose command missed the freshness budget, summed over controller restarts (see
+    :meth:`on_control`).
+    """
 
     def __init__(self, window: int = 1000, latency_budget: float = 0.5,
                  period: float = 0.01, jitter_budget: float = 0.001,
@@ -26,6 +33,9 @@ class RollingMetrics:
         self.periods = deque(maxlen=window)
         self.results = deque(maxlen=results_window)
         self.deadline_misses = 0
+        self._misses_before = 0      # misses of controllers that have since restarted
+        self._misses_current = 0     # the running controller's own count
+        self._tick: int | None = None
         self.spikes = 0
         self.interventions = 0
         self.mode_time = Counter()
@@ -42,11 +52,25 @@ class RollingMetrics:
         if math.isfinite(inference_latency):
             self.latency.append(inference_latency)
 
-    def on_control(self, period: float, deadline_misses: int) -> None:
-        """ControlDiagnostics."""
+    def on_control(self, period: float, deadline_misses: int, tick: int | None = None) -> None:
+        """ControlDiagnostics: the tick's period and the controller's deadline-miss count.
+
+        ``deadline_misses`` is the controller's running count of ticks whose command missed
+        the freshness budget: served from the tail of a chunk older than fresh_chunk_age, or,
+        while the policy was to drive, from no usable chunk (a hold). Not the fallbacks a
+        degraded mode orders. A tick counter (or a count) lower than the last one means the
+        controller restarted (a new episode in-process, a restarted node): the counts of
+        earlier controllers are kept and added.
+        """
         if math.isfinite(period):
             self.periods.append(period)
-        self.deadline_misses = deadline_misses
+        restarted = deadline_misses < self._misses_current or (
+            tick is not None and self._tick is not None and tick <= self._tick)
+        if restarted:
+            self._misses_before += self._misses_current
+        self._misses_current = deadline_misses
+        self._tick = tick
+        self.deadline_misses = self._misses_before + deadline_misses
 
     def on_command(self, pose) -> None:
         """A safe command: a step larger than spike_step in one tick is an action spike."""

@@ -41,8 +41,8 @@ class LoggerNode:
         node.create_subscription('action_chunk', M + 'ActionChunk',
                                  lambda msg: m.on_chunk(msg.inference_latency), 'default')
         node.create_subscription('control_diagnostics', M + 'ControlDiagnostics',
-                                 lambda msg: m.on_control(msg.period, msg.deadline_misses),
-                                 'default')
+                                 lambda msg: m.on_control(msg.period, msg.deadline_misses,
+                                                          msg.tick), 'default')
         node.create_subscription('safe_command', M + 'CartesianCommand',
                                  lambda msg: m.on_command(convert.command_pose(msg)), 'command')
         node.create_subscription('supervisor_state', M + 'SupervisorState', self.on_mode,
