@@ -1,24 +1,39 @@
 """Control benchmark: the 100 Hz loop under inference latency, against the synchronous loop.
 
-* ``latency_sweep`` -- on the simulated clock: a policy whose chunks (a smooth reference plus
-  a per-chunk prediction error) arrive ``latency`` after their observation; the controller
-  ticks at 100 Hz. Reported per latency: the fraction of ticks that emitted a command, the
-  fraction served from a chunk younger than ``max_chunk_age``, and the largest command step,
-  blended (crossfade) vs naive switching, on the same chunk stream.
-* ``sync_baseline`` -- the seed's loop, inference inline: one command per inference.
-* ``wall_clock_jitter`` -- the controller on a thread at 100 Hz in wall time while another
-  thread runs ONNX inference back to back; the tick period's deviation from 10 ms.
-* ``inference_latency`` -- a model on ONNX Runtime and on cv2.dnn, batch 1.
+* ``latency_sweep`` -- measured on the simulated clock: the controller ticks at 100 Hz and a
+  policy's chunks (a smooth reference plus a per-chunk prediction error) arrive ``latency``
+  after their observation. Reported per latency, as the controller itself classified its
+  ticks: the fraction of commands from a fresh chunk (younger than ``fresh_chunk_age``), from
+  a chunk's tail, and holds for want of a usable chunk; the observation-to-command latency the
+  controller reports; and the largest command step, blended (crossfade, ensemble) vs naive
+  switching, on the same chunk stream.
+* ``sync_baseline`` -- a model, not a measurement: the seed's loop with inference inline
+  gives one command per inference, so its rate is 1 / max(control period, latency).
+* ``wall_clock_jitter`` -- measured on the wall clock: the control node's own tick timer
+  (``sim2real_safety.timing.PreciseTimer``, what the node ticks on in ROS wall time) drives
+  its ``Controller`` at 100 Hz while another thread runs ONNX inference back to back; the
+  period between ticks as the controller saw it, and its deviation from 10 ms. No ROS
+  executor or DDS: ``sim2real_bringup/test/bench_control_ros.py`` measures the node on ROS.
+* ``inference_latency`` -- measured on the wall clock: a model on ONNX Runtime and on
+  cv2.dnn, batch 1.
 """
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
 import numpy as np
 
-from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_policy.control import (
+    Chunk,
+    ControlConfig,
+    Controller,
+    SOURCE_CHUNK_TAIL,
+    SOURCE_HOLD,
+    SOURCE_POLICY,
+)
 
 MS = 1_000_000
 LATENCIES_MS = (0, 50, 100, 200, 500, 1000)
@@ -38,7 +53,8 @@ def _run(latency_s: float, blending: str, seconds: float, seed: int,
     controller = Controller(config, tuple(_reference(np.array(0.0))))
     tick_ns = int(config.control_period * 1e9)
     next_obs_ns, pending = 0, []
-    emitted = fresh = 0
+    sources = {SOURCE_POLICY: 0, SOURCE_CHUNK_TAIL: 0, SOURCE_HOLD: 0}
+    latencies = []
     commands = []
     ticks = int(seconds / config.control_period)
     for k in range(ticks):
@@ -53,44 +69,60 @@ def _run(latency_s: float, blending: str, seconds: float, seed: int,
             _, chunk = pending.pop(0)
             controller.on_chunk(chunk, now)
         out = controller.tick(now)
-        if all(math.isfinite(v) for v in out.command):
-            emitted += 1
-        if math.isfinite(out.chunk_age) and out.chunk_age <= config.max_chunk_age:
-            fresh += 1
+        sources[out.source] += 1
+        if math.isfinite(out.latency):
+            latencies.append(out.latency)
         commands.append(out.command)
     steps = np.linalg.norm(np.diff(np.asarray(commands)[:, :3], axis=0), axis=1)
-    return {'tick_coverage': emitted / ticks, 'fresh_fraction': fresh / ticks,
+    return {'fresh_fraction': sources[SOURCE_POLICY] / ticks,
+            'tail_fraction': sources[SOURCE_CHUNK_TAIL] / ticks,
+            'hold_fraction': sources[SOURCE_HOLD] / ticks,
+            'deadline_misses': controller.deadline_misses,
+            'observation_to_command_ms': (float(np.median(latencies)) * 1e3 if latencies
+                                          else None),  # None: no command came from a chunk
             'max_step': float(steps.max())}
 
 
 def latency_sweep(seconds: float = 20.0, seed: int = 0) -> list[dict]:
-    """Per injected latency: coverage, freshness, largest step blended vs naive."""
+    """Per injected latency, on the simulated clock: where the commands came from, steps.
+
+    The fractions, the deadline misses and the observation-to-command latency (median, ms)
+    are the crossfade controller's; the largest steps compare the blendings.
+    """
     rows = []
     for latency_ms in LATENCIES_MS:
         blended = _run(latency_ms / 1000, 'crossfade', seconds, seed)
         naive = _run(latency_ms / 1000, 'naive', seconds, seed)
         ensemble = _run(latency_ms / 1000, 'ensemble', seconds, seed)
         rows.append({'inference_latency_ms': latency_ms,
-                     'tick_coverage': blended['tick_coverage'],
-                     'fresh_fraction': blended['fresh_fraction'],
+                     **{k: blended[k] for k in ('fresh_fraction', 'tail_fraction',
+                                                'hold_fraction', 'deadline_misses',
+                                                'observation_to_command_ms')},
                      'max_step_blended': blended['max_step'], 'max_step_naive': naive['max_step'],
                      'max_step_ensemble': ensemble['max_step']})
     return rows
 
 
+SYNC_MODEL = ('a model, not a measurement: one command per inference, so the rate is '
+              '1 / max(control period, inference latency)')
+
+
 def sync_baseline(control_period: float = 0.01) -> list[dict]:
-    """The seed's synchronous loop: observe, infer inline, act; the rate it reaches."""
-    rows = []
-    for latency_ms in LATENCIES_MS:
-        # each iteration waits for the inference, then for the rest of its control period
-        iteration = max(control_period, latency_ms / 1000 + 1e-4)
-        rows.append({'inference_latency_ms': latency_ms, 'command_rate_hz': 1.0 / iteration})
-    return rows
+    """The seed's synchronous loop's command rate per latency, from :data:`SYNC_MODEL`."""
+    return [{'inference_latency_ms': latency_ms,
+             'command_rate_hz': 1.0 / max(control_period, latency_ms / 1000)}
+            for latency_ms in LATENCIES_MS]
 
 
 def wall_clock_jitter(model_path, seconds: float = 5.0) -> dict:
-    """Tick period jitter (ms) at 100 Hz with inference running on another thread."""
+    """Tick period jitter (ms) of the control node's timer, inference on another thread.
+
+    The timer is the node's own (:class:`sim2real_safety.timing.PreciseTimer`) and the periods
+    are the ones its ``Controller`` reports (``TickResult.period``, wall time). A deadline
+    the timer misses by more than a period is skipped, which shows as a long period.
+    """
     from sim2real_policy.policy import PolicyRunner
+    from sim2real_safety.timing import PreciseTimer
 
     runner = PolicyRunner(model_path)
     width, height = runner.meta.image_size
@@ -109,26 +141,29 @@ def wall_clock_jitter(model_path, seconds: float = 5.0) -> dict:
     worker.start()
     config = ControlConfig()
     controller = Controller(config, tuple(proprio[:5]))
-    period_ns = int(config.control_period * 1e9)
-    stamps = []
-    start = time.perf_counter_ns()
-    deadline = start
-    while time.perf_counter_ns() - start < seconds * 1e9:
-        deadline += period_ns
-        # sleep most of the wait, spin the last 0.5 ms: the OS wakes threads late
-        remaining = deadline - time.perf_counter_ns()
-        if remaining > 600_000:
-            time.sleep((remaining - 500_000) / 1e9)
-        while time.perf_counter_ns() < deadline:
-            pass
-        now = time.perf_counter_ns()
-        controller.tick(now)
-        stamps.append(now)
-    stop.set()
-    worker.join()
-    jitter = np.abs(np.diff(stamps) - period_ns) / 1e6
+    periods = []
+
+    def on_tick():
+        periods.append(controller.tick(time.monotonic_ns()).period)
+
+    switch_interval = sys.getswitchinterval()  # the timer lowers it for its thread
+    timer = PreciseTimer(config.control_period, on_tick, 'bench_control_tick')
+    try:
+        time.sleep(seconds)
+    finally:
+        timer.cancel()
+        timer.thread.join()
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(switch_interval)
+    measured = np.asarray([p for p in periods if math.isfinite(p)])
+    jitter = np.abs(measured - config.control_period) * 1e3
+    if not jitter.size:
+        return {'p50': math.nan, 'p99': math.nan, 'max': math.nan, 'ticks': len(periods),
+                'inferences': inferences[0], 'period_mean_ms': math.nan}
     return {'p50': float(np.percentile(jitter, 50)), 'p99': float(np.percentile(jitter, 99)),
-            'max': float(jitter.max()), 'ticks': len(stamps), 'inferences': inferences[0]}
+            'max': float(jitter.max()), 'ticks': len(periods), 'inferences': inferences[0],
+            'period_mean_ms': float(measured.mean() * 1e3)}
 
 
 def inference_latency(model_path, runs: int = 500) -> dict:
