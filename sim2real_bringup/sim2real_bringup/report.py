@@ -16,10 +16,15 @@ import numpy as np
 
 from sim2real_bringup import convert
 from sim2real_bringup import interfaces as ifc
-from sim2real_bringup.bag import read_bag
+from sim2real_bringup.bag import bag_summary, BagError, read_bag
+from sim2real_bringup.metrics import RollingMetrics
+from sim2real_bringup.topics import BY_NAME
 
 NS = 1e9
 M = 'sim2real_msgs/msg/'
+# The topics a report is made of (each with the suite's type).
+REPORT_TOPICS = ('/policy/action_chunk', '/control/diagnostics', '/safety/command',
+                 '/safety/status', '/supervisor/state', '/episode/result')
 
 
 def _names(typename: str, prefix: str) -> dict:
@@ -27,19 +32,40 @@ def _names(typename: str, prefix: str) -> dict:
             if k.startswith(prefix)}
 
 
+def check_topics(bag: str | Path) -> list[str]:
+    """The report's topics the bag holds with the suite's types.
+
+    Raises :class:`BagError` (one line naming the bag and what is missing) when it holds none
+    of them, or holds one of them with another type.
+    """
+    held = bag_summary(bag)
+    wrong = [f'{name} is {held[name]["type"]}, not {BY_NAME[name].typename}'
+             for name in REPORT_TOPICS if name in held
+             and held[name]['type'] != BY_NAME[name].typename]
+    if wrong:
+        raise BagError(f'{bag}: not the sim2real types: {"; ".join(wrong)}')
+    present = [name for name in REPORT_TOPICS if name in held]
+    if not present:
+        others = ', '.join(f'{name} ({info["type"]})' for name, info in list(held.items())[:5])
+        more = f' and {len(held) - 5} more' if len(held) > 5 else ''
+        raise BagError(f'{bag}: no sim2real topic to report on (none of '
+                       f'{", ".join(REPORT_TOPICS)}); the bag holds '
+                       f'{others + more if held else "no topics"}')
+    return present
+
+
 def collect(bag: str | Path) -> dict:
-    """The series a report needs, read from the bag."""
+    """The series a report needs, read from the bag (:class:`BagError` if it has none)."""
+    check_topics(bag)
     series = {'chunk_latency': [], 'control': [], 'commands': [], 'verdicts': [], 'modes': [],
               'results': [], 'transitions': []}
-    for m in read_bag(bag, topics={'/policy/action_chunk', '/control/diagnostics',
-                                   '/safety/command', '/safety/status', '/supervisor/state',
-                                   '/episode/result'}):
+    for m in read_bag(bag, topics=set(REPORT_TOPICS)):
         t, msg = m.time_ns / NS, m.msg
         if m.topic == '/policy/action_chunk':
             series['chunk_latency'].append((t, msg.inference_latency))
         elif m.topic == '/control/diagnostics':
             series['control'].append((t, msg.period, msg.latency, msg.command_source,
-                                      msg.deadline_misses))
+                                      msg.deadline_misses, msg.tick))
         elif m.topic == '/safety/command':
             series['commands'].append((t, *convert.command_pose(msg)))
         elif m.topic == '/safety/status':
@@ -52,13 +78,24 @@ def collect(bag: str | Path) -> dict:
     return series
 
 
+def _deadline_misses(control) -> int:
+    """Deadline misses of the whole run: each controller's count, summed over its restarts.
+
+    In-process every episode starts a new controller, whose count starts again from 0.
+    """
+    metrics = RollingMetrics(window=1)
+    for _, period, _, _, misses, tick in control:
+        metrics.on_control(period, misses, tick)
+    return int(metrics.deadline_misses)
+
+
 def summarize(series: dict) -> dict:
     """The numbers of report.json."""
     verdict_names = _names(M + 'SafetyStatus', 'VERDICT_')
     mode_names = _names(M + 'SupervisorState', 'MODE_')
     results = series['results']
     latency = np.array([lat for _, lat in series['chunk_latency']]) * 1e3
-    control = np.array([(p, lat) for _, p, lat, _, _ in series['control']], dtype=float) \
+    control = np.array([(p, lat) for _, p, lat, *_ in series['control']], dtype=float) \
         if series['control'] else np.zeros((0, 2))
     obs_to_cmd = control[:, 1][np.isfinite(control[:, 1])] * 1e3 if len(control) else []
     periods = control[:, 0][np.isfinite(control[:, 0])] * 1e3 if len(control) else []
@@ -89,7 +126,7 @@ def summarize(series: dict) -> dict:
         'inference_latency_ms': stats(latency),
         'observation_to_command_ms': stats(obs_to_cmd),
         'control_period_ms': stats(periods),
-        'deadline_misses': int(series['control'][-1][4]) if series['control'] else 0,
+        'deadline_misses': _deadline_misses(series['control']),
         'safety': {'verdicts': dict(verdicts), 'violations': dict(constraints),
                    'checked': len(series['verdicts'])},
         'modes': {'time_s': {k: round(v, 3) for k, v in time_in.items()},
@@ -145,7 +182,7 @@ def plots(series: dict) -> dict:
         ax.set_xlabel('time (s)')
 
     def latency(ax):
-        values = [lat * 1e3 for _, _, lat, _, _ in series['control'] if np.isfinite(lat)]
+        values = [lat * 1e3 for _, _, lat, *_ in series['control'] if np.isfinite(lat)]
         if values:
             ax.hist(values, bins=50)
         ax.set_title('observation-to-command latency (ms)')
