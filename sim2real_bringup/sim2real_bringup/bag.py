@@ -184,53 +184,183 @@ def bag_summary(path: str | Path) -> dict[str, dict]:
         raise BagError(f'{path}: cannot read the bag ({type(exc).__name__}: {exc})') from None
 
 
-def recover_bag(path: str | Path, out: str | Path | None = None) -> Path:
-    """Rebuild a recording that was never closed (killed, power loss) as a new, valid bag.
+_MCAP_MAGIC = b'\x89MCAP0\r\n'
+_OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
 
-    Reads the MCAP records that reached the disk (with the ``mcap`` library, tolerating the
-    truncated tail) and writes them, byte for byte, to ``out`` (default ``<path>-recovered``)
-    with a proper index and metadata.yaml. The crashed recording is left untouched.
+
+def _mcap_records(file: Path, schemas: dict, channels: dict, messages: list) -> bool:
+    """Read an MCAP file's schemas, channels and messages, up to where the file is cut.
+
+    Tolerates a truncated tail: every complete record before the cut is kept, the records of
+    an uncompressed chunk cut in the middle included (a compressed one is lost whole). True if
+    the file is whole (its footer was reached).
     """
-    from mcap.exceptions import McapError
-    from mcap.records import Channel, Message, Schema
-    from mcap.stream_reader import StreamReader
+    from io import BytesIO
+    import mmap
+    import struct
+
+    from mcap.data_stream import ReadDataStream
+    from mcap.records import Channel, Chunk, Message, Schema
+    from mcap.stream_reader import get_chunk_data_stream
+
+    def records(buf, start, end, into_chunks):
+        """(opcode, content) of the complete records in buf[start:end]; footer stops it."""
+        pos = start
+        while pos + 9 <= end:
+            opcode, length = struct.unpack_from('<BQ', buf, pos)
+            body = pos + 9
+            if body + length > end:
+                if opcode == _OP_CHUNK and into_chunks:
+                    yield opcode, None, body  # a chunk cut short: its complete records
+                return
+            yield opcode, bytes(buf[body:body + length]), body
+            if opcode == _OP_FOOTER:
+                return
+            pos = body + length
+
+    def take(opcode, content):
+        stream = ReadDataStream(BytesIO(content))
+        if opcode == _OP_SCHEMA:
+            schema = Schema.read(stream)
+            schemas[schema.id] = (schema.name, schema.encoding, schema.data)
+        elif opcode == _OP_CHANNEL:
+            channel = Channel.read(stream)
+            channels[channel.id] = (channel.topic, channel.schema_id)
+        elif opcode == _OP_MESSAGE:
+            message = Message.read(stream, len(content))
+            messages.append((message.log_time, message.channel_id, message.data))
+
+    with open(file, 'rb') as handle:
+        size = handle.seek(0, 2)
+        if size < len(_MCAP_MAGIC):
+            return False
+        buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            if buf[:len(_MCAP_MAGIC)] != _MCAP_MAGIC:
+                raise BagError(f'{file} is not an MCAP file')
+            for opcode, content, body in records(buf, len(_MCAP_MAGIC), size, True):
+                if opcode == _OP_FOOTER:
+                    return True
+                if opcode != _OP_CHUNK:
+                    take(opcode, content)
+                    continue
+                if content is not None:
+                    chunk = Chunk.read(ReadDataStream(BytesIO(content)))
+                    stream, length = get_chunk_data_stream(chunk)
+                    inner = stream.read(length) if length else b''
+                    for op, record, _ in records(inner, 0, len(inner), False):
+                        take(op, record)
+                    continue
+                # Cut inside this chunk: 8+8+8+4 bytes, the compression, the records' length.
+                head = body + 28
+                if head + 4 > size:
+                    return False
+                (name_length,) = struct.unpack_from('<I', buf, head)
+                compression = bytes(buf[head + 4:head + 4 + name_length])
+                first = head + 4 + name_length + 8
+                if compression or first > size:
+                    return False  # a compressed chunk cannot be read in part
+                for op, record, _ in records(buf, first, size, False):
+                    take(op, record)
+                return False
+        finally:
+            buf.close()
+    return False
+
+
+def _bag_types(schemas: dict):
+    """A typestore of the types the bag itself defines (its MCAP schemas)."""
+    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+
+    store = get_typestore(Stores.EMPTY)
+    suite = interfaces.typestore()
+    for name, encoding, data in schemas.values():
+        try:
+            if encoding != 'ros2msg':
+                raise ValueError(f'schema encoding {encoding!r}')
+            store.register(get_types_from_msg(data.decode(), name))
+        except Exception:  # noqa: BLE001 -- the suite's own definition, if it has one
+            if name not in suite.fielddefs:
+                continue
+            msgdef, _ = suite.generate_msgdef(name, ros_version=2)
+            store.register(get_types_from_msg(msgdef, name))
+    return store
+
+
+def recover_bag(path: str | Path, out: str | Path | None = None,
+                notes: list | None = None) -> Path:
+    """Rebuild a recording as a new, valid bag from what its ``.mcap`` files still hold.
+
+    For a recording that was never closed (killed, power loss: no metadata.yaml) and for a
+    closed one whose ``.mcap`` was cut short later (copied in part, a full disk): every
+    complete message before the cut is kept (a compressed chunk cut in the middle is lost
+    whole), written byte for byte to ``out`` (default ``<path>-recovered``) with a proper
+    index and metadata.yaml, the types as the bag's own schemas define them. The damaged
+    recording is left untouched; an existing ``out`` is an error and nothing is
+    overwritten; a failed write leaves no ``out`` behind. ``notes`` (a list) receives a line
+    for each file found cut short and each topic that could not be kept.
+    """
+    import shutil
 
     path = Path(path)
-    if (path / 'metadata.yaml').is_file():
-        raise BagError(f'{path} was closed cleanly (it has metadata.yaml); nothing to recover')
+    if not path.is_dir():
+        raise BagError(f'{path} is not a rosbag2 folder')
     files = sorted(path.glob('*.mcap'))
     if not files:
         raise BagError(f'{path} holds no .mcap file to recover')
     out = Path(out) if out else path.with_name(path.name + '-recovered')
+    if out.exists() or out.is_symlink():
+        raise BagExistsError(f'{out} exists already; choose another output path '
+                             '(nothing is overwritten)')
     schemas, channels, messages = {}, {}, []
+    whole = True
     for file in files:
-        with open(file, 'rb') as handle:
-            try:
-                for record in StreamReader(handle).records:
-                    if isinstance(record, Schema):
-                        schemas[record.id] = record.name
-                    elif isinstance(record, Channel):
-                        channels[record.id] = (record.topic, schemas.get(record.schema_id))
-                    elif isinstance(record, Message):
-                        messages.append((record.log_time, record.channel_id, record.data))
-            except (McapError, EOFError, ValueError):
-                pass  # the truncated tail: everything before it is kept
+        try:
+            complete = _mcap_records(file, schemas, channels, messages)
+            whole &= complete
+            if not complete and notes is not None:
+                notes.append(f'{file.name} is cut short: kept its records up to the cut')
+        except BagError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- mcap and zstd raise many kinds
+            raise BagError(f'{file}: cannot read the MCAP records ({type(exc).__name__}: '
+                           f'{exc})') from None
+    if whole and (path / 'metadata.yaml').is_file():
+        try:
+            bag_summary(path)
+        except BagError:
+            pass  # whole .mcap files but an unreadable metadata.yaml: rebuild it
+        else:
+            raise BagError(f'{path} was closed cleanly (it has metadata.yaml and whole .mcap '
+                           'files); nothing to recover')
     if not messages:
-        raise BagError(f'{path}: no complete message reached the disk')
-    writer = Writer(out, version=BAG_VERSIONS['jazzy'], storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    store = interfaces.typestore()
-    connections = {}
-    for channel_id, (topic, typename) in sorted(channels.items()):
-        if typename is None:
-            continue
-        profile = QOS_PROFILES[_default_qos(topic)]
-        connections[channel_id] = writer.add_connection(topic, typename, typestore=store,
-                                                        offered_qos_profiles=[profile])
-    for time_ns, channel_id, data in sorted(messages, key=lambda m: m[0]):
-        if channel_id in connections:
-            writer.write(connections[channel_id], time_ns, data)
-    writer.close()
+        raise BagError(f'{path}: no complete message is left in its .mcap file(s)')
+    store = _bag_types(schemas)
+    created = False
+    try:
+        writer = Writer(out, version=BAG_VERSIONS['jazzy'], storage_plugin=StoragePlugin.MCAP)
+        writer.open()
+        created = True
+        connections = {}
+        for channel_id, (topic, schema_id) in sorted(channels.items()):
+            typename = schemas.get(schema_id, (None,))[0]
+            if typename is None or typename not in store.fielddefs:
+                if notes is not None:
+                    notes.append(f'{topic} left out: its type {typename} has no definition '
+                                 'the bag or the suite can read')
+                continue
+            profile = QOS_PROFILES[_default_qos(topic)]
+            connections[channel_id] = writer.add_connection(topic, typename, typestore=store,
+                                                            offered_qos_profiles=[profile])
+        for time_ns, channel_id, data in sorted(messages, key=lambda m: m[0]):
+            if channel_id in connections:
+                writer.write(connections[channel_id], time_ns, data)
+        writer.close()
+    except Exception as exc:  # noqa: BLE001 -- one line, and no half-written bag left
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise BagError(f'{path}: cannot write the recovered bag {out} '
+                       f'({type(exc).__name__}: {exc})') from None
     return out
 
 

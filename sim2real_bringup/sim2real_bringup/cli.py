@@ -17,7 +17,7 @@ COMMANDS = {
     'replay': ('sim2real_bringup.commands.replay',
                'replay a bag through the current cores; new bag and a diff (replay.json)'),
     'recover': ('sim2real_bringup.commands.recover',
-                'rebuild a recording that was killed before it was closed'),
+                'rebuild a recording killed before it was closed, or cut short after'),
     'report': ('sim2real_bringup.commands.report',
                'report.json and report.html with plots from a bag or run folder'),
     'train': ('sim2real_bringup.commands.train',

@@ -1,8 +1,10 @@
-"""Rebuild a recording that was never closed (killed with SIGKILL, power loss).
+"""Rebuild a recording that was never closed, or whose .mcap was cut short after closing.
 
-The recorder hands a chunk to the operating system every second of recorded time; this
-reads what reached the disk and writes it as a new, complete bag (<BAG>-recovered). The
-crashed recording is left as it is.
+Never closed: killed with SIGKILL, power loss. Cut short: a partial copy, a full disk. The
+recorder hands a chunk to the operating system every second of recorded time; this
+reads every complete message that reached the disk and writes it as a new, complete bag
+(<BAG>-recovered, or --out). The damaged recording is left as it is; an existing output path
+is an error (nothing is overwritten).
 """
 from __future__ import annotations
 
@@ -20,8 +22,11 @@ def run(args) -> int:
     """Recover and summarize."""
     from sim2real_bringup.bag import bag_summary, recover_bag
 
-    out = recover_bag(args.bag, args.out)
+    notes = []
+    out = recover_bag(args.bag, args.out, notes)
     summary = bag_summary(out)
+    for note in notes:
+        print(f'note: {note}')
     print(f'recovered {sum(v["count"] for v in summary.values())} messages on '
           f'{len(summary)} topics into {out}')
     return 0
