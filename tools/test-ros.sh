@@ -24,7 +24,7 @@ set -u
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}" \
   RMW_IMPLEMENTATION=rmw_cyclonedds_cpp \
   CYCLONEDDS_URI="file://$root/tools/cyclonedds-localhost.xml"
-if ! python3 -c 'import mujoco, onnxruntime, onnx, rosbags, mcap' 2>/dev/null; then
+if ! python3 -c 'import mujoco, onnxruntime, onnx, rosbags, mcap, ruckig' 2>/dev/null; then
   say "installing tools/requirements-ros.txt for $(command -v python3)"
   python3 -m pip install --quiet --user --break-system-packages \
     -r "$root/tools/requirements-ros.txt"

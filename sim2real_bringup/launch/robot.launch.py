@@ -44,6 +44,8 @@ def generate_launch_description():
             extra['source'] = LaunchConfiguration('camera_source')
         if spec.executable in ('policy_node', 'camera_node'):
             extra['model_path'] = LaunchConfiguration('model_path')
+        if spec.executable == 'policy_node':
+            extra['calibration_file'] = LaunchConfiguration('calibration_file')
         nodes.append(suite_node(spec, overrides.get(spec.executable, ()), **extra))
     relay = suite_node(RELAY, tuple(driver.items()), IfCondition(LaunchConfiguration('relay')),
                        arm_output=LaunchConfiguration('arm_output'))
@@ -80,6 +82,11 @@ def generate_launch_description():
                                           'interfaces (no hardware)'),
         DeclareLaunchArgument('model_path', default_value='',
                               description='ONNX policy ("" = the bundled policy)'),
+        DeclareLaunchArgument('calibration_file', default_value='',
+                              description="the cell's calibration (camera, table) from the "
+                                          'calibration procedure; the keypoint policy needs '
+                                          'it (with standin_driver: config/'
+                                          'cell_calibration_sim.yaml)'),
         DeclareLaunchArgument('record', default_value='true',
                               description='record every suite topic with rosbag2 (MCAP)'),
         DeclareLaunchArgument('bag', default_value='sim2real_run',

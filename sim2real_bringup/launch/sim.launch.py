@@ -17,10 +17,11 @@ from sim2real_bringup.launch_graph import recorded_topics, SIM_ROBOT, SUITE
 def generate_launch_description():
     share = FindPackageShare('sim2real_bringup')
     sim_time = {'use_sim_time': True}
-    suite = [suite_node(spec, **sim_time, **({'model_path': LaunchConfiguration('model_path')}
-                                       if spec.executable in ('policy_node', 'camera_node')
-                                       else {}))
-             for spec in SUITE]
+    policy = {'model_path': LaunchConfiguration('model_path')}
+    extra = {'camera_node': policy,
+             'policy_node': {**policy,
+                             'calibration_file': LaunchConfiguration('calibration_file')}}
+    suite = [suite_node(spec, **sim_time, **extra.get(spec.executable, {})) for spec in SUITE]
     robot = suite_node(SIM_ROBOT, randomization=LaunchConfiguration('randomization'),
                  randomization_file=PathJoinSubstitution([share, 'config',
                                                           'randomization.yaml']),
@@ -35,6 +36,12 @@ def generate_launch_description():
         DeclareLaunchArgument('seed', default_value='0', description='first episode seed'),
         DeclareLaunchArgument('model_path', default_value='',
                               description='ONNX policy ("" = the bundled policy)'),
+        DeclareLaunchArgument('calibration_file',
+                              default_value=PathJoinSubstitution(
+                                  [share, 'config', 'cell_calibration_sim.yaml']),
+                              description="the cell's calibration for the keypoint policy "
+                                          '(default: the nominal scene, sim2real '
+                                          'calibrate-cell)'),
         DeclareLaunchArgument('record', default_value='false',
                               description='record every suite topic with rosbag2 (MCAP)'),
         DeclareLaunchArgument('bag', default_value='sim2real_sim_run',

@@ -82,6 +82,7 @@ class BagRecorder:
         self._writer.open()
         self._connections: dict[str, object] = {}
         self.counts: dict[str, int] = {}
+        self._graph = None
 
     def record(self, topic: str, typename: str, time_ns: int, msg) -> None:
         """Serialize ``msg`` (validated) and write it with receive time ``time_ns``."""
@@ -114,14 +115,19 @@ class BagRecorder:
 
         The graph's ``custom_data`` (what runtime recorded it) goes into the bag's metadata.
         """
-        for key, value in getattr(graph, 'custom_data', {}).items():
-            self._writer.set_custom_data(key, value)
+        self._graph = graph
+        self._write_custom_data()
         graph.add_tap(self.record)
         return self
 
+    def _write_custom_data(self) -> None:
+        for key, value in getattr(self._graph, 'custom_data', {}).items():
+            self._writer.set_custom_data(key, value)
+
     def close(self) -> None:
-        """Finish the MCAP file and write ``metadata.yaml``."""
+        """Finish the MCAP file and write ``metadata.yaml`` (the graph's latest custom data)."""
         if self._writer is not None:
+            self._write_custom_data()   # what the run added since it was attached
             self._writer.close()
             self._writer = None
 

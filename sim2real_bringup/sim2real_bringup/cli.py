@@ -22,6 +22,9 @@ COMMANDS = {
                'report.json and report.html with plots from a bag or run folder'),
     'train': ('sim2real_bringup.commands.train',
               'collect expert demonstrations and train a policy by behaviour cloning (torch)'),
+    'calibrate-cell': ('sim2real_bringup.commands.calibrate_cell',
+                       "calibrate a simulated cell's camera and table by the robot's procedure "
+                       '(touch-off, fingertips at known positions); writes calibration_file'),
     'evaluate': ('sim2real_bringup.commands.evaluate',
                  'success in sim and on the reality proxy, transfer ratio, deployment checklist'),
     'finetune': ('sim2real_bringup.commands.finetune',

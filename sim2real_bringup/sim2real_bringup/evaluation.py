@@ -55,6 +55,27 @@ def episode_source(where: str):
     return randomizer.sample
 
 
+def calibration_summary(calibrations) -> dict | None:
+    """Errors of the per-episode cell calibrations, checked against the simulator's truth (mm).
+
+    ``None`` for a policy that needs no calibration. The policy never sees these figures.
+    """
+    if not calibrations:
+        return None
+    checked = [c.extra.get('checked_against_truth', {}) for c in calibrations]
+    table = np.abs([c['table_error_m'] for c in checked if c.get('table_error_m') is not None])
+    points = np.asarray([c['table_point_error_m_p95'] for c in checked])
+    return {'calibrations': len(calibrations),
+            'table_out_of_reach': sum(c.table_height is None for c in calibrations),
+            'table_height_error_mm': {'mean': float(np.mean(table) * 1e3) if table.size else None,
+                                      'p95': float(np.percentile(table, 95) * 1e3)
+                                      if table.size else None},
+            'table_point_error_mm_p95': {'mean': float(np.mean(points) * 1e3),
+                                         'p95': float(np.percentile(points, 95) * 1e3)},
+            'reprojection_rms_px_mean': float(np.mean([c.reprojection_rms_px
+                                                       for c in calibrations]))}
+
+
 def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
              backend: str | None = None, progress=None) -> dict:
     """Run ``episodes`` episodes of ``model`` in ``where`` (a profile or ``proxy``)."""
@@ -94,6 +115,7 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
 
     records = pipe.run_episodes(episodes, progress=after_episode)
     pipe.close()
+    calibration = calibration_summary(pipe.calibrations)
     successes = sum(r.success for r in records)
     wall = np.asarray(pipe.wall_latencies) * 1e3
     return {
@@ -105,5 +127,9 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
                        'p95': float(np.percentile(latencies, 95) * 1e3) if latencies else None},
         'inference_wall_ms': {'p50': float(np.percentile(wall, 50)) if wall.size else None,
                               'p95': float(np.percentile(wall, 95)) if wall.size else None},
+        'inference_wall_ms_p99': float(np.percentile(wall, 99)) if wall.size else None,
+        'calibration': calibration,
+        'regrasps': {'episodes_with_regrasp': sum(r.regrasps > 0 for r in records),
+                     'recovered': sum(r.regrasps > 0 and r.success for r in records)},
         'unsafe_commands': unsafe[0], 'acknowledgements': acknowledgements,
         'seeds': [r.seed for r in records]}

@@ -21,6 +21,7 @@ the supervisor (it counts failures), the camera, the logger and the recorder car
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import json
 from typing import Callable
 
 import numpy as np
@@ -58,6 +59,7 @@ from sim2real_safety.nodes.supervisor_node import SupervisorNode
 from sim2real_safety.software_stop import SoftwareStopLatch
 from sim2real_safety.supervisor import SupervisorConfig
 
+CALIBRATIONS_KEY = 'sim2real.cell_calibrations'   # bag custom_data: one per episode (JSON)
 RESET_TIME = 0.05  # s between two episodes (the operator's reset, compressed)
 EPISODE_RESETS = ('restart', 'none')
 # The in-process runtime's own parameters (config/sim.yaml, section inprocess_runtime).
@@ -66,6 +68,8 @@ RUNTIME_PARAMETERS = (
     Param('simulated_inference_latency', 0.03, 's charged on the simulated clock per '
           'inference (a model, not a measurement: the wall time is measured apart)',
           (0.0, 10.0)),
+    Param('commission_table', True, "each episode's world is a new cell: the safety node's "
+          'table floor follows the touch-off of its calibration (clearance unchanged)'),
 )
 # Each node of the in-process graph: its launch-graph entry and its parameter declarations.
 NODE_PARAMETERS = {
@@ -165,6 +169,7 @@ class EpisodeRecord:
     duration: float
     lift_height: float
     params: dict = field(repr=False)
+    regrasps: int = 0          # empty grasps the policy retried (a keypoint policy counts them)
 
 
 class ExpertBackend:
@@ -215,7 +220,7 @@ class Pipeline:
                  policy: str = 'bundled', backend: str | None = None, start_ns: int = 0,
                  faults: Faults | None = None, robot: Callable | None = None,
                  remaps: dict | None = None, episode_reset: str = 'restart',
-                 control: bool = True):
+                 control: bool = True, recorded_calibrations=None):
         # remaps: node name -> ((name, topic), ...) over the launch graph's (collection puts
         # collect_node between the controller and the safety node: launch_graph.COLLECT_REMAPS)
         self.remaps = {node: dict(pairs) for node, pairs in (remaps or {}).items()}
@@ -246,6 +251,8 @@ class Pipeline:
         self.graph.interceptors['/camera/image_raw'] = self._camera_faults
         self._frozen_frame = None
         self.calibrations: list = []   # the cell calibration of each episode (keypoint policy)
+        self.recorded_calibrations: list = list(recorded_calibrations or ())
+        self._cell_safety: dict = {}   # the safety node's table as this cell was commissioned
         pcfg = config.policy
         self.expert: ExpertBackend | None = None
         if policy in ('recorded', 'expert'):
@@ -286,9 +293,16 @@ class Pipeline:
         its driver would; its result goes to the policy. ``calibrations`` keeps each one.
         """
         inner = getattr(self.runner, 'runner', None)
-        if inner is None or not hasattr(inner, 'calibration') or self.robot.sim is None:
+        if inner is None or not hasattr(inner, 'calibration'):
             return
-        sim = self.robot.sim
+        sim = getattr(self.robot, 'sim', None)
+        if sim is None:
+            # a replay: the calibration the recording run made for this episode, if any
+            if self.episode_index < len(self.recorded_calibrations):
+                inner.calibration = self.recorded_calibrations[self.episode_index]
+                inner.reset()
+                self._cell_safety = self._commissioned_table(inner.calibration)
+            return
         robot = SimCellRobot(sim, self.robot.visual, self.robot.size)
         calibration = calibrate_cell(robot, inner.detector)
         # Checked against the simulator's truth for the report only; the policy never sees it.
@@ -304,7 +318,27 @@ class Pipeline:
                 np.linalg.norm(found - points, axis=1), 95))}
         inner.calibration = calibration
         inner.reset()
+        self._cell_safety = self._commissioned_table(calibration)
         self.calibrations.append(calibration)
+        # recorded with the bag, so a replay re-runs the policy with the same calibration
+        self.graph.custom_data[CALIBRATIONS_KEY] = json.dumps(
+            [dict(c.to_dict(), extra={}) for c in self.calibrations])
+
+    def _commissioned_table(self, calibration) -> dict:
+        """The safety node's table for a cell whose table was touched off.
+
+        A robot cell is commissioned with its measured table (``table_height`` in
+        safety.yaml); the shipped file's 0.0 is the nominal cell's. The touch-off can only
+        err high (the fingertips cannot go through the table), so the floor it gives,
+        table + ``table_clearance``, is never below the real table plus the clearance. Without
+        a touch-off (table out of reach) the configured values stay.
+        """
+        if not self.config.runtime['commission_table'] or calibration.table_height is None:
+            return {}
+        configured = self.config.params.get('safety_node', {})
+        low = list(configured.get('workspace_min', (0.30, -0.25, 0.0)))
+        table = float(calibration.table_height)
+        return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], table)]}
 
     def node(self, spec: lg.NodeSpec, **parameters) -> GraphNode:
         """A node interface for ``spec``: its launch-graph remappings and its parameters."""
@@ -348,7 +382,7 @@ class Pipeline:
             return  # the nodes run on across episodes
         # The operator's reset: these nodes start afresh on the new world.
         self.control = ControlNode(self.node(lg.CONTROL)) if self.run_control else None
-        self.safety = SafetyNode(self.node(lg.SAFETY), latch=self.latch)
+        self.safety = SafetyNode(self.node(lg.SAFETY, **self._cell_safety), latch=self.latch)
         if self.runner is not None:
             if self.expert is not None:
                 self.expert.start_episode(self.robot.sim, HOME, self.sched.now_ns,
@@ -374,9 +408,11 @@ class Pipeline:
         """Record the outcome, publish it, start the next episode (from the robot's timer)."""
         result = self.robot.result_msg(success)
         sim = self.robot.sim
+        inner = getattr(self.runner, 'runner', None)
         self.records.append(EpisodeRecord(self.episode_index, sim.params.seed, bool(success),
                                           result.duration, result.lift_height,
-                                          sim.params.to_dict()))
+                                          sim.params.to_dict(),
+                                          int(getattr(inner, 'regrasps', 0))))
         self.finish_episode(result)
 
     def finish_episode(self, result) -> None:

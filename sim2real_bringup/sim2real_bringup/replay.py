@@ -25,8 +25,9 @@ from typing import Callable
 
 from sim2real_bringup import interfaces as ifc
 from sim2real_bringup.bag import BagError, BagRecorder, read_bag
-from sim2real_bringup.pipeline import Pipeline, PipelineConfig
+from sim2real_bringup.pipeline import CALIBRATIONS_KEY, Pipeline, PipelineConfig
 from sim2real_bringup.topics import BY_NAME, qos_map
+from sim2real_policy.cell_calibration import CellCalibration
 from sim2real_policy.sim.params import SimParams
 from sim2real_safety.node_interface import NS
 
@@ -254,11 +255,14 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
                        for t in inputs.get(topic, {})]
         if all(t % period_ns == 0 for t in robot_times):
             grid_s, start_ns = period_ns / NS, 1
+    calibrations = [CellCalibration.from_dict(c)
+                    for c in json.loads(custom.get(CALIBRATIONS_KEY, '[]'))]
     pipe = Pipeline(config, lambda i: SimParams(), policy=(
         'recorded' if policy in POLICIES_FROM_BAG else policy), backend=backend,
                     start_ns=max(0, start_ns - 1), episode_reset=reset,
                     control=policy != 'proposals',
-                    robot=lambda p: BagPlayer(p, inputs, tuple(played), grid_s))
+                    robot=lambda p: BagPlayer(p, inputs, tuple(played), grid_s),
+                    recorded_calibrations=calibrations)
     compared = [t for t in RECOMPUTED if t not in played]
     replayed = defaultdict(lambda: defaultdict(list))
 

@@ -8,6 +8,9 @@ points that are not coplanar determine it.
 """
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -38,13 +41,7 @@ def fit_projection(world, pixels) -> tuple[np.ndarray, float]:
     """``(proj, rms_px)``: the projection matrix through the correspondences, and its residual."""
     world = np.asarray(world, float)
     pixels = np.asarray(pixels, float)
-    if world.shape[0] != pixels.shape[0] or world.shape[0] < 6:
-        raise GeometryError(f'need at least 6 correspondences, got {len(world)}')
-    if not (np.all(np.isfinite(world)) and np.all(np.isfinite(pixels))):
-        raise GeometryError('correspondences must be finite')
-    centred = world - world.mean(axis=0)
-    if np.linalg.svd(centred, compute_uv=False)[-1] < 1e-3 * np.sqrt(len(world)):
-        raise GeometryError('the 3D points are (nearly) coplanar: the camera is undetermined')
+    _check(world, pixels)
     norm_w, norm_p = _normalizer(world), _normalizer(pixels)
     w = (np.hstack([world, np.ones((len(world), 1))]) @ norm_w.T)
     p = (np.hstack([pixels, np.ones((len(pixels), 1))]) @ norm_p.T)
@@ -64,6 +61,46 @@ def fit_projection(world, pixels) -> tuple[np.ndarray, float]:
     proj /= np.linalg.norm(proj) * np.sign(proj[2, 3] if proj[2, 3] else 1.0)
     rms = float(np.sqrt(np.mean(np.sum((project(proj, world) - pixels) ** 2, axis=1))))
     return proj, rms
+
+
+def fit_pinhole(world, pixels, size, fovy_deg: float) -> tuple[np.ndarray, float]:
+    """``(P, rms_px)`` of a centred pinhole camera through the correspondences.
+
+    ``size`` is the image's (width, height) in pixels, ``fovy_deg`` the nominal vertical
+    field of view (the start of the focal length's fit).
+    """
+    world = np.ascontiguousarray(world, float)     # cv2 refuses strided views
+    pixels = np.ascontiguousarray(pixels, float)
+    _check(world, pixels)
+    width, height = size
+    focal = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
+    centre = ((width - 1) / 2.0, (height - 1) / 2.0)
+
+    def camera(x):
+        intrinsics = np.array([[x[0], 0.0, centre[0]], [0.0, x[0], centre[1]], [0, 0, 1.0]])
+        rotation, _ = cv2.Rodrigues(x[1:4])
+        return intrinsics @ np.hstack([rotation, x[4:7, None]])
+
+    nominal = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0, 0, 1.0]])
+    found, rvec, tvec = cv2.solvePnP(world, pixels, nominal, None,
+                                     flags=cv2.SOLVEPNP_ITERATIVE)
+    if not found:
+        raise GeometryError('solvePnP found no camera pose for the correspondences')
+    start = np.concatenate([[focal], rvec.ravel(), tvec.ravel()])
+    fitted = least_squares(lambda x: (project(camera(x), world) - pixels).ravel(), start).x
+    proj = camera(fitted)
+    rms = float(np.sqrt(np.mean(np.sum((project(proj, world) - pixels) ** 2, axis=1))))
+    return proj, rms
+
+
+def _check(world: np.ndarray, pixels: np.ndarray) -> None:
+    if world.shape[0] != pixels.shape[0] or world.shape[0] < 6:
+        raise GeometryError(f'need at least 6 correspondences, got {len(world)}')
+    if not (np.all(np.isfinite(world)) and np.all(np.isfinite(pixels))):
+        raise GeometryError('correspondences must be finite')
+    centred = world - world.mean(axis=0)
+    if np.linalg.svd(centred, compute_uv=False)[-1] < 1e-3 * np.sqrt(len(world)):
+        raise GeometryError('the 3D points are (nearly) coplanar: the camera is undetermined')
 
 
 def pixel_to_plane(proj: np.ndarray, pixel, z: float) -> np.ndarray:

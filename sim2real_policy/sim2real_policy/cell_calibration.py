@@ -1,9 +1,9 @@
 """Calibrating a cell from what the robot can do: show its fingertips, touch the table.
 
-* **Camera**: the stage visits known positions (a 3 x 2 x 2 grid above anything on the table);
-  at each the keypoint network finds the tool centre point in a few frames; the measured TCP
-  positions and those pixels give the camera's projection matrix
-  (:func:`camera_geometry.fit_projection`, no intrinsics needed).
+* **Camera**: the stage visits known positions (a low ring beside the objects' region and a
+  layer high above it); at each the keypoint network finds the tool centre point in a few
+  frames; the measured TCP positions and those pixels give the camera's focal length and pose
+  (:func:`camera_geometry.fit_pinhole`; the nominal field of view is only the start).
 * **Table height**: a touch-off. The closed gripper descends slowly beside the workspace until
   the stage stops following its target; the contact height minus the tool's own height below
   the TCP (:data:`TOUCH_OFF_TCP_HEIGHT`, a property of the gripper) is the table.
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from sim2real_policy.camera_geometry import fit_projection, GeometryError
+from sim2real_policy.camera_geometry import fit_pinhole, GeometryError, project
 
 CONTROL_PERIOD = 0.01
 # Height of the TCP above the surface its closed fingertips touch (m): the 2F-85's geometry,
@@ -48,7 +48,7 @@ class CellCalibrationConfig:
     high_z: float = 0.20               # above the tallest object on the highest table
     speed: float = 0.15
     settle_time: float = 0.4
-    frames_per_pose: int = 3
+    frames_per_pose: int = 5
     frame_interval: float = 0.1
     min_confidence: float = 0.02       # of the TCP heatmap; below: the detection is not used
     outlier_px: float = 2.5            # reprojection error above which a pose is refitted out
@@ -57,6 +57,7 @@ class CellCalibrationConfig:
     touch_speed: float = 0.02
     touch_floor_z: float = -0.02       # the stage's lowest reach
     stall_window: float = 0.3          # s without descent = contact
+    camera_fovy: float = 45.0          # deg, the camera's nominal vertical field of view
 
 
 @dataclass
@@ -136,6 +137,10 @@ class CellRobot:
         """The newest camera frame as the keypoint model expects it (RGB uint8)."""
         raise NotImplementedError
 
+    def frame_size(self) -> tuple:
+        """``(width, height)`` of :meth:`frame` in pixels."""
+        raise NotImplementedError
+
 
 class SimCellRobot(CellRobot):
     """The MuJoCo robot (:class:`GripperSim`) and the episode's image randomization."""
@@ -158,6 +163,10 @@ class SimCellRobot(CellRobot):
     def frame(self) -> np.ndarray:
         """A rendered, randomized frame."""
         return self.visual.apply(self.sim.render(*self.size))
+
+    def frame_size(self) -> tuple:
+        """The rendered size."""
+        return tuple(self.size)
 
 
 def _move(robot: CellRobot, start, goal, speed: float) -> None:
@@ -265,15 +274,11 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
     if len(world) < 6:
         raise GeometryError(f'the TCP was found at {len(world)} of {len(targets)} calibration '
                             'poses; need 6 (is the gripper in view?)')
-    proj, rms = fit_projection(world, pixels)
-    keep = np.linalg.norm(_residuals(proj, world, pixels), axis=1) <= config.outlier_px
+    size = robot.frame_size()
+    proj, rms = fit_pinhole(world, pixels, size, config.camera_fovy)
+    keep = np.linalg.norm(project(proj, world) - pixels, axis=1) <= config.outlier_px
     if keep.sum() >= 6 and not keep.all():
-        proj, rms = fit_projection(world[keep], pixels[keep])
+        proj, rms = fit_pinhole(world[keep], pixels[keep], size, config.camera_fovy)
     else:
         keep[:] = True
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets))
-
-
-def _residuals(proj, world, pixels):
-    from sim2real_policy.camera_geometry import project
-    return project(proj, world) - pixels

@@ -9,7 +9,9 @@ Every tick (``Controller.tick``) chooses one command from the chunks received so
   the new chunk fades in over ``crossfade_time``, as real-time chunking does), ``ensemble``
   (ACT's temporal ensembling: every chunk covering the tick, exponentially weighted) or
   ``naive`` (the newest chunk only, the baseline);
-* the seed's exponential smoothing follows (``smoothing`` = weight of the new target);
+* the output follows the target jerk-limited (``motion: ruckig``, :mod:`motion`: per-axis
+  velocity, acceleration and jerk limits inside the safety node's) or by the seed's
+  exponential smoothing (``motion: smoothing``; ``smoothing`` = weight of the new target);
 * the latency budget: a chunk older than ``max_chunk_age`` (from its observation stamp) is
   never used; a command from a chunk older than ``fresh_chunk_age`` is the chunk's tail and
   counts as a deadline miss, and so does a tick that should follow the policy but has no
@@ -46,6 +48,7 @@ SOURCE_HOLD = 2
 SOURCE_HOME = 3
 SOURCE_RELEASE_RAISE = 4
 BLENDINGS = ('crossfade', 'ensemble', 'naive')
+MOTIONS = ('ruckig', 'smoothing')
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class ControlConfig:
     vision_grace_period: float = 1.0
     max_chunks: int = 8
     future_tolerance: float = 0.005
+    motion: str = 'ruckig'
+    max_velocity: tuple = (0.14, 0.14, 0.14, 0.9, 0.13)
+    max_acceleration: tuple = (1.5, 1.5, 1.5, 4.0, 1.5)
+    max_jerk: tuple = (30.0, 30.0, 30.0, 60.0, 30.0)
 
     def __post_init__(self):
         if self.blending not in BLENDINGS:
@@ -81,6 +88,13 @@ class ControlConfig:
                              f'max_chunk_age {self.max_chunk_age}')
         if len(self.home) != 5:
             raise ValueError(f'home must be [x, y, z, yaw, gripper_width], got {self.home!r}')
+        if self.motion not in MOTIONS:
+            raise ValueError(f'motion must be one of {MOTIONS}, got {self.motion!r}')
+        for name in ('max_velocity', 'max_acceleration', 'max_jerk'):
+            value = getattr(self, name)
+            if len(value) != 5 or not all(math.isfinite(v) and v > 0 for v in value):
+                raise ValueError(f'{name} must be 5 values > 0 (x, y, z, yaw, gripper_width), '
+                                 f'got {value!r}')
 
     @classmethod
     def parameters(cls) -> tuple:
@@ -95,8 +109,9 @@ class ControlConfig:
         if unknown:
             raise ValueError(f'unknown control parameter(s) {unknown}')
         values = dict(params)
-        if 'home' in values:
-            values['home'] = tuple(float(v) for v in values['home'])
+        for name in ('home', 'max_velocity', 'max_acceleration', 'max_jerk'):
+            if name in values:
+                values[name] = tuple(float(v) for v in values[name])
         return cls(**values)
 
 
@@ -121,6 +136,12 @@ PARAMETERS = {
     'max_chunks': ('chunks kept for blending', (1, 64)),
     'future_tolerance': ("s a chunk's observation stamp may lie ahead of the clock "
                          '(clock skew); later ones are refused', (0.0, 1.0)),
+    'motion': ('how the output follows the target: ruckig (jerk-limited, the limits below) '
+               'or smoothing (exponential, weight smoothing)', None, MOTIONS),
+    'max_velocity': ('ruckig: per axis [x, y, z (m/s), yaw (rad/s), gripper_width (m/s)]',
+                     (0.0, 10.0)),
+    'max_acceleration': ('ruckig: per axis (m/s^2, rad/s^2)', (0.0, 100.0)),
+    'max_jerk': ('ruckig: per axis (m/s^3, rad/s^3)', (0.0, 10000.0)),
 }
 
 
@@ -217,6 +238,13 @@ class Controller:
         self._was_chunk = False
         self.deadline_misses = 0
         self.ticks = 0
+        self.motion = None
+        if config.motion == 'ruckig':
+            from sim2real_policy.motion import JerkLimitedMotion
+            self.motion = JerkLimitedMotion(config.control_period, config.max_velocity,
+                                            config.max_acceleration, config.max_jerk,
+                                            self.output)
+        self._velocity_ns = int(config.control_period * NS)
 
     # ----------------------------------------------------------------------------- inputs
     def on_chunk(self, chunk: Chunk, now_ns: int) -> bool:
@@ -340,8 +368,16 @@ class Controller:
                 self._resume_from_output(now_ns)
                 target = self.output.copy()
             self._fallback = None
-            alpha = self.config.smoothing
-            self.output = self.output + alpha * (target - self.output)
+            if self.motion is not None:
+                # the chunk's own velocity here, so a moving target is tracked, not chased
+                ahead = chunk.at(now_ns + self._velocity_ns)
+                velocity = (ahead - chunk.at(now_ns)) / self.config.control_period
+                if not self._was_chunk:
+                    self.motion.reset(self.output)
+                self.output = self.motion.step(target, velocity)
+            else:
+                alpha = self.config.smoothing
+                self.output = self.output + alpha * (target - self.output)
             self._was_chunk = True
         else:
             if follow_policy:

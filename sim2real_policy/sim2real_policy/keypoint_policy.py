@@ -19,6 +19,7 @@ range, never faster than the planner's speed; the safety filter stays the last l
 """
 from __future__ import annotations
 
+from collections import deque
 import math
 import time
 
@@ -26,11 +27,20 @@ import numpy as np
 
 from sim2real_policy.camera import ImagePreprocessor
 from sim2real_policy.camera_geometry import height_on_vertical, pixel_to_plane
-from sim2real_policy.cell_calibration import CellCalibration, CellCalibrationConfig
+from sim2real_policy.cell_calibration import (
+    CellCalibration,
+    CellCalibrationConfig,
+    TOUCH_OFF_TCP_HEIGHT,
+)
 from sim2real_policy.policy import ModelError, read_metadata
-from sim2real_policy.sim.expert import ReactiveExpert
+from sim2real_policy.sim.expert import GRASP_DEPTH, ReactiveExpert
 
 KIND = 'keypoint_planner'
+SQUEEZE = 0.006   # m the gripper is commanded inside its measured width while closing
+GRIP_TIME = 0.3   # s the fingers must stand still on an object before it counts as held
+# Lowest object centre the planner aims at above the table (m): the grasp TCP (GRASP_DEPTH
+# below the centre) keeps the closed fingertips 4 mm off the table.
+FINGERTIP_GRASP_HEIGHT = TOUCH_OFF_TCP_HEIGHT + 0.004 + GRASP_DEPTH
 NS = 1_000_000_000
 
 
@@ -65,24 +75,33 @@ class GraspPlanner(ReactiveExpert):
     """The reactive grasp for an object known only by its estimated position.
 
     The object's width is not measured, so the phases use the range of widths the policy was
-    trained for: closed below the narrowest object means an empty grasp (re-grasp), at or
-    below the widest means holding (lift).
+    trained for and what the fingers do: the grasp is lifted only once the fingers stopped
+    inside that range (``gripping``); fingers closed below the narrowest object mean an empty
+    grasp (re-grasp), and a re-grasp goes on until the gripper is open again.
     """
 
-    def __init__(self, position, min_width: float, max_width: float,
-                 open_width: float = 0.085):
+    def __init__(self, position, min_width: float, max_width: float, gripping: bool = False,
+                 previous_phase: str = '', open_width: float = 0.085):
         super().__init__(position, 0.0, 'cylinder', max_width, open_width)
         self.min_width = min_width
+        self.gripping = gripping
+        self.previous_phase = previous_phase
 
     def phase(self, tcp, width: float) -> str:
-        """As :meth:`ReactiveExpert.phase`, with the width band."""
+        """As :meth:`ReactiveExpert.phase`, with the width band and the fingers' motion."""
+        if self.previous_phase == 'regrasp' and width < self.object_width + 0.01:
+            return 'regrasp'          # still opening after an empty grasp
         phase = super().phase(tcp, width)
+        if self.previous_phase == 'lift' \
+                and self.min_width - 0.008 <= width <= self.object_width + 0.006:
+            return 'lift'             # lifting what is held: the grip settling is no reason
+            # to go back down
         if phase == 'regrasp' and width >= self.min_width - 0.008:
-            # narrower than the widest object, but not empty: something is held
+            phase = 'lift'            # narrower than the widest object, not empty
+        if phase == 'lift' and not self.gripping:
             ox, oy, _ = self.position
-            if math.hypot(tcp[0] - ox, tcp[1] - oy) < 0.02:
-                return 'lift'
-            return 'approach'
+            near = math.hypot(tcp[0] - ox, tcp[1] - oy) < 0.02
+            return 'close' if near else 'approach'
         return phase
 
 
@@ -115,12 +134,14 @@ class KeypointGraspPolicy:
         self.last_accepted_ns: int | None = None
         self.previous: tuple[int, np.ndarray] | None = None
         self.last_keypoints: dict = {}
+        self.phase = ''
+        self.regrasps = 0       # empty grasps retried since the reset
+        self.widths: deque = deque()   # (stamp_ns, measured gripper width) of the last GRIP_TIME
 
     def table_height(self) -> float:
         """The calibrated table; below the touch-off's reach, the lowest it could be."""
         table = self.calibration.table_height
         if table is None:
-            from sim2real_policy.cell_calibration import TOUCH_OFF_TCP_HEIGHT
             return CellCalibrationConfig().touch_floor_z - TOUCH_OFF_TCP_HEIGHT
         return table
 
@@ -136,7 +157,10 @@ class KeypointGraspPolicy:
             return None
         top_z = height_on_vertical(proj, (x, y), top[:2])
         half = float(np.clip((top_z - table) / 2.0, 0.012, 0.04))
-        return np.array([x, y, table + half])
+        # The closed fingertips reach TOUCH_OFF_TCP_HEIGHT below the TCP: a low object is
+        # gripped higher up (too high costs little; the fingers on the table cost the grasp
+        # and load the gripper past its effort limit).
+        return np.array([x, y, table + max(half, FINGERTIP_GRASP_HEIGHT)])
 
     def object_estimate(self, keypoints: dict, tcp, stamp_ns: int) -> np.ndarray | None:
         """The median of the estimates taken while the gripper was clear of the object."""
@@ -178,15 +202,36 @@ class KeypointGraspPolicy:
             dt = (stamp_ns - self.previous[0]) / NS
             if dt > 0:
                 settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
-        self.previous = (stamp_ns, tcp.copy())
+        self.previous = (stamp_ns, tcp.copy(), float(width))
+        # Something is held when the fingers, told to close further, have stood still inside
+        # the band of object widths for GRIP_TIME: longer than the gripper's lag, so a pause
+        # of the fingers on their way shut is not taken for a grip.
+        self.widths.append((stamp_ns, float(width)))
+        while self.widths and stamp_ns - self.widths[0][0] > GRIP_TIME * NS:
+            self.widths.popleft()
+        recent = [w for _, w in self.widths]
+        gripping = (self.phase in ('close', 'lift') and stamp_ns - self.widths[0][0] >=
+                    (GRIP_TIME - 0.05) * NS and max(recent) - min(recent) < 0.0008
+                    and self.min_width - 0.008 <= width <= self.max_width + 0.006)
         horizon, period = self.meta.horizon, self.meta.action_period
         if target is None:
             # nothing credible seen yet: hold where the robot is, gripper open
             hold = np.array([*tcp[:4], self.max_width + 0.033])
             actions = np.tile(hold, (horizon, 1))
         else:
-            planner = GraspPlanner(target, self.min_width, self.max_width)
+            planner = GraspPlanner(target, self.min_width, self.max_width, gripping,
+                                   self.phase)
+            phase = planner.phase(tcp, width)
+            if phase == 'regrasp' and self.phase != 'regrasp':
+                self.regrasps += 1   # an empty grasp: open, rise, try again
+            self.phase = phase
             actions = planner.chunk(tcp, width, horizon, period, settled)
+            if phase in ('close', 'lift'):
+                # Close toward SQUEEZE inside the fingers' measured width, never to zero: the
+                # fingers follow it shut, and on the object it becomes a force-limited grip
+                # (about 170 N in the simulated 2F-85, whatever its strength) instead of the
+                # gripper's full force, which can exceed the supervisor's effort limit.
+                actions[:, 4] = np.maximum(actions[:, 4], width - SQUEEZE)
         actions[:, 4] = np.clip(actions[:, 4], 0.0, 0.085)
         if not np.all(np.isfinite(actions)):
             raise ModelError('the planner produced non-finite targets')

@@ -57,10 +57,20 @@ def pixel_labels(sim: GripperSim, visual: VisualRandomizer, size=FRAME_SIZE) -> 
 def random_stage_pose(rng: np.random.Generator, object_xy, table_height: float) -> np.ndarray:
     """A stage target ``(x, y, z, yaw, gripper_width)`` as episodes and calibrations see it.
 
-    Half are anywhere over the workspace, half close above the object (approach and
-    descent, where the object must still be found beside the fingers).
+    Two fifths anywhere over the workspace, a third close above the object (approach and
+    descent, where the object must still be found beside the fingers), the rest near the
+    cell calibration's poses (its low ring sits at the edges of the frame).
     """
-    if rng.random() < 0.5:
+    draw = rng.random()
+    if draw >= 0.75:
+        from sim2real_policy.cell_calibration import CellCalibrationConfig, grid_targets
+        targets = grid_targets(CellCalibrationConfig(), table_height)
+        pose = targets[int(rng.integers(len(targets)))].copy()
+        pose[:2] += rng.uniform(-0.02, 0.02, 2)
+        pose[2] += rng.uniform(-0.01, 0.02)
+        pose[3] = rng.uniform(-0.2, 0.2)
+        return pose
+    if draw < 0.4:
         x, y = rng.uniform(*STAGE_XY[0]), rng.uniform(*STAGE_XY[1])
         # low over the table (calibration shows the fingertips there), never into the object
         near = math.hypot(x - object_xy[0], y - object_xy[1]) < 0.07

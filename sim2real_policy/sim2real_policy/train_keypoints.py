@@ -153,13 +153,19 @@ def export_keypoint_onnx(network, meta: ModelMetadata, path: Path) -> Path:
 
 def train_keypoints(train: dict, validation: dict, out_dir: str | Path, epochs: int = 12,
                     batch: int = 64, lr: float = 2e-3, seed: int = 0, model_id: str = 'keypoints',
-                    progress=None, extra: dict | None = None) -> dict:
-    """Fit the network; keep the epoch with the lowest validation p95 error; export ONNX."""
+                    progress=None, extra: dict | None = None, init: str | Path | None = None,
+                    ) -> dict:
+    """Fit the network; keep the epoch with the lowest validation p95 error; export ONNX.
+
+    ``init``: start from these weights (a ``keypoints.pt``) instead of random ones.
+    """
     torch = _torch()
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     network = build_keypoint_network()
+    if init is not None:
+        network.load_state_dict(torch.load(init, weights_only=True))
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=1e-4)
     frames = torch.from_numpy(train['frames'])
     labels = torch.from_numpy(train['labels'].astype(np.float32))
@@ -180,7 +186,7 @@ def train_keypoints(train: dict, validation: dict, out_dir: str | Path, epochs: 
             loss.backward()
             optimizer.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         errors = pixel_errors(network, validation['frames'], validation['labels'])
         p95 = float(np.nanmax(np.nanpercentile(errors, 95, axis=0)))
         curves['train loss'].append(float(np.mean(losses)))

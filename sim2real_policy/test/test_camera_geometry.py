@@ -100,3 +100,35 @@ def test_the_fitted_camera_agrees_with_the_simulators_projection():
         probe = np.array([0.55, 0.05, 0.02])
         assert rms < 1e-6
         assert np.allclose(project(proj, probe)[0], sim.project(probe), atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.tuples(*[st.floats(-0.03, 0.03)] * 3), st.floats(-0.05, 0.05), st.floats(1.0, 1.2),
+       st.floats(-5.0, 5.0))
+def test_the_pinhole_fit_reproduces_a_zoomed_and_rolled_camera(offset, tilt, zoom, roll):
+    from sim2real_policy.camera_geometry import fit_pinhole
+
+    proj_true = camera(offset, tilt, zoom, roll)
+    proj, rms = fit_pinhole(GRID, project(proj_true, GRID), (96, 96), 45.0)
+    assert rms < 1e-4
+    table = np.array([[0.5, 0.1, 0.0], [0.62, -0.08, 0.03], [0.47, 0.0, -0.04]])
+    assert np.allclose(project(proj, table), project(proj_true, table), atol=1e-3)
+
+
+def test_the_pinhole_fit_halves_the_cost_of_detection_noise():
+    from sim2real_policy.camera_geometry import fit_pinhole
+    from sim2real_policy.cell_calibration import CellCalibrationConfig, grid_targets
+
+    grid = np.array(grid_targets(CellCalibrationConfig(), 0.0))[:, :3]
+    rng = np.random.default_rng(5)
+    general, pinhole = [], []
+    for _ in range(60):
+        proj_true = camera(rng.uniform(-0.03, 0.03, 3), rng.uniform(-0.05, 0.05),
+                           rng.uniform(1.0, 1.2), rng.uniform(-5, 5))
+        pixels = project(proj_true, grid) + rng.normal(0.0, 0.5, (len(grid), 2))
+        point = np.array([rng.uniform(0.46, 0.64), rng.uniform(-0.12, 0.12), 0.0])
+        seen = project(proj_true, point)[0]
+        for fit, errors in ((fit_projection(grid, pixels)[0], general),
+                            (fit_pinhole(grid, pixels, (96, 96), 45.0)[0], pinhole)):
+            errors.append(np.linalg.norm(pixel_to_plane(fit, seen, 0.0) - point))
+    assert np.mean(pinhole) < 0.75 * np.mean(general)

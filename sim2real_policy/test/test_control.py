@@ -1,6 +1,8 @@
 """The 100 Hz controller: delay-aware chunks, blending, latency budget, fallbacks, modes."""
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 
@@ -30,7 +32,9 @@ def ramp_chunk(stamp_ms, received_ms, x0=0.55, slope=0.1, horizon=16, period=0.0
 
 
 def controller(**overrides):
-    cfg = ControlConfig(**{'smoothing': 1.0, **overrides})
+    # The chunk logic is tested with the output taking the target as it is (smoothing 1);
+    # the jerk-limited motion has tests of its own below.
+    cfg = ControlConfig(**{'motion': 'smoothing', 'smoothing': 1.0, **overrides})
     return Controller(cfg, START)
 
 
@@ -237,3 +241,53 @@ def test_a_chunk_stamped_in_the_future_is_refused_and_real_chunks_still_arrive()
     assert ctl.on_chunk(ramp_chunk(stamp_ms=1100, received_ms=1130, seq=2), 1130 * MS)
     ctl.tick(1130 * MS)
     assert ctl.tick(1140 * MS).source == SOURCE_POLICY
+
+
+LIMITS = ControlConfig()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.35, 0.75), st.floats(-0.2, 0.2), st.floats(0.0, 0.4),
+                          st.floats(-1.5, 1.5), st.floats(0.0, 0.085), st.floats(-0.3, 0.3)),
+                min_size=1, max_size=6),
+       st.integers(5, 60))
+def test_jerk_limited_output_keeps_its_velocity_and_acceleration_limits(targets, every):
+    # Chunks jumping anywhere, at any rate: the output moves within the per-axis limits.
+    ctl = Controller(ControlConfig(), START)
+    outputs = [np.asarray(START, float)]
+    t_ms = 0
+    for k, (x, y, z, yaw, width, slope) in enumerate(targets):
+        horizon, period = 16, 0.05
+        actions = np.tile([x, y, z, yaw, width], (horizon, 1))
+        actions[:, 0] += slope * np.arange(horizon) * period
+        ctl.on_chunk(Chunk(t_ms * MS, actions, period, 0.0, 0.0, k, t_ms * MS), t_ms * MS)
+        for _ in range(every):
+            t_ms += 10
+            outputs.append(np.asarray(ctl.tick(t_ms * MS).command))
+    outputs = np.asarray(outputs)
+    velocity = np.diff(outputs, axis=0) / 0.01
+    acceleration = np.diff(velocity, axis=0) / 0.01
+    assert np.all(np.abs(velocity) <= np.asarray(LIMITS.max_velocity) * 1.001 + 1e-9)
+    assert np.all(np.abs(acceleration) <= np.asarray(LIMITS.max_acceleration) * 1.01 + 1e-6)
+
+
+def test_jerk_limited_output_reaches_a_still_target_and_tracks_a_moving_one():
+    ctl = Controller(ControlConfig(), START)
+    still = np.tile([0.60, 0.05, 0.15, 0.3, 0.02], (16, 1))
+    for k in range(0, 150):
+        if k % 10 == 0:   # a new chunk every 100 ms, as the policy sends them
+            ctl.on_chunk(Chunk(k * 10 * MS, still, 0.05, 0.0, 0.0, k, k * 10 * MS), k * 10 * MS)
+        out = ctl.tick(k * 10 * MS).command
+    assert np.allclose(out, still[0], atol=1e-6)
+    # a target moving at 0.1 m/s in x is followed at its speed, not chased from behind
+    ctl = Controller(ControlConfig(), START)
+    errors = []
+    for k in range(0, 150):
+        t_ms = k * 10
+        if k % 10 == 0:
+            moving = np.tile(START, (16, 1)).astype(float)
+            moving[:, 0] = START[0] + 0.1 * (t_ms / 1000 + np.arange(16) * 0.05)
+            ctl.on_chunk(Chunk(t_ms * MS, moving, 0.05, 0.0, 0.0, k, t_ms * MS), t_ms * MS)
+        out = ctl.tick(t_ms * MS).command
+        errors.append(abs(out[0] - (START[0] + 0.1 * t_ms / 1000)))
+    assert max(errors[100:]) < 0.002

@@ -27,10 +27,12 @@ def add_arguments(parser) -> None:
     parser.add_argument('--finetuned', type=Path, default=None,
                         help='fine-tuned model (default runs/finetune-0/model.onnx if present)')
     parser.add_argument('--finetune-base', choices=PROFILES, default='light',
-                        help='the cell the fine-tuned model started from (default light, the '
-                             'bundled policy)')
+                        help='the cell the fine-tuned model is compared with (default light)')
     parser.add_argument('--only', nargs='+', choices=PROFILES, default=list(PROFILES),
                         help='evaluate only these cells')
+    parser.add_argument('--realities', type=int, default=0, metavar='N',
+                        help="also evaluate the heavy cell's model on N realities drawn at "
+                             "random from the heavy ranges (seeds apart from the cells')")
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
 
 
@@ -47,9 +49,11 @@ def _models(args) -> dict:
     for profile in args.only:
         if profile in models:
             continue
-        trained = args.runs / f'train-{profile}-0' / 'model.onnx'
-        if trained.is_file():
-            models[profile] = trained
+        folder = args.runs / f'train-{profile}-0'
+        trained = [folder / name for name in ('keypoints.onnx', 'model.onnx')
+                   if (folder / name).is_file()]
+        if trained:
+            models[profile] = trained[0]
         elif profile == 'heavy' and BUNDLED.is_file():
             models[profile] = BUNDLED
         else:
@@ -87,8 +91,13 @@ def run(args) -> int:
                              sim['success_rate']))},
                 'acknowledgements': sim['acknowledgements'] + proxy['acknowledgements'],
                 'unsafe_commands': sim['unsafe_commands'] + proxy['unsafe_commands'],
+                # charged on the simulated clock (the in-process model of latency)
                 'latency_ms_p95': max(sim['latency_ms']['p95'] or 0,
                                       proxy['latency_ms']['p95'] or 0),
+                # measured on the wall clock: the model actually run, per inference
+                'inference_wall_ms_p95': max(sim['inference_wall_ms']['p95'] or 0,
+                                             proxy['inference_wall_ms']['p95'] or 0),
+                'calibration': {'sim': sim['calibration'], 'proxy': proxy['calibration']},
                 'first5_proxy_success': proxy['first5_success_rate'],
                 'seconds': time.perf_counter() - started}
         cells.append(cell)
@@ -111,20 +120,34 @@ def run(args) -> int:
         print(f'fine-tuning on the proxy: {before["success_rate"]:.0%} -> '
               f'{after["success_rate"]:.0%} [{after["ci95"][0]:.0%}, {after["ci95"][1]:.0%}]')
 
-    # the checklist is about the policy that ships: the bundled one (trained on light)
-    deployed = next((c for c in cells if c['randomization'] == args.finetune_base), cells[-1])
+    realities = None
+    if args.realities:
+        model = models.get('heavy') or models[args.only[-1]]
+        print(f'{args.realities} random realities from the heavy ranges: {model}', flush=True)
+        realities = evaluate(model, 'heavy', args.realities, first_seed=50_000,
+                             progress=progress)
+        print(f'  {realities["success_rate"]:.0%} [{realities["ci95"][0]:.0%}, '
+              f'{realities["ci95"][1]:.0%}]', flush=True)
+
+    # the checklist is about the policy that ships: the bundled one (the heavy cell)
+    deployed = next((c for c in cells if c['randomization'] == 'heavy'), cells[-1])
+    # Latency is judged on the wall-clock measurement of the model actually run (inference
+    # p95) plus the control period; the simulated clock's charge is a model, not judged.
+    measured_latency = deployed['inference_wall_ms_p95'] + 10.0
     checklist = [
         {'item': 'sim success > 70%', 'passed': deployed['sim_success'] > 0.70},
         {'item': '5-trial proxy success > 30%', 'passed': deployed['first5_proxy_success'] > 0.30},
-        {'item': 'observation-to-command latency p95 < 500 ms',
-         'passed': deployed['latency_ms_p95'] < 500.0},
+        {'item': 'observation-to-command latency p95 < 500 ms (measured: inference wall '
+                 f'p95 + one control period = {measured_latency:.1f} ms)',
+         'passed': measured_latency < 500.0},
         {'item': 'no unsafe command left the safety filter',
          'passed': all(c['unsafe_commands'] == 0 for c in cells)},
         {'item': 'transfer ratio > 0.5', 'passed': (deployed['transfer_ratio'] or 0) > 0.5},
     ]
     for entry in checklist:
         print(f'{"PASS" if entry["passed"] else "FAIL"}  {entry["item"]}')
-    result = {'cells': cells, 'finetune': finetune, 'checklist': checklist, 'details': raw}
+    result = {'cells': cells, 'finetune': finetune, 'realities': realities,
+              'checklist': checklist, 'details': raw}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

@@ -35,7 +35,7 @@ def run(args) -> int:
     from sim2real_bringup.config import load_yaml
     from sim2real_bringup.evaluation import PROXY_FILE, PROXY_KEY
     from sim2real_policy import data, train
-    from sim2real_policy.models import BUNDLED
+    from sim2real_policy.models import BUNDLED_BC_CHECKPOINT
     from sim2real_policy.sim.randomization import Randomizer
 
     if args.real_fraction is not None and not 0.0 < args.real_fraction < 1.0:
@@ -43,10 +43,10 @@ def run(args) -> int:
     out = args.out or Path('runs') / f'finetune-{args.seed}'
     if out.exists():
         raise FileExistsError(f'{out} exists already; choose another --out')
-    checkpoint = args.checkpoint or BUNDLED.with_suffix('.pt')
+    checkpoint = args.checkpoint or BUNDLED_BC_CHECKPOINT
     if not checkpoint.is_file():
-        raise FileNotFoundError(f'checkpoint {checkpoint} not found (sim2real train --bundle '
-                                'writes the bundled one)')
+        raise FileNotFoundError(f'checkpoint {checkpoint} not found (sim2real train --kind bc '
+                                '--bundle writes the bundled one)')
     sim = data.load(args.sim_dataset)
     if args.real_dataset:
         real = data.load(args.real_dataset)

@@ -59,7 +59,7 @@ def run(args) -> int:
         return run_keypoints(args)
     from sim2real_bringup.config import load_yaml
     from sim2real_policy import data, train
-    from sim2real_policy.models import BUNDLED
+    from sim2real_policy.models import BUNDLED_BC_CHECKPOINT
     from sim2real_policy.sim.randomization import Randomizer
 
     out = args.out or Path('runs') / f'train-{args.randomization}-{args.seed}'
@@ -95,9 +95,9 @@ def run(args) -> int:
     print(f'trained in {summary["seconds"]:.0f} s on {summary["samples"]} samples: '
           f'{out / "model.onnx"} (curves: {out / "training_curves.png"})')
     if args.bundle:
-        shutil.copyfile(out / 'model.onnx', BUNDLED)
-        shutil.copyfile(out / 'model.pt', BUNDLED.with_suffix('.pt'))
-        print(f'bundled as {BUNDLED}')
+        # the end-to-end policy is kept for fine-tuning; the bundled policy is the keypoint one
+        shutil.copyfile(out / 'model.pt', BUNDLED_BC_CHECKPOINT)
+        print(f'bundled as {BUNDLED_BC_CHECKPOINT}')
     print(f'total {time.perf_counter() - started:.0f} s')
     return 0
 

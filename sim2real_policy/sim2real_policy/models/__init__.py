@@ -6,6 +6,9 @@ from pathlib import Path
 from sim2real_policy.policy import ModelError
 
 BUNDLED = Path(__file__).resolve().parent / 'grasp_policy.onnx'
+# The end-to-end behaviour-cloning policy's weights (light randomization), which
+# `sim2real finetune` starts from; the bundled policy itself is the keypoint policy.
+BUNDLED_BC_CHECKPOINT = BUNDLED.parent / 'grasp_policy_bc.pt'
 
 
 def resolve_model(path: str | Path | None) -> Path:

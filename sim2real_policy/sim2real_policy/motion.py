@@ -1,0 +1,54 @@
+"""Jerk-limited motion toward the chunk's target: Ruckig's online trajectory generator.
+
+Each control tick the controller hands the blended chunk target (and the chunk's own velocity
+there) to :class:`JerkLimitedMotion`; Ruckig (``ruckig`` on PyPI) computes the next position of
+a time-optimal trajectory from the current position, velocity and acceleration under
+per-axis velocity, acceleration and jerk limits. The limits sit inside the safety node's, so a
+policy's command reaches the filter already smooth: the filter is the last line, not the
+shaping. One update costs about a microsecond (measured here).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DOFS = 5   # x, y, z (m), yaw (rad), gripper_width (m)
+
+
+class JerkLimitedMotion:
+    """Per-axis limited motion of ``(x, y, z, yaw, gripper_width)``."""
+
+    def __init__(self, period: float, max_velocity, max_acceleration, max_jerk, start):
+        try:
+            from ruckig import InputParameter, OutputParameter, Ruckig
+        except ImportError:
+            raise RuntimeError("control motion 'ruckig' needs the ruckig package "
+                               '(pip install ruckig==0.19.4), or set motion: smoothing'
+                               ) from None
+        self._otg = Ruckig(DOFS, period)
+        self._input = InputParameter(DOFS)
+        self._output = OutputParameter(DOFS)
+        self._input.max_velocity = list(max_velocity)
+        self._input.max_acceleration = list(max_acceleration)
+        self._input.max_jerk = list(max_jerk)
+        self._vmax = np.asarray(max_velocity, float)
+        self.reset(start)
+
+    def reset(self, pose) -> None:
+        """Stand still at ``pose`` (after a hold or a fallback moved the output)."""
+        self._input.current_position = [float(v) for v in pose]
+        self._input.current_velocity = [0.0] * DOFS
+        self._input.current_acceleration = [0.0] * DOFS
+
+    def step(self, target, target_velocity) -> np.ndarray:
+        """The next position toward ``target``, arriving with ``target_velocity`` (clipped)."""
+        velocity = np.clip(target_velocity, -0.95 * self._vmax, 0.95 * self._vmax)
+        self._input.target_position = [float(v) for v in target]
+        self._input.target_velocity = [float(v) for v in velocity]
+        result = self._otg.update(self._input, self._output)
+        if int(result) < 0:
+            # An infeasible request (Ruckig's error codes are negative): stand still here
+            # rather than guess; the next tick tries again from rest.
+            self.reset(self._input.current_position)
+            return np.asarray(self._input.current_position, float)
+        self._output.pass_to_input(self._input)
+        return np.asarray(self._output.new_position, float)

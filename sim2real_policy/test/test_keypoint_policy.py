@@ -1,0 +1,117 @@
+"""The bundled keypoint policy: perception on unseen worlds, bounded chunks, its contract."""
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+import yaml
+
+from sim2real_policy.cell_calibration import CellCalibration
+from sim2real_policy.keypoint_policy import GraspPlanner, KeypointGraspPolicy, load_policy
+from sim2real_policy.keypoints import KEYPOINTS, render_dataset
+from sim2real_policy.models import BUNDLED
+from sim2real_policy.policy import ACTION_NAMES, ModelError
+from sim2real_policy.sim.scene import STAGE_RANGE
+
+CONFIG = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / 'config' / 'randomization.yaml').read_text())
+EXPECTED = {'action_names': list(ACTION_NAMES), 'horizon': 16, 'action_period': 0.05}
+
+
+@pytest.fixture(scope='module')
+def policy():
+    return load_policy(BUNDLED, 'onnxruntime', EXPECTED)
+
+
+@pytest.fixture(scope='module')
+def unseen():
+    """Heavy worlds from seeds neither training (10**6...) nor validation (2 * 10**6...) used."""
+    return render_dataset(CONFIG, 'heavy', range(3 * 10**6, 3 * 10**6 + 40), 4, workers=1)
+
+
+def test_the_bundled_policy_is_the_keypoint_policy_and_meets_the_deployment(policy):
+    assert isinstance(policy, KeypointGraspPolicy)
+    assert policy.meta.extra['randomization'] == 'heavy'
+    with pytest.raises(ModelError, match='horizon'):
+        load_policy(BUNDLED, 'onnxruntime', dict(EXPECTED, horizon=8))
+    with pytest.raises(ModelError, match='onnxruntime only'):
+        load_policy(BUNDLED, 'cv2_dnn', EXPECTED)
+
+
+def test_keypoints_are_found_to_a_pixel_on_worlds_never_seen(policy, unseen):
+    errors = {name: [] for name in KEYPOINTS}
+    for frame, labels in zip(unseen['frames'], unseen['labels']):
+        found = policy.detector(frame)
+        for name, (u, v) in zip(KEYPOINTS, labels):
+            if 0 <= u <= 95 and 0 <= v <= 95:
+                errors[name].append(np.hypot(found[name][0] - u, found[name][1] - v))
+    for name in ('object_base', 'tcp'):
+        assert np.median(errors[name]) < 1.0, (name, np.median(errors[name]))
+
+
+def test_without_a_cell_calibration_the_policy_refuses_to_plan(policy):
+    policy.calibration = None
+    with pytest.raises(ModelError, match='calibration'):
+        policy.predict(np.zeros((96, 96, 3), np.uint8), np.zeros(6))
+
+
+def _calibration():
+    # a camera from first principles (see test_camera_geometry.camera)
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_camera_geometry import camera
+    return CellCalibration(camera().tolist(), 0.0, 0.2, 17, 17)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.3, 0.8), st.floats(-0.25, 0.25), st.floats(0.0, 0.45),
+       st.floats(-1.5, 1.5), st.floats(0.0, 0.085), st.floats(-50.0, 50.0),
+       st.integers(0, 2**31 - 1))
+def test_every_chunk_stays_in_the_envelope(policy, x, y, z, yaw, width, effort, seed):
+    # Whatever the image shows and wherever the robot is, the chunk's targets stay in the
+    # stage's reach and the gripper's range, and advance no faster than the planner's speed.
+    policy.calibration = _calibration()
+    policy.reset()
+    frame = np.random.default_rng(seed).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    proprio = np.array([x, y, z, yaw, width, effort])
+    for k in range(3):
+        chunk = policy.predict(frame, proprio, stamp_ns=k * 100_000_000)
+        assert chunk.shape == (16, 5) and np.all(np.isfinite(chunk))
+        assert np.all(chunk[:, 4] >= 0.0) and np.all(chunk[:, 4] <= 0.085)
+        for j, (low, high) in enumerate(STAGE_RANGE[:3]):
+            assert np.all(chunk[:, j] >= min(low, proprio[j]) - 1e-9)
+            assert np.all(chunk[:, j] <= max(high, proprio[j]) + 1e-9)
+        steps = np.linalg.norm(np.diff(chunk[:, :3], axis=0), axis=1)
+        assert np.all(steps <= 0.15 * 0.05 + 1e-9)
+
+
+def test_the_object_is_only_measured_while_the_fingers_are_clear(policy):
+    policy.calibration = _calibration()
+    policy.reset()
+    seen = {'object_base': (40.0, 60.0, 0.5), 'object_top': (40.0, 57.0, 0.5),
+            'tcp': (48.0, 30.0, 0.5)}
+    far = np.array([0.55, 0.0, 0.25, 0.0])
+    first = policy.object_estimate(seen, far, 0)
+    assert first is not None
+    moved = dict(seen, object_base=(44.0, 60.0, 0.5), object_top=(44.0, 57.0, 0.5))
+    close = np.array([first[0], first[1], first[2] + 0.02, 0.0])
+    # the fingers are at the object: what the camera shows there is not the object
+    assert np.allclose(policy.object_estimate(moved, close, 100_000_000), first)
+    # clear again after a pause (a re-grasp): the new sightings replace the old
+    later = policy.object_estimate(moved, far, 5 * 10**9)
+    assert not np.allclose(later, first)
+
+
+def test_the_planner_lifts_what_it_holds_and_retries_an_empty_grasp():
+    holding = GraspPlanner((0.55, 0.0, 0.02), min_width=0.034, max_width=0.052, gripping=True)
+    closing = GraspPlanner((0.55, 0.0, 0.02), min_width=0.034, max_width=0.052)
+    at_object = (0.55, 0.0, 0.016, 0.0)
+    assert holding.phase(at_object, 0.040) == 'lift'       # stopped on a 40 mm object
+    assert closing.phase(at_object, 0.040) == 'close'      # still closing: not yet
+    assert closing.phase(at_object, 0.0) == 'regrasp'      # closed on nothing
+    reopening = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, previous_phase='regrasp')
+    assert reopening.phase(at_object, 0.040) == 'regrasp'  # opening again, not a grasp
+    planner = closing
+    assert planner.phase((0.55, 0.0, 0.2, 0.0), 0.085) == 'descend'
+    assert planner.phase((0.40, 0.1, 0.2, 0.0), 0.085) == 'approach'
