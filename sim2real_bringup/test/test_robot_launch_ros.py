@@ -5,6 +5,7 @@ PoseStamped end-effector pose, JointState, the GripperCommand action) via the dr
 every node up, the supervisor NORMAL, /safety/command and the arm target at 100 Hz (within
 2 %), the gripper moved by action goals, Ctrl-C stops every node with exit code 0.
 """
+from pathlib import Path
 import shutil
 
 import pytest
@@ -39,7 +40,10 @@ def rate(messages) -> float:
 
 @pytest.fixture(scope='module')
 def robot():
-    launched = Launched('robot.launch.py', 'standin_driver:=true', 'record:=false')
+    # the stand-in is the nominal simulated cell: its calibration ships with the suite
+    calibration = Path(__file__).resolve().parents[2] / 'config' / 'cell_calibration_sim.yaml'
+    launched = Launched('robot.launch.py', 'standin_driver:=true', 'record:=false',
+                        f'calibration_file:={calibration}')
     launched.commands = launched.record('/safety/command', CartesianCommand, KEEP)
     launched.targets = launched.record('/arm/target_pose', PoseStamped, KEEP)
     launched.states = launched.record('/supervisor/state', SupervisorState, LATCHED)

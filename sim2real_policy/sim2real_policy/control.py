@@ -70,7 +70,7 @@ class ControlConfig:
     max_chunks: int = 8
     future_tolerance: float = 0.005
     motion: str = 'ruckig'
-    max_velocity: tuple = (0.14, 0.14, 0.14, 0.9, 0.13)
+    max_velocity: tuple = (0.16, 0.16, 0.16, 0.9, 0.14)
     max_acceleration: tuple = (1.5, 1.5, 1.5, 4.0, 1.5)
     max_jerk: tuple = (30.0, 30.0, 30.0, 60.0, 30.0)
 

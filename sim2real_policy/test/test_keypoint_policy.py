@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sim2real_policy.cell_calibration import CellCalibration
+from sim2real_policy.cell_calibration import read_calibration
 from sim2real_policy.keypoint_policy import GraspPlanner, KeypointGraspPolicy, load_policy
 from sim2real_policy.keypoints import KEYPOINTS, render_dataset
 from sim2real_policy.models import BUNDLED
@@ -57,11 +57,9 @@ def test_without_a_cell_calibration_the_policy_refuses_to_plan(policy):
 
 
 def _calibration():
-    # a camera from first principles (see test_camera_geometry.camera)
-    import sys
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_camera_geometry import camera
-    return CellCalibration(camera().tolist(), 0.0, 0.2, 17, 17)
+    """The nominal simulated cell's calibration, as shipped (made by the procedure)."""
+    return read_calibration(Path(__file__).resolve().parents[2] / 'config'
+                            / 'cell_calibration_sim.yaml')
 
 
 @settings(max_examples=60, deadline=None)
