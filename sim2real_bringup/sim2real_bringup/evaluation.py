@@ -10,6 +10,7 @@ A statistical evaluation has to go on, so the harness acknowledges as the operat
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -84,6 +85,17 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
     pipe = Pipeline(config, lambda i: params(first_seed + i), policy=model, backend=backend)
     latencies = []
     auditor = OutputAuditor(config.safety)
+
+    def commissioned(index, params):
+        # the auditor checks each episode against the limits its cell was commissioned with
+        # (the table from the touch-off; every other limit as configured)
+        nonlocal auditor
+        auditor = OutputAuditor(dataclasses.replace(
+            config.safety, **{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in pipe._cell_safety.items()}))
+
+    pipe.episode_start_hooks.append(commissioned)
+    commissioned(0, None)
     unsafe = [0]
     end_ns = [None]
     pipe.graph.create_subscription(

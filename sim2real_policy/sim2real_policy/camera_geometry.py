@@ -82,12 +82,16 @@ def fit_pinhole(world, pixels, size, fovy_deg: float) -> tuple[np.ndarray, float
         return intrinsics @ np.hstack([rotation, x[4:7, None]])
 
     nominal = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0, 0, 1.0]])
-    found, rvec, tvec = cv2.solvePnP(world, pixels, nominal, None,
-                                     flags=cv2.SOLVEPNP_ITERATIVE)
+    found, rvec, tvec, _ = cv2.solvePnPRansac(world, pixels, nominal, None,
+                                              reprojectionError=3.0, iterationsCount=200,
+                                              flags=cv2.SOLVEPNP_ITERATIVE)
     if not found:
         raise GeometryError('solvePnP found no camera pose for the correspondences')
     start = np.concatenate([[focal], rvec.ravel(), tvec.ravel()])
-    fitted = least_squares(lambda x: (project(camera(x), world) - pixels).ravel(), start).x
+    # Huber loss: a detection or two far off (the TCP half out of the frame, hidden by a
+    # patch) must not drag the camera; the caller drops them and fits again.
+    fitted = least_squares(lambda x: (project(camera(x), world) - pixels).ravel(), start,
+                           loss='huber', f_scale=1.0).x
     proj = camera(fitted)
     rms = float(np.sqrt(np.mean(np.sum((project(proj, world) - pixels) ** 2, axis=1))))
     return proj, rms

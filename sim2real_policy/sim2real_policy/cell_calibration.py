@@ -219,7 +219,10 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
         robot.command((x, y, z, 0.0, 0.0))
         robot.wait(CONTROL_PERIOD)
         heights.append(float(robot.measured_tcp()[2]))
-        if len(heights) > window and z < heights[-1] - 0.004:
+        # Only once the stage has been seen descending: before that, a command delay (up to
+        # a quarter second) looks like a stall and would report the table in mid-air.
+        descended = heights[0] - min(heights) > 0.005
+        if descended and len(heights) > window and z < heights[-1] - 0.004:
             # commanded well below where it is, and no descent over the window: contact
             recent = np.asarray(heights[-window:])
             if np.mean(recent[:window // 2]) - np.mean(recent[window // 2:]) < 0.0005:

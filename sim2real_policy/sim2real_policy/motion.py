@@ -19,7 +19,13 @@ class JerkLimitedMotion:
 
     def __init__(self, period: float, max_velocity, max_acceleration, max_jerk, start):
         try:
-            from ruckig import InputParameter, OutputParameter, Ruckig
+            from ruckig import (
+                InputParameter,
+                OutputParameter,
+                Ruckig,
+                RuckigError,
+                Synchronization,
+            )
         except ImportError:
             raise RuntimeError("control motion 'ruckig' needs the ruckig package "
                                '(pip install ruckig==0.19.4), or set motion: smoothing'
@@ -30,6 +36,10 @@ class JerkLimitedMotion:
         self._input.max_velocity = list(max_velocity)
         self._input.max_acceleration = list(max_acceleration)
         self._input.max_jerk = list(max_jerk)
+        # Each axis on its own: the target moves every tick, so a straight line between two
+        # of them buys nothing, and the time synchronisation of the axes is what can fail.
+        self._input.synchronization = Synchronization.No
+        self._error = RuckigError
         self._vmax = np.asarray(max_velocity, float)
         self.reset(start)
 
@@ -43,12 +53,16 @@ class JerkLimitedMotion:
         """The next position toward ``target``, arriving with ``target_velocity`` (clipped)."""
         velocity = np.clip(target_velocity, -0.95 * self._vmax, 0.95 * self._vmax)
         self._input.target_position = [float(v) for v in target]
-        self._input.target_velocity = [float(v) for v in velocity]
-        result = self._otg.update(self._input, self._output)
-        if int(result) < 0:
-            # An infeasible request (Ruckig's error codes are negative): stand still here
-            # rather than guess; the next tick tries again from rest.
-            self.reset(self._input.current_position)
-            return np.asarray(self._input.current_position, float)
-        self._output.pass_to_input(self._input)
-        return np.asarray(self._output.new_position, float)
+        for target_velocity in (velocity, np.zeros(DOFS)):
+            self._input.target_velocity = [float(v) for v in target_velocity]
+            try:
+                result = self._otg.update(self._input, self._output)
+            except self._error:
+                continue
+            if int(result) >= 0:
+                self._output.pass_to_input(self._input)
+                return np.asarray(self._output.new_position, float)
+        # Nothing feasible (Ruckig refused both): stand still where the output is rather
+        # than guess; the next tick plans again from rest.
+        self.reset(self._input.current_position)
+        return np.asarray(self._input.current_position, float)

@@ -65,33 +65,76 @@ def _random_value(rng, lower, upper, i, current):
     return float(rng.uniform(lower[i] - 0.3, upper[i] + 0.3))
 
 
+def _random_state(rng, lower, upper) -> tuple:
+    """A robot state anywhere: inside the box, near or far outside it, or non-finite."""
+    pick = rng.random()
+    lower, upper = np.asarray(lower), np.asarray(upper)
+    if pick < 0.55:
+        state = rng.uniform(lower, upper)
+    elif pick < 0.75:   # just outside: within a step or two of a face
+        state = rng.uniform(lower, upper)
+        i = int(rng.integers(0, 5))
+        state[i] = (upper[i] if rng.random() < 0.5 else lower[i]) + rng.normal(0.0, 0.005)
+    elif pick < 0.95:   # far outside (a glitch: x = 1.2, z = -0.3)
+        state = rng.uniform(lower - 0.6, upper + 0.6)
+    else:
+        state = rng.uniform(lower, upper)
+        state[int(rng.integers(0, 5))] = rng.choice([math.nan, math.inf, -math.inf])
+    return tuple(float(v) for v in state)
+
+
 def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
-         progress=None) -> dict:
-    """Feed ``inputs`` random events; return counts of outputs and of unsafe outputs."""
+         progress=None, restart_every: int = 2000) -> dict:
+    """Feed ``inputs`` random events; return counts of outputs and of unsafe outputs.
+
+    Every ``restart_every`` inputs the filter starts afresh from a random first robot state
+    (inside the box, just or far outside it, non-finite), and 2 % of the state updates are
+    glitches to a random state; the auditor tolerates nothing outside the limits.
+    """
     rng = np.random.default_rng(seed)
     lower, upper = limits.lower, limits.upper
-    flt = SafetyFilter(limits)
     auditor = OutputAuditor(limits)
     now = 10_000 * MS
-    start = tuple((lo + hi) / 2.0 for lo, hi in zip(lower, upper))
-    flt.update_robot_state(start, now)
-    flt.supervisor_heartbeat(now)
     examples = []
     verdicts: dict[str, int] = {}
+    starts = {'inside': 0, 'outside': 0, 'non-finite': 0}
+    guard_trips = 0
+    withheld = 0
+    flt = None
+
+    def state(flt):
+        if rng.random() < 0.02:
+            return _random_state(rng, lower, upper)   # a glitch
+        return flt._sent if flt._sent is not None else first
+
     for k in range(inputs):
+        if k % restart_every == 0:
+            if flt is not None:
+                guard_trips += sum('internal guard' in e.reason for e in flt.latch.events)
+            flt = SafetyFilter(limits)
+            auditor.previous = None            # a new filter: no rate from the last one
+            first = _random_state(rng, lower, upper)
+            inside = all(lo <= v <= hi for v, lo, hi in zip(first, lower, upper))
+            starts['non-finite' if not all(map(math.isfinite, first))
+                   else 'inside' if inside else 'outside'] += 1
+            flt.update_robot_state(first, now)
+            flt.supervisor_heartbeat(now)
+            if not all(map(math.isfinite, first)):
+                first = tuple((lo + hi) / 2.0 for lo, hi in zip(lower, upper))
         roll = rng.random()
         decision = None
         if roll < 0.80:
             now += int(rng.choice([10, 10, 10, 0, 1, 5, 25])) * MS
             if rng.random() < 0.9:
                 flt.supervisor_heartbeat(now)
-                flt.update_robot_state(flt._sent, now)
+                flt.update_robot_state(state(flt), now)
+            current = flt._sent if flt._sent is not None else first
             size = 5 if rng.random() < 0.97 else int(rng.integers(0, 9))
             if size == 5 and rng.random() < 0.4:  # a plausible policy output
-                proposal = tuple(float(v) for v in np.asarray(flt._sent)
+                proposal = tuple(float(v) for v in np.asarray(current)
                                  + rng.normal(0.0, 0.003, 5))
             else:
-                proposal = tuple(_random_value(rng, lower, upper, i % 5, flt._sent)
+                proposal = tuple(_random_value(rng, lower, upper, i % 5, current)
                                  for i in range(size))
             age_ms = float(rng.choice([1, 1, 1, 0, -10, 150, 50]))
             decision = flt.check(proposal, now - int(age_ms * MS), now)
@@ -104,7 +147,7 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
             flt.trigger_stop('fuzz', 'random stop', now)
         else:
             flt.supervisor_heartbeat(now)
-            flt.update_robot_state(flt._sent, now)
+            flt.update_robot_state(state(flt), now)
             operator, reason = ('ana', 'ok') if rng.random() < 0.8 else ('', 'ok')
             try:
                 flt.reset_stop(operator, reason, now)
@@ -112,12 +155,16 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
                 pass
         if decision is not None:
             verdicts[decision.verdict.name] = verdicts.get(decision.verdict.name, 0) + 1
-            problems = auditor.audit(decision.command, now,
-                                     flt._stop_pose if flt.stop_active else None)
-            if problems and len(examples) < 5:
-                examples.append({'decision': repr(decision), 'problems': problems})
+            if decision.command is None:
+                withheld += 1   # nothing sent (a robot outside the limits is not commanded)
+            else:
+                problems = auditor.audit(decision.command, now,
+                                         flt._stop_pose if flt.stop_active else None)
+                if problems and len(examples) < 5:
+                    examples.append({'decision': repr(decision), 'problems': problems})
         if progress is not None and (k + 1) % 20_000 == 0:
             progress(k + 1, inputs)
-    guard_trips = sum('internal guard' in e.reason for e in flt.latch.events)
+    guard_trips += sum('internal guard' in e.reason for e in flt.latch.events)
     return {'inputs': inputs, 'outputs': auditor.outputs, 'unsafe_outputs': auditor.unsafe,
-            'guard_trips': guard_trips, 'verdicts': verdicts, 'examples': examples}
+            'guard_trips': guard_trips, 'verdicts': verdicts, 'examples': examples,
+            'first_states': starts, 'withheld': withheld}
