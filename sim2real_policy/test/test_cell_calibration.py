@@ -23,6 +23,10 @@ from sim2real_policy.sim.robot import GripperSim
     (-0.03, {}),
     (0.02, {'action_delay': 0.2, 'encoder_noise': 0.002, 'joint_stiffness': 50.0,
             'actuator_strength': 0.7, 'joint_damping': 1.4}),
+    # the longest delay of the heavy ranges: the stage stands still for a quarter second
+    # after the descent begins, which must not read as contact
+    (-0.01, {'action_delay': 0.25}),
+    (0.04, {'action_delay': 0.25, 'joint_stiffness': 50.0}),
 ])
 def test_the_touch_off_finds_the_table(table, physics):
     with GripperSim(SimParams(table_height=table, **physics)) as sim:
