@@ -32,7 +32,7 @@ from sim2real_policy.cell_calibration import (
     CellCalibrationConfig,
     TOUCH_OFF_TCP_HEIGHT,
 )
-from sim2real_policy.policy import ModelError, read_metadata
+from sim2real_policy.policy import ModelError, ort_session, read_metadata
 from sim2real_policy.sim.expert import GRASP_DEPTH, ReactiveExpert
 
 KIND = 'keypoint_planner'
@@ -48,19 +48,12 @@ class KeypointDetector:
     """The keypoint network: frame in, ``{name: (u, v, confidence)}`` out."""
 
     def __init__(self, path, threads: int = 1):
-        import onnxruntime as ort
-
         self.meta = read_metadata(path)
         self.names = tuple(self.meta.extra.get('keypoints', ()))
         if self.meta.extra.get('kind') != KIND or not self.names:
             raise ModelError(f'{path}: not a keypoint model (metadata extra.kind is '
                              f'{self.meta.extra.get("kind")!r}, expected {KIND!r})')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=['CPUExecutionProvider'])
+        self.session = ort_session(path, threads)
         self.preprocessor = ImagePreprocessor.from_metadata(self.meta)
 
     def __call__(self, frame: np.ndarray, preprocessed: bool = False) -> dict:

@@ -167,20 +167,24 @@ def check_metadata(meta: ModelMetadata, expected: dict, source: str = 'model') -
         raise ModelError(f'{source} does not match the configuration: ' + '; '.join(problems))
 
 
+def ort_session(path: str | Path, threads: int = 1):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads and one inter-op thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+
+
 class OnnxRuntimeBackend:
     """ONNX Runtime on the CPU, one intra-op thread (predictable next to the control loop)."""
 
     name = 'onnxruntime'
 
     def __init__(self, path: str | Path, meta: ModelMetadata, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=['CPUExecutionProvider'])
+        self.session = ort_session(path, threads)
         names = {i.name: i.shape for i in self.session.get_inputs()}
         for declared in (meta.image_input, meta.proprio_input):
             if declared not in names:
