@@ -157,10 +157,9 @@ class KeypointGraspPolicy:
 
     def object_estimate(self, keypoints: dict, tcp, stamp_ns: int) -> np.ndarray | None:
         """The median of the estimates taken while the gripper was clear of the object."""
-        current = self.estimates[-1][1] if self.estimates else None
         located = self.locate(keypoints)
-        reference = located if current is None else np.median(
-            [e for _, e in self.estimates], axis=0)
+        reference = (np.median([e for _, e in self.estimates], axis=0) if self.estimates
+                     else located)
         clear = reference is None or (
             math.hypot(tcp[0] - reference[0], tcp[1] - reference[1]) > 0.08
             or tcp[2] > reference[2] + self.clearance + 0.03)
