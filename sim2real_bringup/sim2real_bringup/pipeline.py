@@ -34,12 +34,11 @@ from sim2real_bringup.nodes.logger_node import LoggerNode
 from sim2real_bringup.nodes.logger_node import PARAMETERS as LOGGER_PARAMETERS
 from sim2real_bringup.runtime import Graph, Scheduler
 from sim2real_bringup.runtime.node import GraphNode
-from sim2real_policy.camera_geometry import pixel_to_plane
 from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot
 from sim2real_policy.control import ControlConfig
 from sim2real_policy.data import preprocessor as training_preprocessor
 from sim2real_policy.keypoint_policy import load_policy
-from sim2real_policy.keypoints import true_pixels
+from sim2real_policy.keypoints import table_point_errors
 from sim2real_policy.nodes.camera_node import CameraNode
 from sim2real_policy.nodes.camera_node import PARAMETERS as CAMERA_PARAMETERS
 from sim2real_policy.nodes.control_node import ControlNode
@@ -306,16 +305,11 @@ class Pipeline:
         robot = SimCellRobot(sim, self.robot.visual, self.robot.size)
         calibration = calibrate_cell(robot, inner.detector)
         # Checked against the simulator's truth for the report only; the policy never sees it.
-        table = sim.params.table_height
-        xs, ys = np.meshgrid(np.linspace(0.46, 0.64, 4), np.linspace(-0.12, 0.12, 4))
-        points = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, table)], axis=1)
-        pixels = true_pixels(sim, self.robot.visual, points, self.robot.size)
-        found = np.array([pixel_to_plane(calibration.matrix, uv, table) for uv in pixels])
+        errors = table_point_errors(sim, self.robot.visual, calibration.matrix, self.robot.size)
         calibration.extra['checked_against_truth'] = {
             'table_error_m': (None if calibration.table_height is None
-                              else calibration.table_height - table),
-            'table_point_error_m_p95': float(np.percentile(
-                np.linalg.norm(found - points, axis=1), 95))}
+                              else calibration.table_height - sim.params.table_height),
+            'table_point_error_m_p95': float(np.percentile(errors, 95))}
         inner.calibration = calibration
         inner.reset()
         self._cell_safety = self._commissioned_table(calibration)
@@ -335,8 +329,7 @@ class Pipeline:
         """
         if not self.config.runtime['commission_table'] or calibration.table_height is None:
             return {}
-        configured = self.config.params.get('safety_node', {})
-        low = list(configured.get('workspace_min', (0.30, -0.25, 0.0)))
+        low = self.config.safety.workspace_min
         table = float(calibration.table_height)
         return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], table)]}
 

@@ -49,6 +49,23 @@ def true_pixels(sim: GripperSim, visual: VisualRandomizer, points, size=FRAME_SI
     return pixels
 
 
+def table_point_errors(sim: GripperSim, visual: VisualRandomizer, projection,
+                       size=FRAME_SIZE) -> np.ndarray:
+    """How far (m) a calibrated camera maps 16 true table points of the objects' region.
+
+    Privileged (the simulator's truth): for reporting a calibration's error, never for a
+    policy.
+    """
+    from sim2real_policy.camera_geometry import pixel_to_plane
+
+    table = sim.params.table_height
+    xs, ys = np.meshgrid(np.linspace(0.46, 0.64, 4), np.linspace(-0.12, 0.12, 4))
+    points = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, table)], axis=1)
+    found = np.array([pixel_to_plane(projection, uv, table)
+                      for uv in true_pixels(sim, visual, points, size)])
+    return np.linalg.norm(found - points, axis=1)
+
+
 def pixel_labels(sim: GripperSim, visual: VisualRandomizer, size=FRAME_SIZE) -> np.ndarray:
     """Keypoint pixels (3 x 2) in the randomized frame of ``sim`` now."""
     return true_pixels(sim, visual, keypoint_world(sim), size)

@@ -29,10 +29,9 @@ def run(args) -> int:
     import numpy as np
 
     from sim2real_bringup.evaluation import episode_source
-    from sim2real_policy.camera_geometry import pixel_to_plane
     from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot, write_calibration
     from sim2real_policy.keypoint_policy import KeypointDetector
-    from sim2real_policy.keypoints import FRAME_SIZE, true_pixels
+    from sim2real_policy.keypoints import FRAME_SIZE, table_point_errors
     from sim2real_policy.models import resolve_model
     from sim2real_policy.sim.randomization import VisualRandomizer
     from sim2real_policy.sim.robot import GripperSim
@@ -46,12 +45,8 @@ def run(args) -> int:
         visual = VisualRandomizer(params.image, params.seed)
         calibration = calibrate_cell(SimCellRobot(sim, visual, FRAME_SIZE), detector)
         simulated = sim.time
-        table = params.table_height
-        xs, ys = np.meshgrid(np.linspace(0.46, 0.64, 4), np.linspace(-0.12, 0.12, 4))
-        points = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, table)], axis=1)
-        found = np.array([pixel_to_plane(calibration.matrix, uv, table)
-                          for uv in true_pixels(sim, visual, points)])
-    error = np.linalg.norm(found - points, axis=1)
+        error = table_point_errors(sim, visual, calibration.matrix)
+    table = params.table_height
     calibration.extra.update({'cell': f'sim2real sim, {args.where}, seed {args.seed}',
                               'model': detector.meta.model_id})
     args.out.parent.mkdir(parents=True, exist_ok=True)
