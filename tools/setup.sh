@@ -3,7 +3,7 @@
 # a virtual environment in .venv, the pinned Python packages and the three suite packages
 # (editable). Safe to run again: it only does what is missing.
 #   tools/setup.sh          runtime only
-#   tools/setup.sh --test   runtime plus the test, lint and training tools
+#   tools/setup.sh --test   runtime plus the test, lint, training and Ray (scale-out) tools
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -42,7 +42,8 @@ py="$venv/bin/python"
 
 # 3. Pinned packages and the suite itself, skipped when nothing changed since the last run.
 reqs=("$root/tools/requirements.txt")
-[ "$with_tests" = 1 ] && reqs+=("$root/tools/requirements-test.txt" "$root/tools/requirements-train.txt")
+[ "$with_tests" = 1 ] && reqs+=("$root/tools/requirements-test.txt" "$root/tools/requirements-train.txt"
+                                 "$root/tools/requirements-ray.txt")
 stamp="$venv/.sim2real-installed-$with_tests"
 digest="$(cat "${reqs[@]}" "$root"/sim2real_*/setup.py | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then

@@ -4,9 +4,14 @@ Every episode runs in the in-process pipeline: camera, policy (ONNX), 100 Hz con
 filter, supervisor, MuJoCo robot. Success is the simulator's grasp check (object lifted and
 held). Evaluation seeds (0, 1, ...) never overlap the training seeds (10**6 and up).
 
-When four grasps fail in a row the supervisor stops autonomy (HUMAN_REQUIRED), as it must.
-A statistical evaluation has to go on, so the harness acknowledges as the operator
-"evaluation harness"; every such acknowledgement is counted and reported.
+Each episode is a fresh cell from simulated time zero (its own world, its own calibration,
+the nodes started afresh), independent of the episodes before it, so that episodes can run on
+any worker of :mod:`sim2real_policy.rollout` and give the same results whatever ran them. A
+worker loads the policy once and reuses it.
+
+On the robot, more than ``max_consecutive_failures`` failed grasps in a row stop autonomy
+(HUMAN_REQUIRED) until an operator acknowledges. The evaluation reports how many such
+acknowledgements its run of episodes, in seed order, would have needed.
 """
 from __future__ import annotations
 
@@ -16,10 +21,10 @@ import math
 import numpy as np
 
 from sim2real_bringup.config import load_yaml
-from sim2real_bringup.pipeline import Pipeline, PipelineConfig
+from sim2real_bringup.pipeline import load_runner, Pipeline, PipelineConfig
+from sim2real_policy import rollout
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
-from sim2real_safety.supervisor import Mode
 
 PROXY_FILE = 'reality_proxy.yaml'
 PROXY_KEY = 'reality_proxy'
@@ -56,92 +61,149 @@ def episode_source(where: str):
     return randomizer.sample
 
 
-def calibration_summary(calibrations) -> dict | None:
+def calibration_summary(calibrations: list) -> dict | None:
     """Errors of the per-episode cell calibrations, checked against the simulator's truth (mm).
 
-    ``None`` for a policy that needs no calibration. The policy never sees these figures.
+    ``calibrations``: one dict per calibrated episode (:func:`_calibration_check`). ``None``
+    for a policy that needs no calibration. The policy never sees these figures.
     """
     if not calibrations:
         return None
-    checked = [c.extra.get('checked_against_truth', {}) for c in calibrations]
-    table = np.abs([c['table_error_m'] for c in checked if c.get('table_error_m') is not None])
-    points = np.asarray([c['table_point_error_m_p95'] for c in checked])
+    table = np.abs([c['table_error_m'] for c in calibrations
+                    if c['table_error_m'] is not None])
+    points = np.asarray([c['table_point_error_m_p95'] for c in calibrations])
     return {'calibrations': len(calibrations),
-            'table_out_of_reach': sum(c.table_height is None for c in calibrations),
+            'table_out_of_reach': sum(c['table_height'] is None for c in calibrations),
             'table_height_error_mm': {'mean': float(np.mean(table) * 1e3) if table.size else None,
                                       'p95': float(np.percentile(table, 95) * 1e3)
                                       if table.size else None},
             'table_point_error_mm_p95': {'mean': float(np.mean(points) * 1e3),
                                          'p95': float(np.percentile(points, 95) * 1e3)},
-            'reprojection_rms_px_mean': float(np.mean([c.reprojection_rms_px
+            'reprojection_rms_px_mean': float(np.mean([c['reprojection_rms_px']
                                                        for c in calibrations]))}
 
 
-def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
-             backend: str | None = None, progress=None) -> dict:
-    """Run ``episodes`` episodes of ``model`` in ``where`` (a profile or ``proxy``)."""
-    params = episode_source(where)
-    config = PipelineConfig.load()
-    pipe = Pipeline(config, lambda i: params(first_seed + i), policy=model, backend=backend)
-    latencies = []
-    auditor = OutputAuditor(config.safety)
+def _calibration_check(calibration) -> dict:
+    checked = calibration.extra.get('checked_against_truth', {})
+    return {'table_height': calibration.table_height,
+            'table_error_m': checked.get('table_error_m'),
+            'table_point_error_m_p95': checked['table_point_error_m_p95'],
+            'reprojection_rms_px': calibration.reprojection_rms_px}
 
-    def commissioned(index, params):
-        # the auditor checks each episode against the limits its cell was commissioned with
-        # (the table from the touch-off; every other limit as configured)
-        nonlocal auditor
+
+def check_episode(spec: dict) -> None:
+    """An evaluation episode is ``{'seed': int >= 0}``."""
+    seed = spec.get('seed')
+    if set(spec) != {'seed'} or not isinstance(seed, int) or isinstance(seed, bool) \
+            or seed < 0:
+        raise ValueError(f'an evaluation episode is {{"seed": int >= 0}}, got {spec!r}')
+
+
+class EpisodeEvaluator:
+    """A rollout worker: the policy and the reality's sampler built once, one episode a call."""
+
+    def __init__(self, model: str, where: str, backend: str | None = None):
+        self.config = PipelineConfig.load()
+        self.params = episode_source(where)
+        self.runner = load_runner(self.config, str(model), backend)
+
+    def __call__(self, spec: dict) -> dict:
+        """Run the episode of ``spec['seed']`` through the whole stack; plain values out."""
+        config, seed = self.config, spec['seed']
+        pipe = Pipeline(config, lambda i: self.params(seed), policy=self.runner)
+        # The auditor checks the episode against the limits its cell was commissioned with
+        # (the table from the touch-off; every other limit as configured).
         auditor = OutputAuditor(dataclasses.replace(
             config.safety, **{k: tuple(v) if isinstance(v, list) else v
                               for k, v in pipe._cell_safety.items()}))
+        latencies, unsafe = [], [0]
 
-    pipe.episode_start_hooks.append(commissioned)
-    commissioned(0, None)
-    unsafe = [0]
-    end_ns = [None]
-    pipe.graph.create_subscription(
-        '/control/diagnostics', 'sim2real_msgs/msg/ControlDiagnostics',
-        lambda m: latencies.append(m.latency) if math.isfinite(m.latency) else None)
+        def on_diagnostics(msg):
+            if math.isfinite(msg.latency):
+                latencies.append(msg.latency)
 
-    def on_command(msg):
-        if end_ns[0] is not None and pipe.sched.now_ns > end_ns[0]:
-            auditor.previous, end_ns[0] = None, None  # the world was reset
-        if auditor.audit((msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width), pipe.sched.now_ns):
-            unsafe[0] += 1
+        def on_command(msg):
+            if auditor.audit((msg.x, msg.y, msg.z, msg.yaw, msg.gripper_width),
+                             pipe.sched.now_ns):
+                unsafe[0] += 1
 
-    pipe.graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
-                                   on_command)
-    pipe.graph.create_subscription('/episode/result', 'sim2real_msgs/msg/GraspResult',
-                                   lambda m: end_ns.__setitem__(0, pipe.sched.now_ns))
-    acknowledgements = 0
+        pipe.graph.create_subscription('/control/diagnostics',
+                                       'sim2real_msgs/msg/ControlDiagnostics', on_diagnostics)
+        pipe.graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
+                                       on_command)
+        try:
+            (record,) = pipe.run_episodes(1)
+        finally:
+            pipe.close()
+        return {'seed': record.seed, 'success': record.success,
+                'duration': record.duration, 'lift_height': record.lift_height,
+                'regrasps': record.regrasps, 'unsafe_commands': unsafe[0],
+                'latencies_s': latencies,            # charged on the simulated clock
+                'inference_wall_s': list(pipe.wall_latencies),   # measured, wall clock
+                'calibration': (_calibration_check(pipe.calibrations[0])
+                                if pipe.calibrations else None)}
 
-    def after_episode(record, done, total):
-        nonlocal acknowledgements
-        pipe.supervisor.core.update(pipe.sched.now_ns)
-        if pipe.supervisor.core.mode == Mode.HUMAN_REQUIRED:
-            pipe.supervisor.core.acknowledge(
-                'evaluation harness', 'automatic, to continue a statistical evaluation',
-                pipe.sched.now_ns)
-            acknowledgements += 1
-        if progress:
-            progress(record, done, total)
 
-    records = pipe.run_episodes(episodes, progress=after_episode)
-    pipe.close()
-    calibration = calibration_summary(pipe.calibrations)
-    successes = sum(r.success for r in records)
-    wall = np.asarray(pipe.wall_latencies) * 1e3
+def acknowledgements_needed(outcomes: list[bool], max_consecutive_failures: int) -> int:
+    """Operator acknowledgements the supervisor would ask for over ``outcomes`` in order.
+
+    More than ``max_consecutive_failures`` failures in a row stop autonomy; the
+    acknowledgement clears the count (:meth:`Supervisor.on_grasp_result`, ``acknowledge``).
+    """
+    count = streak = 0
+    for success in outcomes:
+        streak = 0 if success else streak + 1
+        if streak > max_consecutive_failures:
+            count += 1
+            streak = 0
+    return count
+
+
+def _percentile(values, q: float, scale: float = 1e3):
+    return float(np.percentile(values, q) * scale) if len(values) else None
+
+
+def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
+             backend: str | None = None, progress=None, workers: int | None = None,
+             rollout_backend: str | None = None, ray_address: str | None = None) -> dict:
+    """Run ``episodes`` episodes of ``model`` in ``where`` (a profile or ``proxy``).
+
+    ``workers`` / ``rollout_backend`` / ``ray_address`` choose who runs them
+    (:func:`sim2real_policy.rollout.run`); the results do not depend on it.
+    """
+    task = rollout.Task(EpisodeEvaluator, {'model': str(model), 'where': where,
+                                           'backend': backend}, check_episode)
+    specs = [{'seed': first_seed + i} for i in range(episodes)]
+    results, stats = rollout.run(task, specs, workers, rollout_backend, ray_address, progress)
+    supervisor = PipelineConfig.load().params.get('supervisor_node', {})
+    successes = sum(r['success'] for r in results)
+    latencies = [x for r in results for x in r['latencies_s']]
+    wall = [x for r in results for x in r['inference_wall_s']]
     return {
-        'where': where, 'model': str(model), 'episodes': len(records), 'successes': successes,
-        'success_rate': successes / max(1, len(records)),
-        'ci95': list(wilson_interval(successes, len(records))),
-        'first5_success_rate': sum(r.success for r in records[:5]) / max(1, len(records[:5])),
-        'latency_ms': {'mean': float(np.mean(latencies) * 1e3) if latencies else None,
-                       'p95': float(np.percentile(latencies, 95) * 1e3) if latencies else None},
-        'inference_wall_ms': {'p50': float(np.percentile(wall, 50)) if wall.size else None,
-                              'p95': float(np.percentile(wall, 95)) if wall.size else None},
-        'inference_wall_ms_p99': float(np.percentile(wall, 99)) if wall.size else None,
-        'calibration': calibration,
-        'regrasps': {'episodes_with_regrasp': sum(r.regrasps > 0 for r in records),
-                     'recovered': sum(r.regrasps > 0 and r.success for r in records)},
-        'unsafe_commands': unsafe[0], 'acknowledgements': acknowledgements,
-        'seeds': [r.seed for r in records]}
+        'where': where, 'model': str(model), 'episodes': len(results), 'successes': successes,
+        'success_rate': successes / max(1, len(results)),
+        'ci95': list(wilson_interval(successes, len(results))),
+        'first5_success_rate': sum(r['success'] for r in results[:5])
+        / max(1, len(results[:5])),
+        'latency_ms': {'what': 'observation to command, charged on the simulated clock',
+                       'mean': float(np.mean(latencies) * 1e3) if latencies else None,
+                       'p95': _percentile(latencies, 95)},
+        'inference_wall_ms': {'what': 'measured on the wall clock, per inference',
+                              'p50': _percentile(wall, 50), 'p95': _percentile(wall, 95)},
+        'inference_wall_ms_p99': _percentile(wall, 99),
+        'calibration': calibration_summary([r['calibration'] for r in results
+                                            if r['calibration'] is not None]),
+        'regrasps': {'episodes_with_regrasp': sum(r['regrasps'] > 0 for r in results),
+                     'recovered': sum(r['regrasps'] > 0 and r['success'] for r in results)},
+        'unsafe_commands': sum(r['unsafe_commands'] for r in results),
+        'acknowledgements': acknowledgements_needed(
+            [r['success'] for r in results],
+            int(supervisor.get('max_consecutive_failures', 3))),
+        'rollout': {'backend': stats.backend, 'workers': stats.workers,
+                    'seconds': stats.seconds, 'startup_seconds': stats.startup_seconds,
+                    'retried': [spec for spec, _ in stats.retried],
+                    'worker_max_rss_mb': list(stats.worker_max_rss_mb.values())},
+        'seeds': [r['seed'] for r in results],
+        'episode_results': [{k: r[k] for k in ('seed', 'success', 'duration', 'lift_height',
+                                                'regrasps', 'unsafe_commands')}
+                            for r in results]}

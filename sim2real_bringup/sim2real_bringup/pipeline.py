@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -212,11 +213,23 @@ class _FaultyRunner:
         return self.runner.predict(*args, **kwargs)
 
 
+def load_runner(config: PipelineConfig, policy='bundled', backend: str | None = None):
+    """The policy node's runner for a model path (or ``bundled``), checked against the config."""
+    from sim2real_policy.models import resolve_model
+
+    pcfg = config.policy
+    path = resolve_model(policy if policy != 'bundled' else pcfg['model_path'])
+    return load_policy(path, backend or pcfg['backend'], expected={
+        'action_names': list(pcfg['expected_action_names']),
+        'horizon': pcfg['expected_horizon'],
+        'action_period': pcfg['expected_action_period']})
+
+
 class Pipeline:
     """The whole stack on one scheduler; episodes drawn from ``episode_params``."""
 
     def __init__(self, config: PipelineConfig, episode_params: Callable[[int], SimParams],
-                 policy: str = 'bundled', backend: str | None = None, start_ns: int = 0,
+                 policy='bundled', backend: str | None = None, start_ns: int = 0,
                  faults: Faults | None = None, robot: Callable | None = None,
                  remaps: dict | None = None, episode_reset: str = 'restart',
                  control: bool = True, recorded_calibrations=None):
@@ -262,12 +275,9 @@ class Pipeline:
             runner = self.expert
             preprocessor = training_preprocessor()  # what every trained model declares
         else:
-            from sim2real_policy.models import resolve_model
-            path = resolve_model(policy if policy != 'bundled' else pcfg['model_path'])
-            runner = load_policy(path, backend or pcfg['backend'], expected={
-                'action_names': list(pcfg['expected_action_names']),
-                'horizon': pcfg['expected_horizon'],
-                'action_period': pcfg['expected_action_period']})
+            # a path, or a runner already loaded (a rollout worker reuses one across episodes)
+            runner = load_runner(config, policy, backend) \
+                if isinstance(policy, (str, Path)) else policy
             preprocessor = runner.preprocessor
         self.runner = _FaultyRunner(runner, self.faults) if runner is not None else None
         if robot is not None:

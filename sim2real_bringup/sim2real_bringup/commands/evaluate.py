@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import sys
 import time
+
+from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
 
 PROFILES = ('none', 'light', 'heavy')
 
@@ -34,6 +35,7 @@ def add_arguments(parser) -> None:
                         help="also evaluate the heavy cell's model on N realities drawn at "
                              "random from the heavy ranges (seeds apart from the cells')")
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
+    add_rollout_arguments(parser)
 
 
 def _models(args) -> dict:
@@ -65,22 +67,34 @@ def _models(args) -> dict:
 
 def run(args) -> int:
     """Evaluate every cell and print the table and the checklist."""
-    from sim2real_bringup.evaluation import evaluate, ratio_interval
+    from sim2real_bringup import evaluation
+    from sim2real_bringup.evaluation import ratio_interval
+    from sim2real_policy.rollout import Progress
 
     if args.episodes < 1:
         raise ValueError(f'--episodes must be >= 1, got {args.episodes}')
+    if args.realities < 0:
+        raise ValueError(f'--realities must be >= 0, got {args.realities}')
     models = _models(args)
+    options = rollout_options(args)
 
-    def progress(record, done, total):
-        if done % 20 == 0 or done == total:
-            print(f'    {done}/{total}', file=sys.stderr, flush=True)
+    def evaluate(model, where, episodes, first_seed=0):
+        result = evaluation.evaluate(model, where, episodes, first_seed=first_seed,
+                                     progress=Progress(f'{where} episodes', episodes),
+                                     rollout_backend=options['backend'], **{
+                                         k: options[k] for k in ('workers', 'ray_address')})
+        rollout = result['rollout']
+        print(f'  {where}: {episodes} episodes in {rollout["seconds"]:.0f} s on '
+              f'{rollout["workers"]} {rollout["backend"]} worker(s) (wall clock; start-up '
+              f'{rollout["startup_seconds"]:.1f} s)', flush=True)
+        return result
 
     cells, raw = [], {}
     for profile in args.only:
         started = time.perf_counter()
         print(f'{profile}: {models[profile]}', flush=True)
-        sim = evaluate(models[profile], profile, args.episodes, progress=progress)
-        proxy = evaluate(models[profile], 'proxy', args.episodes, progress=progress)
+        sim = evaluate(models[profile], profile, args.episodes)
+        proxy = evaluate(models[profile], 'proxy', args.episodes)
         ratio = proxy['success_rate'] / sim['success_rate'] if sim['success_rate'] else None
         cell = {'randomization': profile, 'episodes': args.episodes,
                 'sim_success': sim['success_rate'], 'proxy_success': proxy['success_rate'],
@@ -111,7 +125,7 @@ def run(args) -> int:
     finetune = None
     finetuned = args.finetuned or (args.runs / 'finetune-0' / 'model.onnx')
     if finetuned.is_file() and args.finetune_base in raw:
-        after = evaluate(finetuned, 'proxy', args.episodes, progress=progress)
+        after = evaluate(finetuned, 'proxy', args.episodes)
         before = raw[args.finetune_base]['proxy']
         finetune = {'before': before['success_rate'], 'after': after['success_rate'],
                     'ci95': {'before': before['ci95'], 'after': after['ci95']},
@@ -124,8 +138,7 @@ def run(args) -> int:
     if args.realities:
         model = models.get('heavy') or models[args.only[-1]]
         print(f'{args.realities} random realities from the heavy ranges: {model}', flush=True)
-        realities = evaluate(model, 'heavy', args.realities, first_seed=50_000,
-                             progress=progress)
+        realities = evaluate(model, 'heavy', args.realities, first_seed=50_000)
         print(f'  {realities["success_rate"]:.0%} [{realities["ci95"][0]:.0%}, '
               f'{realities["ci95"][1]:.0%}]', flush=True)
 
