@@ -190,6 +190,22 @@ def bag_summary(path: str | Path) -> dict[str, dict]:
         raise BagError(f'{path}: cannot read the bag ({type(exc).__name__}: {exc})') from None
 
 
+def custom_data(path: str | Path) -> dict:
+    """The ``custom_data`` of a bag's metadata.yaml ({} when absent).
+
+    How the run was made (``sim2real.runtime``, digests, the cell calibrations): the recorder
+    writes its graph's ``custom_data`` there.
+    """
+    import yaml
+    path = Path(path)
+    try:
+        meta = yaml.safe_load((path / 'metadata.yaml').read_text())
+        info = meta.get('rosbag2_bagfile_information', {}) if isinstance(meta, dict) else {}
+        return dict(info.get('custom_data') or {})
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+        raise BagError(f'{path / "metadata.yaml"}: not valid bag metadata ({exc})') from None
+
+
 _MCAP_MAGIC = b'\x89MCAP0\r\n'
 _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
 

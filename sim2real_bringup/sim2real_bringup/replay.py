@@ -24,7 +24,7 @@ import shutil
 from typing import Callable
 
 from sim2real_bringup import interfaces as ifc
-from sim2real_bringup.bag import BagError, BagRecorder, read_bag
+from sim2real_bringup.bag import BagError, BagRecorder, custom_data, read_bag
 from sim2real_bringup.pipeline import CALIBRATIONS_KEY, Pipeline, PipelineConfig
 from sim2real_bringup.topics import BY_NAME, qos_map
 from sim2real_policy.cell_calibration import CellCalibration
@@ -166,17 +166,6 @@ def load_recording(bag: str | Path) -> tuple[dict, dict, dict]:
     return inputs, outputs, dict(counts)
 
 
-def _custom_data(path: Path) -> dict:
-    """The ``custom_data`` of a bag's metadata.yaml ({} when absent)."""
-    import yaml
-    try:
-        meta = yaml.safe_load((path / 'metadata.yaml').read_text())
-        info = meta.get('rosbag2_bagfile_information', {}) if isinstance(meta, dict) else {}
-        return dict(info.get('custom_data') or {})
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
-        raise BagError(f'{path / "metadata.yaml"}: not valid bag metadata ({exc})') from None
-
-
 def diff(recorded: dict, replayed: dict, topics=RECOMPUTED) -> dict:
     """Compare recomputed topics message by message (same instant, same order)."""
     first = None
@@ -228,7 +217,7 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
     out = Path(out)
     bag = Path(bag)
     inputs, recorded, counts = load_recording(bag)
-    custom = _custom_data(bag)
+    custom = custom_data(bag)
     if not inputs.get('/robot/state'):
         raise BagError(f'{bag} has no /robot/state ({_t("/robot/state")}): nothing to replay; '
                        f'it records {sorted(counts) or "nothing"}')
