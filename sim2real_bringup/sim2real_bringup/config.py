@@ -5,6 +5,7 @@ hand them to nodes unchanged and the in-process runtime reads the same values fr
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -95,3 +96,15 @@ def node_parameters(path_or_name: str | Path, node_name: str) -> dict:
         raise ConfigError(f'{resolve(path_or_name)}: no parameters for node {node_name!r} '
                           f'(sections: {sorted(data)})')
     return params
+
+
+def config_digest(folder: str | Path | None = None) -> str:
+    """Short content hash of a config folder: every ``*.yaml`` in it, names and bytes.
+
+    Two runs with the same digest ran with the same parameter files (for reports).
+    """
+    folder = Path(folder) if folder is not None else find_config_dir()
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob('*.yaml')):
+        digest.update(path.name.encode() + b'\0' + path.read_bytes() + b'\0')
+    return digest.hexdigest()[:12]

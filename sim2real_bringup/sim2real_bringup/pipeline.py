@@ -48,6 +48,7 @@ from sim2real_policy.nodes.policy_node import PARAMETERS as POLICY_PARAMETERS
 from sim2real_policy.nodes.policy_node import PolicyNode
 from sim2real_policy.nodes.sim_robot_node import PARAMETERS as SIM_PARAMETERS
 from sim2real_policy.nodes.sim_robot_node import SimRobotNode
+from sim2real_policy.policy import model_digest
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
@@ -86,6 +87,22 @@ NODE_PARAMETERS = {
 SPECS = {spec.executable: spec for spec in (lg.SAFETY, lg.SUPERVISOR, lg.CONTROL, lg.CAMERA,
                                             lg.POLICY, lg.SIM_ROBOT, lg.LOGGER, lg.COLLECT,
                                             lg.CALIBRATION)}
+
+
+def commissioned_table(safety: SafetyLimits, table_height: float | None) -> dict:
+    """The safety node's table parameters for a cell whose table was touched off.
+
+    A robot cell is commissioned with its measured table (``table_height`` in safety.yaml);
+    the shipped file's 0.0 is the nominal cell's. The touch-off can only err high (the
+    fingertips cannot go through the table), so the floor it gives, table +
+    ``table_clearance``, is never below the real table plus the clearance. Without a
+    touch-off (``table_height`` None: table out of reach) the configured values stay ({}).
+    """
+    if table_height is None:
+        return {}
+    low = safety.workspace_min
+    table = float(table_height)
+    return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], table)]}
 
 
 @dataclass
@@ -280,6 +297,11 @@ class Pipeline:
                 if isinstance(policy, (str, Path)) else policy
             preprocessor = runner.preprocessor
         self.runner = _FaultyRunner(runner, self.faults) if runner is not None else None
+        # what a report says the run was made with (content hashes, not names)
+        model_path = getattr(runner, 'path', None)
+        self.graph.custom_data.update({
+            'sim2real.config_sha256': cfgio.config_digest(),
+            'sim2real.policy_sha256': model_digest(model_path) if model_path else 'no model file'})
         if robot is not None:
             self.robot = robot(self)
         else:
@@ -329,19 +351,10 @@ class Pipeline:
             [dict(c.to_dict(), extra={}) for c in self.calibrations])
 
     def _commissioned_table(self, calibration) -> dict:
-        """The safety node's table for a cell whose table was touched off.
-
-        A robot cell is commissioned with its measured table (``table_height`` in
-        safety.yaml); the shipped file's 0.0 is the nominal cell's. The touch-off can only
-        err high (the fingertips cannot go through the table), so the floor it gives,
-        table + ``table_clearance``, is never below the real table plus the clearance. Without
-        a touch-off (table out of reach) the configured values stay.
-        """
-        if not self.config.runtime['commission_table'] or calibration.table_height is None:
+        """The safety node's table for this cell (:func:`commissioned_table`)."""
+        if not self.config.runtime['commission_table']:
             return {}
-        low = self.config.safety.workspace_min
-        table = float(calibration.table_height)
-        return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], table)]}
+        return commissioned_table(self.config.safety, calibration.table_height)
 
     def node(self, spec: lg.NodeSpec, **parameters) -> GraphNode:
         """A node interface for ``spec``: its launch-graph remappings and its parameters."""

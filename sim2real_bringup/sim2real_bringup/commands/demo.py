@@ -58,6 +58,7 @@ def run(args) -> int:
     params = episode_source(where)
     pipe = Pipeline(config, lambda i: params(args.seed + i), policy=args.policy,
                     backend=args.backend)
+    pipe.graph.custom_data['sim2real.where'] = where   # the report says where it ran
     started = time.perf_counter()
     print(f'sim2real demo: {args.episodes} episodes on "{where}", policy '
           f'{pipe.runner.model_id}, run folder {out}', flush=True)
