@@ -1,245 +1,202 @@
-"""Run reports from a rosbag2 bag: report.json and report.html with plots.
+"""Run reports from a rosbag2 bag (report.json, one self-contained report.html); comparisons.
 
 Everything is recomputed from the bag alone (no state of the run that wrote it), so a bag
-from the robot, from `ros2 bag record` or from the in-process runtime gives the same report.
+from the robot, from `ros2 bag record` or from the in-process runtime gives the same report;
+what only the run knew (the wall-clock timing of the model) comes in ``extra``. The parts:
+``report_data`` reads the bag, ``report_summary`` computes the figures, ``report_audit``
+checks the safe commands, ``checklist`` judges them, ``report_frames`` cuts the filmstrips,
+``report_plots`` draws and ``report_html`` lays out the page.
 """
 from __future__ import annotations
 
-import base64
-from collections import Counter
-import html
-import io
 import json
+import os
 from pathlib import Path
 
-import numpy as np
+from sim2real_bringup import report_data
+from sim2real_bringup.checklist import run_checklist, transfer_row
+from sim2real_bringup.report_data import check_topics, collect, REPORT_TOPICS  # noqa: F401
+from sim2real_bringup.report_plots import PLOTS, plots  # noqa: F401
+from sim2real_bringup.report_summary import summarize  # noqa: F401
 
-from sim2real_bringup import convert
-from sim2real_bringup import interfaces as ifc
-from sim2real_bringup.bag import bag_summary, BagError, read_bag
-from sim2real_bringup.metrics import RollingMetrics
-from sim2real_bringup.topics import BY_NAME
-
-NS = 1e9
-M = 'sim2real_msgs/msg/'
-# The topics a report is made of (each with the suite's type).
-REPORT_TOPICS = ('/policy/action_chunk', '/control/diagnostics', '/safety/command',
-                 '/safety/status', '/supervisor/state', '/episode/result')
+# What only the run knew, kept when a report is rebuilt from its bag (sim2real report).
+RUN_KEYS = ('where', 'seed', 'policy', 'simulated_s', 'wall_s', 'inference_wall_ms',
+            'inference_charged_ms')
 
 
-def _names(typename: str, prefix: str) -> dict:
-    return {v: k[len(prefix):] for k, v in ifc.constants(typename).items()
-            if k.startswith(prefix)}
+def _control_period_ms() -> float | None:
+    from sim2real_bringup.config import ConfigError, node_parameters
+    try:
+        return float(node_parameters('control.yaml', 'control_node')['control_period']) * 1e3
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
 
 
-def check_topics(bag: str | Path) -> list[str]:
-    """The report's topics the bag holds with the suite's types.
+def build(bag: str | Path, extra: dict | None = None) -> tuple[dict, dict, dict]:
+    """``(summary, info, series)`` of a bag; raises :class:`BagError` for a foreign one."""
+    from sim2real_bringup.report_audit import audit_commands
 
-    Raises :class:`BagError` (one line naming the bag and what is missing) when it holds none
-    of them, or holds one of them with another type.
-    """
-    held = bag_summary(bag)
-    wrong = [f'{name} is {held[name]["type"]}, not {BY_NAME[name].typename}'
-             for name in REPORT_TOPICS if name in held
-             and held[name]['type'] != BY_NAME[name].typename]
-    if wrong:
-        raise BagError(f'{bag}: not the sim2real types: {"; ".join(wrong)}')
-    present = [name for name in REPORT_TOPICS if name in held]
-    if not present:
-        others = ', '.join(f'{name} ({info["type"]})' for name, info in list(held.items())[:5])
-        more = f' and {len(held) - 5} more' if len(held) > 5 else ''
-        raise BagError(f'{bag}: no sim2real topic to report on (none of '
-                       f'{", ".join(REPORT_TOPICS)}); the bag holds '
-                       f'{others + more if held else "no topics"}')
-    return present
-
-
-def collect(bag: str | Path) -> dict:
-    """The series a report needs, read from the bag (:class:`BagError` if it has none)."""
-    check_topics(bag)
-    series = {'chunk_latency': [], 'control': [], 'commands': [], 'verdicts': [], 'modes': [],
-              'results': [], 'transitions': []}
-    for m in read_bag(bag, topics=set(REPORT_TOPICS)):
-        t, msg = m.time_ns / NS, m.msg
-        if m.topic == '/policy/action_chunk':
-            series['chunk_latency'].append((t, msg.inference_latency))
-        elif m.topic == '/control/diagnostics':
-            series['control'].append((t, msg.period, msg.latency, msg.command_source,
-                                      msg.deadline_misses, msg.tick))
-        elif m.topic == '/safety/command':
-            series['commands'].append((t, *convert.command_pose(msg)))
-        elif m.topic == '/safety/status':
-            series['verdicts'].append((t, msg.verdict,
-                                       tuple(v.constraint for v in msg.violations)))
-        elif m.topic == '/supervisor/state':
-            series['modes'].append((t, msg.mode, msg.reason))
-        elif m.topic == '/episode/result':
-            series['results'].append((t, msg.episode, msg.success, msg.duration, msg.seed))
-    return series
+    extra = dict(extra or {})
+    held = check_topics(bag)
+    series = collect(bag)
+    info = report_data.run_info(bag, held)
+    if 'where' in extra and info['where'].startswith('simulation ('):
+        info['where'] = str(extra['where'])   # a run folder's report.json knew it
+    summary = summarize(series, info['clock'], extra)
+    summary.update(extra)
+    summary['diagnostics_recorded'] = '/diagnostics' in held
+    summary['run'] = {k: v for k, v in info.items() if k != 'calibrations'}
+    summary['audit'] = audit_commands(series, info)
+    where = info['where'] if info['where'] in ('proxy', 'robot') or info['clock'] == 'simulated' \
+        else 'robot'
+    summary['checklist'] = run_checklist(summary, where, _control_period_ms())
+    summary['plots'] = list(PLOTS)
+    return summary, info, series
 
 
-def _deadline_misses(control) -> int:
-    """Deadline misses of the whole run: each controller's count, summed over its restarts.
-
-    In-process every episode starts a new controller, whose count starts again from 0.
-    """
-    metrics = RollingMetrics(window=1)
-    for _, period, _, _, misses, tick in control:
-        metrics.on_control(period, misses, tick)
-    return int(metrics.deadline_misses)
-
-
-def summarize(series: dict) -> dict:
-    """The numbers of report.json."""
-    verdict_names = _names(M + 'SafetyStatus', 'VERDICT_')
-    mode_names = _names(M + 'SupervisorState', 'MODE_')
-    results = series['results']
-    latency = np.array([lat for _, lat in series['chunk_latency']]) * 1e3
-    control = np.array([(p, lat) for _, p, lat, *_ in series['control']], dtype=float) \
-        if series['control'] else np.zeros((0, 2))
-    obs_to_cmd = control[:, 1][np.isfinite(control[:, 1])] * 1e3 if len(control) else []
-    periods = control[:, 0][np.isfinite(control[:, 0])] * 1e3 if len(control) else []
-    verdicts = Counter(verdict_names[v] for _, v, _ in series['verdicts'])
-    constraints = Counter(c for _, _, cs in series['verdicts'] for c in cs)
-    # time in each mode, from consecutive state messages
-    time_in = Counter()
-    changes = 0
-    modes = series['modes']
-    for (t0, m0, _), (t1, m1, _) in zip(modes, modes[1:]):
-        time_in[mode_names[m0]] += t1 - t0
-        changes += m1 != m0
-    commands = np.array([c[1:] for c in series['commands']]) if series['commands'] \
-        else np.zeros((0, 5))
-    steps = np.abs(np.diff(commands, axis=0)) if len(commands) > 1 else np.zeros((0, 5))
-
-    def stats(values):
-        values = np.asarray(values, float)
-        if values.size == 0:
-            return {'mean': None, 'p50': None, 'p95': None, 'p99': None}
-        return {'mean': float(values.mean()), 'p50': float(np.percentile(values, 50)),
-                'p95': float(np.percentile(values, 95)), 'p99': float(np.percentile(values, 99))}
-
-    successes = sum(1 for r in results if r[2])
-    return {
-        'episodes': len(results), 'successes': successes,
-        'success_rate': successes / len(results) if results else None,
-        'inference_latency_ms': stats(latency),
-        'observation_to_command_ms': stats(obs_to_cmd),
-        'control_period_ms': stats(periods),
-        'deadline_misses': _deadline_misses(series['control']),
-        'safety': {'verdicts': dict(verdicts), 'violations': dict(constraints),
-                   'checked': len(series['verdicts'])},
-        'modes': {'time_s': {k: round(v, 3) for k, v in time_in.items()},
-                  'changes': changes},
-        'max_command_step': {'xyz_m': float(np.max(np.linalg.norm(
-            np.diff(commands[:, :3], axis=0), axis=1))) if len(commands) > 1 else None,
-            'gripper_m': float(steps[:, 4].max()) if len(steps) else None},
-        'results': [{'episode': int(e), 'success': bool(s), 'duration_s': float(d),
-                     'seed': int(seed)} for _, e, s, d, seed in results],
-    }
-
-
-def _figure_png(draw) -> str:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 3))
-    draw(axis)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format='png', dpi=90)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode('ascii')
-
-
-PLOTS = ('action distribution', 'action rate of change', 'latency histogram',
-         'supervisor-mode timeline', 'success over episodes', 'safety verdicts over time')
-
-
-def plots(series: dict) -> dict:
-    """Each plot of the report, as base64 PNG."""
-    commands = np.array(series['commands']) if series['commands'] \
-        else np.zeros((0, 6))
-    names = ['x', 'y', 'z', 'yaw', 'gripper_width']
-    mode_names = _names(M + 'SupervisorState', 'MODE_')
-    verdict_names = _names(M + 'SafetyStatus', 'VERDICT_')
-
-    def distribution(ax):
-        if len(commands):
-            ax.boxplot([commands[:, i + 1] for i in range(5)])
-            ax.set_xticks(range(1, 6), names)
-        ax.set_title('safe command distribution (m, rad)')
-
-    def rate(ax):
-        if len(commands) > 1:
-            dt = np.diff(commands[:, 0])
-            dt[dt <= 0] = np.nan
-            for i, name in enumerate(names[:3]):
-                ax.plot(commands[1:, 0], np.diff(commands[:, i + 1]) / dt, lw=0.6, label=name)
-            ax.legend(loc='upper right')
-        ax.set_title('command rate of change (m/s)')
-        ax.set_xlabel('time (s)')
-
-    def latency(ax):
-        values = [lat * 1e3 for _, _, lat, *_ in series['control'] if np.isfinite(lat)]
-        if values:
-            ax.hist(values, bins=50)
-        ax.set_title('observation-to-command latency (ms)')
-
-    def modes(ax):
-        if series['modes']:
-            t = [m[0] for m in series['modes']]
-            ax.step(t, [m[1] for m in series['modes']], where='post')
-        ax.set_yticks(sorted(mode_names), [mode_names[k] for k in sorted(mode_names)])
-        ax.set_title('supervisor mode')
-        ax.set_xlabel('time (s)')
-
-    def success(ax):
-        results = series['results']
-        if results:
-            outcomes = np.array([r[2] for r in results], float)
-            ax.bar(range(len(outcomes)), outcomes)
-            ax.plot(np.cumsum(outcomes) / np.arange(1, len(outcomes) + 1), 'k-',
-                    label='running success rate')
-            ax.legend()
-        ax.set_ylim(0, 1.05)
-        ax.set_title('success over episodes')
-        ax.set_xlabel('episode')
-
-    def verdicts(ax):
-        if series['verdicts']:
-            t = np.array([v[0] for v in series['verdicts']])
-            v = np.array([v[1] for v in series['verdicts']])
-            for code, name in sorted(verdict_names.items()):
-                mask = v == code
-                if mask.any():
-                    ax.plot(t[mask], v[mask], '|', label=name)
-            ax.legend(loc='upper right', fontsize=7)
-        ax.set_yticks(sorted(verdict_names), [verdict_names[k] for k in sorted(verdict_names)])
-        ax.set_title('safety verdicts')
-        ax.set_xlabel('time (s)')
-
-    draws = dict(zip(PLOTS, (distribution, rate, latency, modes, success, verdicts)))
-    return {name: _figure_png(draw) for name, draw in draws.items()}
+def _run_folder(bag: Path) -> str:
+    """The folder `sim2real replay` takes for this bag (a run folder holding bag/, or it)."""
+    bag = Path(bag).resolve()
+    return str(bag.parent if bag.name == 'bag' else bag)
 
 
 def write_report(bag: str | Path, out_dir: str | Path, extra: dict | None = None) -> dict:
     """Write report.json and report.html for ``bag`` into ``out_dir``; return the summary."""
+    from sim2real_bringup import report_html
+    from sim2real_bringup.report_frames import filmstrips
+
     out_dir = Path(out_dir)
-    series = collect(bag)  # everything is read and computed before anything is written
-    summary = summarize(series)
-    summary.update(extra or {})
-    summary['plots'] = list(PLOTS)
-    images = plots(series)
+    # everything is read and computed before anything is written
+    summary, info, series = build(bag, extra)
+    images = plots(series, summary)
+    strips = filmstrips(bag, summary['results'], series['frames'], series['start_ns'])
+    run = _run_folder(Path(bag))
+    page = report_html.run_page(summary, info, images, strips, run,
+                                f'sim2real run report — {Path(run).name}')
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'report.json').write_text(json.dumps(summary, indent=2))
-    body = ''.join(f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '
-                   f'src="data:image/png;base64,{png}">' for name, png in images.items())
-    table = html.escape(json.dumps({k: v for k, v in summary.items() if k != 'results'},
-                                   indent=2))
-    (out_dir / 'report.html').write_text(
-        f'<!doctype html><html><head><meta charset="utf-8"><title>sim2real report</title>'
-        f'</head><body><h1>sim2real run report</h1><p>bag: {html.escape(str(bag))}</p>'
-        f'<pre>{table}</pre>{body}</body></html>')
+    (out_dir / 'report.html').write_text(page)
     return summary
+
+
+def _fmt(value, kind: str = 'pct') -> str:
+    if value is None:
+        return 'n/a'
+    return f'{value:.0%}' if kind == 'pct' else f'{value:.2f} ms' if kind == 'ms' else str(value)
+
+
+def _disjoint(a, b) -> bool:
+    return a is not None and b is not None and (a[1] < b[0] or b[1] < a[0])
+
+
+def compare(a: dict, b: dict) -> tuple[list, list, list]:
+    """``(rows, checklist, differences)`` of two summaries (A, then B)."""
+    from sim2real_bringup.evaluation import ratio_interval
+
+    def ci(s):
+        return 'n/a' if not s.get('ci95') else f'{s["ci95"][0]:.0%}-{s["ci95"][1]:.0%}'
+
+    def failures(s):
+        counts = {}
+        for r in s['results']:
+            if not r['success']:
+                counts[r['failure_reason'] or 'no reason'] = counts.get(
+                    r['failure_reason'] or 'no reason', 0) + 1
+        return ', '.join(f'{k} ({v})' for k, v in counts.items()) or 'none'
+
+    def constraints(s):
+        return ', '.join(f'{k} {v}' for k, v in s['safety']['violations'].items()) or 'none'
+
+    def modes(s):
+        return ', '.join(f'{k} {v:.1f} s' for k, v in s['modes']['time_s'].items()) or 'n/a'
+
+    ra, rb = a['run'], b['run']
+    rows = [
+        ('where', ra['where'], rb['where'], 'counted'),
+        ('policy', ', '.join(a['policy_models']) + f' ({ra["policy_sha256"]})',
+         ', '.join(b['policy_models']) + f' ({rb["policy_sha256"]})', 'counted'),
+        ('config sha256', str(ra['config_sha256']), str(rb['config_sha256']), 'counted'),
+        ('episodes', str(a['episodes']), str(b['episodes']), 'counted'),
+        ('success rate', f'{_fmt(a["success_rate"])} ({a["successes"]}/{a["episodes"]})',
+         f'{_fmt(b["success_rate"])} ({b["successes"]}/{b["episodes"]})', 'counted'),
+        ('95 % Wilson interval', ci(a), ci(b), 'counted'),
+        ('first 5 trials', _fmt(a['first5_success_rate']), _fmt(b['first5_success_rate']),
+         'counted'),
+        ('failures (reason)', failures(a), failures(b), 'counted'),
+        ('safety: proposals changed', _fmt(a['safety']['changed_share']),
+         _fmt(b['safety']['changed_share']), 'counted'),
+        ('safety: constraints', constraints(a), constraints(b), 'counted'),
+        ('unsafe commands (audit)', str(a['audit']['unsafe']), str(b['audit']['unsafe']),
+         'counted'),
+        ('supervisor modes', modes(a), modes(b), a['clock']),
+        ('deadline misses (share of ticks)',
+         _fmt(a['deadline_misses_detail']['share']), _fmt(b['deadline_misses_detail']['share']),
+         'counted'),
+        ('inference latency p95', _fmt(a['inference_measured_ms'].get('p95'), 'ms'),
+         _fmt(b['inference_measured_ms'].get('p95'), 'ms'),
+         a['inference_measured_ms']['basis']),
+        ('observation-to-command p95', _fmt(a['observation_to_command_ms']['p95'], 'ms'),
+         _fmt(b['observation_to_command_ms']['p95'], 'ms'), a['clock']),
+    ]
+    rate_a, rate_b = a['success_rate'], b['success_rate']
+    interval = None
+    if rate_a and rate_b is not None:
+        interval = ratio_interval(b['ci95'], a['ci95'], rate_b, rate_a)
+    row = transfer_row(rate_a, rate_b, interval)
+    checklist = ([dict(r, item=f'A: {r["item"]}') for r in a['checklist']]
+                 + [dict(r, item=f'B: {r["item"]}') for r in b['checklist']] + [row])
+    differences = []
+    if _disjoint(a.get('ci95'), b.get('ci95')):
+        differences.append(f'success differs beyond chance: A {_fmt(rate_a)} [{ci(a)}] vs B '
+                           f'{_fmt(rate_b)} [{ci(b)}] (95 % intervals do not overlap)')
+    elif rate_a is not None and rate_b is not None and rate_a != rate_b:
+        differences.append(f'success A {_fmt(rate_a)} vs B {_fmt(rate_b)}: within the noise '
+                           f'of {a["episodes"]} and {b["episodes"]} episodes (the 95 % '
+                           'intervals overlap)')
+    if ra['policy_sha256'] != rb['policy_sha256']:
+        differences.append(f'different policies: A {ra["policy_sha256"]}, B '
+                           f'{rb["policy_sha256"]}')
+    if ra['config_sha256'] != rb['config_sha256']:
+        differences.append(f'different config folders: A {ra["config_sha256"]}, B '
+                           f'{rb["config_sha256"]}')
+    new = set(b['safety']['violations']) - set(a['safety']['violations'])
+    if new:
+        differences.append(f'constraints violated only in B: {", ".join(sorted(new))}')
+    gone = set(a['safety']['violations']) - set(b['safety']['violations'])
+    if gone:
+        differences.append(f'constraints violated only in A: {", ".join(sorted(gone))}')
+    modes_b = set(b['modes']['time_s']) - set(a['modes']['time_s'])
+    if modes_b:
+        differences.append(f'supervisor modes entered only in B: {", ".join(sorted(modes_b))}')
+    for name, s in (('A', a), ('B', b)):
+        if s['audit']['unsafe']:
+            differences.append(f'{name}: {s["audit"]["unsafe"]} unsafe commands left the '
+                               'safety filter')
+    fa, fb = failures(a), failures(b)
+    if fa != fb:
+        differences.append(f'failure reasons: A {fa}; B {fb}')
+    return rows, checklist, differences
+
+
+def write_comparison(runs: list, out_dir: str | Path, extras: list) -> dict:
+    """Write report.json and report.html comparing two runs (bags) into ``out_dir``."""
+    from sim2real_bringup import report_html
+    from sim2real_bringup.report_plots import comparison_plot
+
+    out_dir = Path(out_dir)
+    (a, _, _), (b, _, _) = (build(bag, extra) for bag, extra in zip(runs, extras))
+    for s, bag in ((a, runs[0]), (b, runs[1])):
+        folder = Path(_run_folder(Path(bag)))
+        s['label'] = f'{folder.name} ({report_html.where_text(s["run"]["where"])})'
+        s['report'] = os.path.relpath(folder / 'report.html', out_dir.resolve())
+    rows, checklist, differences = compare(a, b)
+    images = {'success over episodes (A and B)': comparison_plot(a, b)}
+    title = f'sim2real comparison — A {Path(_run_folder(Path(runs[0]))).name} vs B ' \
+        f'{Path(_run_folder(Path(runs[1]))).name}'
+    page = report_html.comparison_page(a, b, rows, checklist, differences, images, title)
+    result = {'a': a['label'], 'b': b['label'], 'transfer_ratio': checklist[-1],
+              'rows': rows, 'checklist': checklist, 'differences': differences}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / 'report.json').write_text(json.dumps(result, indent=2))
+    (out_dir / 'report.html').write_text(page)
+    return result

@@ -6,6 +6,7 @@ import pytest
 from sim2real_bringup import cli
 from sim2real_bringup.bag import bag_summary
 from sim2real_bringup.config import load_yaml
+from sim2real_bringup.report import PLOTS
 from sim2real_policy.sim.params import SimParams
 
 
@@ -32,7 +33,9 @@ def test_demo_writes_a_bag_and_a_report_and_refuses_to_overwrite(tmp_path, capsy
     assert bag_summary(out / 'bag')['/episode/result']['count'] == 1
     report = json.loads((out / 'report.json').read_text())
     assert {'episodes', 'success_rate', 'inference_latency_ms', 'safety', 'modes'} <= set(report)
-    assert (out / 'report.html').read_text().count('<img') == 6
+    html = (out / 'report.html').read_text()
+    assert all(f'<img alt="{name}"' in html for name in PLOTS)
+    assert html.count('<img alt="episode 0: ') == 4   # its filmstrip
     episodes = json.loads((out / 'episodes.json').read_text())
     assert SimParams.from_dict(episodes[0]['params']).seed == episodes[0]['seed']
     # the report (from the bag) and the run's own record agree on what happened
