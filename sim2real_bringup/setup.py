@@ -32,7 +32,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', rel(glob(os.path.join(here, 'launch', '*.py')))),
-        ('share/' + package_name + '/config', rel(glob(os.path.join(config_dir, '*.yaml')))),
+        ('share/' + package_name + '/config', rel(glob(os.path.join(config_dir, '*.yaml'))
+                                                  + glob(os.path.join(config_dir, '*.json')))),
         ('share/' + package_name + '/worlds', rel(glob(os.path.join(here, 'worlds', '*.sdf')))),
     ],
     install_requires=['setuptools'],
