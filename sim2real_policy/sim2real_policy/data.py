@@ -110,29 +110,49 @@ def run_expert_episode(params: SimParams, dart_noise: float = 0.0, record: bool 
     return Episode(images, proprio, actions, success, params)
 
 
+class DemonstrationWorker:
+    """A rollout worker: one seeded expert episode per specification, as plain arrays."""
+
+    def __init__(self, randomizer: Randomizer, dart_noise: float):
+        self.randomizer, self.dart_noise = randomizer, dart_noise
+
+    def __call__(self, spec: dict) -> dict:
+        """The episode of ``spec['seed']``: its samples and outcome."""
+        episode = run_expert_episode(self.randomizer.sample(spec['seed']), self.dart_noise)
+        return {'images': np.asarray(episode.images, np.uint8).reshape(-1, *IMAGE_SIZE, 3),
+                'proprio': np.asarray(episode.proprio, np.float32).reshape(-1, 6),
+                'actions': np.asarray(episode.actions, np.float32).reshape(-1, HORIZON, 5),
+                'success': episode.success, 'params': episode.params.to_dict()}
+
+
 def collect(randomizer: Randomizer, episodes: int, first_seed: int = 0,
-            dart_noise: float = 0.01, progress=None) -> dict:
-    """Run ``episodes`` seeded expert episodes; arrays and their description."""
-    images, proprio, actions, index, success, params = [], [], [], [], [], []
-    for k in range(episodes):
-        episode = run_expert_episode(randomizer.sample(first_seed + k), dart_noise)
-        images += episode.images
-        proprio += episode.proprio
-        actions += episode.actions
-        index += [k] * len(episode.images)
-        success.append(episode.success)
-        params.append(episode.params.to_dict())
-        if progress:
-            progress(k + 1, episodes, episode.success)
+            dart_noise: float = 0.01, progress=None, **rollout_options) -> dict:
+    """Run ``episodes`` seeded expert episodes; arrays and their description.
+
+    Episodes run on :func:`sim2real_policy.rollout.run` (``rollout_options``: workers,
+    backend, ray_address; serial by default); the arrays do not depend on who ran them.
+    ``progress(done, total)``.
+    """
+    from sim2real_policy import rollout
+
+    rollout_options.setdefault('workers', 1)
+    task = rollout.Task(DemonstrationWorker, {'randomizer': randomizer,
+                                              'dart_noise': dart_noise})
+    results, _ = rollout.run(task, [{'seed': first_seed + k} for k in range(episodes)],
+                             progress=progress, **rollout_options)
     return {
-        'images': np.asarray(images, np.uint8), 'proprio': np.asarray(proprio, np.float32),
-        'actions': np.asarray(actions, np.float32), 'episode': np.asarray(index, np.int32),
-        'success': np.asarray(success, bool), 'source': np.zeros(episodes, np.uint8),
+        'images': np.concatenate([r['images'] for r in results]),
+        'proprio': np.concatenate([r['proprio'] for r in results]),
+        'actions': np.concatenate([r['actions'] for r in results]),
+        'episode': np.concatenate([np.full(len(r['images']), k, np.int32)
+                                   for k, r in enumerate(results)]),
+        'success': np.asarray([r['success'] for r in results], bool),
+        'source': np.zeros(episodes, np.uint8),
         'info': {'first_seed': first_seed, 'episodes': episodes, 'dart_noise': dart_noise,
                  'horizon': HORIZON, 'action_period': ACTION_PERIOD,
                  'observation_period': OBSERVATION_PERIOD, 'image_size': IMAGE_SIZE,
                  'image_crop': IMAGE_CROP, 'render_size': RENDER_SIZE,
-                 'episode_params': params}}
+                 'episode_params': [r['params'] for r in results]}}
 
 
 def save(data: dict, folder: str | Path, **info) -> Path:

@@ -14,9 +14,7 @@ come from the simulator's ground truth, which only training sees.
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 import math
-import os
 
 import cv2
 import numpy as np
@@ -113,43 +111,45 @@ def render_samples(params, poses_per_world: int, size=FRAME_SIZE):
     return frames, labels
 
 
-def _render_chunk(args):
-    config, profile, seeds, poses = args
-    randomizer = Randomizer(config, profile)
-    frames, labels = [], []
-    for seed in seeds:
-        f, lab = render_samples(randomizer.sample(seed), poses)
-        frames += f
-        labels += lab
-    return np.asarray(frames, np.uint8), np.asarray(labels, np.float32)
+class WorldRenderer:
+    """A rollout worker: the frames and labels of a few worlds per specification."""
+
+    def __init__(self, config, profile: str, poses_per_world: int):
+        self.randomizer = Randomizer(config, profile)
+        self.poses = poses_per_world
+
+    def __call__(self, spec: dict) -> tuple:
+        """``(frames, labels)`` of the worlds ``spec['seeds']``, in order."""
+        frames, labels = [], []
+        for seed in spec['seeds']:
+            f, lab = render_samples(self.randomizer.sample(seed), self.poses)
+            frames += f
+            labels += lab
+        return np.asarray(frames, np.uint8), np.asarray(labels, np.float32)
 
 
 def render_dataset(config, profile: str, seeds, poses_per_world: int = 4,
-                   workers: int | None = None, progress=None) -> dict:
+                   workers: int | None = None, progress=None, **rollout_options) -> dict:
     """Frames (N x H x W x 3 uint8) and labels (N x 3 x 2) of many worlds, in seed order.
 
-    Worlds are rendered in ``workers`` processes (default: the machine's cores); the result
-    does not depend on the number of workers.
+    Worlds are rendered by :func:`sim2real_policy.rollout.run` in ``workers`` workers (default:
+    the machine's cores), a few worlds per specification; the result does not depend on who
+    rendered them. ``progress(worlds done, worlds)``.
     """
-    seeds = list(seeds)
-    workers = max(1, workers or os.cpu_count() or 1)
-    chunk = max(1, math.ceil(len(seeds) / (workers * 8)))
-    jobs = [(config, profile, seeds[i:i + chunk], poses_per_world)
-            for i in range(0, len(seeds), chunk)]
-    frames, labels = [], []
-    if workers == 1:
-        results = map(_render_chunk, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(_render_chunk, jobs)
-    try:
-        for done, (f, lab) in enumerate(results, 1):
-            frames.append(f)
-            labels.append(lab)
-            if progress:
-                progress(min(done * chunk, len(seeds)), len(seeds))
-    finally:
-        if workers != 1:
-            pool.shutdown(cancel_futures=True)
-    return {'frames': np.concatenate(frames), 'labels': np.concatenate(labels),
+    from sim2real_policy import rollout
+
+    seeds = [int(s) for s in seeds]
+    chunk = max(1, math.ceil(len(seeds) / ((workers or rollout.default_workers()) * 8)))
+    specs = [{'seeds': seeds[i:i + chunk]} for i in range(0, len(seeds), chunk)]
+    sizes = [len(spec['seeds']) for spec in specs]
+
+    def worlds_done(done, total):
+        if progress:
+            progress(sum(sizes[:done]), len(seeds))
+
+    results, _ = rollout.run(rollout.Task(WorldRenderer, {
+        'config': config, 'profile': profile, 'poses_per_world': poses_per_world}),
+        specs, workers=workers, progress=worlds_done, **rollout_options)
+    return {'frames': np.concatenate([f for f, _ in results]),
+            'labels': np.concatenate([lab for _, lab in results]),
             'seeds': np.asarray(seeds)}

@@ -62,12 +62,12 @@ class RolloutStats:
     retried: list = field(default_factory=list)        # (spec, why) of every retried episode
     worker_max_rss_mb: dict = field(default_factory=dict)  # worker id -> peak resident MB
 
-    def summary(self) -> str:
-        """One line for a person."""
+    def summary(self, what: str = 'episodes') -> str:
+        """One line for a person (``what`` the specifications were)."""
         rss = list(self.worker_max_rss_mb.values())
         memory = f', peak memory per worker {max(rss):.0f} MB' if rss else ''
         retried = f', {len(self.retried)} retried after a worker died' if self.retried else ''
-        return (f'{self.episodes} episodes on {self.workers} {self.backend} worker(s) in '
+        return (f'{self.episodes} {what} on {self.workers} {self.backend} worker(s) in '
                 f'{self.seconds:.1f} s (wall clock; start-up {self.startup_seconds:.1f} s)'
                 f'{memory}{retried}')
 
@@ -279,7 +279,10 @@ def _run_processes(task, specs, workers, ray_address, progress, retries, stats):
 
     def submit(worker, index, spec):
         worker.index = index
-        worker.connection.send((index, spec))
+        try:
+            worker.connection.send((index, spec))
+        except (BrokenPipeError, OSError):
+            pass   # the worker is dead: collect() sees its sentinel and retries the episode
 
     def collect():
         busy = [p for p in everyone if p.index is not None]
@@ -304,7 +307,7 @@ def _run_processes(task, specs, workers, ray_address, progress, retries, stats):
                 raise _WorkerLostError(worker, index,
                             f'worker pid {worker.process.pid} exited with code '
                             f'{worker.process.exitcode}')
-        return collect()
+        raise AssertionError('wait() returned no busy worker')  # unreachable
 
     def replace(worker):
         worker.stop(timeout=0.1)

@@ -512,6 +512,17 @@ def self_test(count: int = 6, seed: int = 0, progress=None) -> dict:
             'rms_after': result.rms_after, 'evaluations': result.evaluations}
 
 
+class SelfTestDraws:
+    """A rollout worker: :func:`self_test` of one draw per ``{'seed': int}``."""
+
+    def __init__(self, trajectories: int = 6):
+        self.trajectories = trajectories
+
+    def __call__(self, spec: dict) -> dict:
+        """The self-test of draw ``spec['seed']``."""
+        return self_test(self.trajectories, spec['seed'])
+
+
 def trajectories_from_messages(commands, joint_states, min_length: int = 100) -> tuple:
     """Trajectories from ``[(t_ns, (x, y, z))]`` and ``[(t_ns, names, pos, vel, eff)]``.
 

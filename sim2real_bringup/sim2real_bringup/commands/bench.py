@@ -21,6 +21,8 @@ import platform
 import sys
 import time
 
+from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
+
 TARGETS = ('safety', 'control', 'sim', 'sysid')
 
 
@@ -37,6 +39,7 @@ def add_arguments(parser) -> None:
                         help='sysid: parameter draws (seeds --seed...) (default 10)')
     parser.add_argument('--trajectories', type=int, default=6,
                         help='sysid: synthetic trajectories per draw (default 6, at most 10)')
+    add_rollout_arguments(parser)
 
 
 def _bench_safety(args) -> dict:
@@ -69,16 +72,19 @@ def _bench_safety(args) -> dict:
 
 def _bench_sim(args) -> dict:
     from sim2real_bringup.config import load_yaml
+    from sim2real_policy.rollout import Progress
     from sim2real_policy.sim import bench
 
-    def progress(done, total):
-        print(f'  scripted episodes {done}/{total}', file=sys.stderr, flush=True)
-
-    figures = bench.run(load_yaml('randomization.yaml'), progress=progress)
-    print(f'physics: {figures["physics_steps_per_s"]:.0f} steps/s (dt 1 ms)')
-    print(f'render: {figures["render_fps"]:.0f} fps at 96x96 (EGL, no MSAA, no shadows)')
+    figures = bench.run(load_yaml('randomization.yaml'), progress=Progress(
+        'scripted episodes', 120), **rollout_options(args))
+    rollout = figures['rollout']
+    print(f'physics: {figures["physics_steps_per_s"]:.0f} steps/s (dt 1 ms; measured, one '
+          'process)')
+    print(f'render: {figures["render_fps"]:.0f} fps at 96x96 (EGL, no MSAA, no shadows; '
+          'measured, one process)')
     print(f'episodes: {figures["episodes_per_min"]:.1f}/min with rendering at 10 Hz and heavy '
-          'randomization')
+          f'randomization (measured on the wall clock, {rollout["workers"]} '
+          f'{rollout["backend"]} worker(s); start-up {rollout["startup_seconds"]:.1f} s apart)')
     print(f'scripted grasp: {figures["scripted_success_rate"]:.0%} of '
           f'{figures["scripted_episodes"]} nominal episodes, '
           f'{figures["heavy_scripted_success_rate"]:.0%} under heavy randomization')
@@ -91,9 +97,15 @@ def _bench_sysid(args) -> dict:
     if not 1 <= args.trajectories <= 10 or args.draws < 1:
         raise ValueError(f'--trajectories must be 1..10 and --draws >= 1, got '
                          f'{args.trajectories} and {args.draws}')
+    from sim2real_policy import rollout
+
+    task = rollout.Task(sysid.SelfTestDraws, {'trajectories': args.trajectories})
+    results, stats = rollout.run(task, [{'seed': seed} for seed in
+                                        range(args.seed, args.seed + args.draws)],
+                                 **rollout_options(args))
+    print(f"{stats.summary('draws')}; each draw's seconds are its own wall time on a worker")
     draws = []
-    for seed in range(args.seed, args.seed + args.draws):
-        result = sysid.self_test(args.trajectories, seed)
+    for seed, result in zip(range(args.seed, args.seed + args.draws), results):
         p = result['params']
         draws.append({'seed': seed, 'seconds': result['seconds'],
                       'rel_error': {n: p[n]['rel_error'] for n in sysid.PARAMS},

@@ -53,8 +53,8 @@ def run(args) -> int:
     else:
         proxy = Randomizer(load_yaml('randomization.yaml'), load_yaml(PROXY_FILE)[PROXY_KEY])
         real = data.collect(proxy, args.real_episodes, first_seed=5 * 10**5 + args.seed * 10**3,
-                            progress=lambda d, t, s: print(f'  proxy episodes {d}/{t}',
-                                                           file=sys.stderr, flush=True))
+                            progress=lambda d, t: print(f'  proxy episodes {d}/{t}',
+                                                        file=sys.stderr, flush=True))
         data.save(real, out / 'real_dataset', source='reality proxy, expert demonstrations')
     real_fraction = args.real_fraction or float(real['info'].get('real_fraction', 0.5))
     real = train.successful_only(real)

@@ -18,6 +18,8 @@ import shutil
 import sys
 import time
 
+from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
+
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real train``."""
@@ -30,8 +32,6 @@ def add_arguments(parser) -> None:
     parser.add_argument('--worlds', type=int, default=4000,
                         help='keypoints: randomized worlds rendered (4 frames each; default '
                              '4000) and a tenth as many fresh ones for validation')
-    parser.add_argument('--workers', type=int, default=None,
-                        help="keypoints: rendering processes (default: the machine's cores)")
     parser.add_argument('--episodes', type=int, default=None,
                         help='demonstration episodes (default: 150 none, 200 light, 300 heavy)')
     parser.add_argument('--epochs', type=int, default=None,
@@ -44,6 +44,7 @@ def add_arguments(parser) -> None:
                              'overwritten')
     parser.add_argument('--bundle', action='store_true',
                         help='also install the model as the bundled policy of sim2real_policy')
+    add_rollout_arguments(parser)
 
 
 DEFAULT_EPISODES = {'none': 150, 'light': 200, 'heavy': 300}
@@ -51,7 +52,7 @@ DEFAULT_EPISODES = {'none': 150, 'light': 200, 'heavy': 300}
 
 def run(args) -> int:
     """Collect, train, export."""
-    for name in ('worlds', 'epochs', 'episodes', 'workers'):
+    for name in ('worlds', 'epochs', 'episodes'):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f'--{name} must be >= 1, got {value}')
@@ -60,6 +61,7 @@ def run(args) -> int:
     from sim2real_bringup.config import load_yaml
     from sim2real_policy import data, train
     from sim2real_policy.models import BUNDLED_BC_CHECKPOINT
+    from sim2real_policy.rollout import Progress
     from sim2real_policy.sim.randomization import Randomizer
 
     out = args.out or Path('runs') / f'train-{args.randomization}-{args.seed}'
@@ -72,13 +74,10 @@ def run(args) -> int:
         episodes = args.episodes or DEFAULT_EPISODES.get(args.randomization, 150)
         randomizer = Randomizer(load_yaml('randomization.yaml'), args.randomization)
 
-        def collected(done, total, success):
-            if done % 10 == 0 or done == total:
-                print(f'  demonstrations {done}/{total}', file=sys.stderr, flush=True)
-
         # Demonstration seeds start at 10**6 so they never coincide with evaluation seeds.
         dataset = data.collect(randomizer, episodes, first_seed=10**6 + args.seed * 10**4,
-                               progress=collected)
+                               progress=Progress('demonstrations', episodes),
+                               **rollout_options(args))
         data.save(dataset, out / 'dataset', randomization=args.randomization,
                   command=' '.join(sys.argv))
         print(f'collected {len(dataset["images"])} samples from {episodes} episodes, expert '
@@ -128,12 +127,13 @@ def run_keypoints(args) -> int:
         return progress
 
     # Training worlds from seed 10**6, validation from 2 * 10**6: never evaluation seeds.
+    options = rollout_options(args)
     validation = render_dataset(config, args.randomization,
                                 range(2 * 10**6 + base, 2 * 10**6 + base + args.worlds // 10),
-                                workers=args.workers, progress=rendered('validation'))
+                                progress=rendered('validation'), **options)
     training = render_dataset(config, args.randomization,
                               range(10**6 + base, 10**6 + base + args.worlds),
-                              workers=args.workers, progress=rendered('training'))
+                              progress=rendered('training'), **options)
     out.mkdir(parents=True)
     np.savez_compressed(out / 'validation.npz', **validation)
     print(f'rendered {len(training["frames"])} training and {len(validation["frames"])} '

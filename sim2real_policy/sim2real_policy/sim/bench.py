@@ -52,23 +52,45 @@ def scripted_episode(params: SimParams, render_size: int | None = 96,
         return sim.object_lifted() and sim.object_in_gripper()
 
 
+class ScriptedEpisodes:
+    """A rollout worker: one scripted episode per ``{'profile', 'seed', 'render'}``."""
+
+    def __init__(self, config: Mapping):
+        self.config = config
+        self.randomizers: dict = {}
+
+    def __call__(self, spec: dict) -> bool:
+        """Whether the scripted grasp of that world succeeded."""
+        profile = spec['profile']
+        if profile not in self.randomizers:
+            self.randomizers[profile] = Randomizer(self.config, profile)
+        return scripted_episode(self.randomizers[profile].sample(spec['seed']),
+                                render_size=96 if spec['render'] else None)
+
+
 def run(config: Mapping, episodes: int = 20, success_episodes: int = 100,
-        progress=None) -> dict:
-    """Every figure of ``sim2real bench sim``."""
+        progress=None, **rollout_options) -> dict:
+    """Every figure of ``sim2real bench sim``.
+
+    Physics and render rates are measured in this process; the episodes run on
+    :func:`sim2real_policy.rollout.run` with ``rollout_options`` (workers, backend,
+    ray_address), and the throughput is that of all its workers together (wall clock).
+    """
+    from sim2real_policy import rollout
+
     figures = {'physics_steps_per_s': physics_steps_per_s(), 'render_fps': render_fps()}
-    heavy = Randomizer(config, 'heavy')
-    start = time.perf_counter()
-    for seed in range(episodes):
-        scripted_episode(heavy.sample(seed))
-    figures['episodes_per_min'] = episodes / (time.perf_counter() - start) * 60.0
-    nominal = Randomizer(config, 'none')
-    outcomes = []
-    for seed in range(success_episodes):
-        outcomes.append(scripted_episode(nominal.sample(seed), render_size=None))
-        if progress and (seed + 1) % 25 == 0:
-            progress(seed + 1, success_episodes)
-    figures['scripted_success_rate'] = float(np.mean(outcomes))
+    task = rollout.Task(ScriptedEpisodes, {'config': config})
+    rendered = [{'profile': 'heavy', 'seed': seed, 'render': True} for seed in range(episodes)]
+    _, stats = rollout.run(task, rendered, **rollout_options)
+    figures['episodes_per_min'] = episodes / stats.seconds * 60.0
+    figures['rollout'] = {'backend': stats.backend, 'workers': stats.workers,
+                          'startup_seconds': stats.startup_seconds}
+    nominal = [{'profile': 'none', 'seed': seed, 'render': False}
+               for seed in range(success_episodes)]
+    heavy = [{'profile': 'heavy', 'seed': 1000 + seed, 'render': False}
+             for seed in range(episodes)]
+    outcomes, _ = rollout.run(task, nominal + heavy, progress=progress, **rollout_options)
+    figures['scripted_success_rate'] = float(np.mean(outcomes[:success_episodes]))
     figures['scripted_episodes'] = success_episodes
-    figures['heavy_scripted_success_rate'] = float(np.mean(
-        [scripted_episode(heavy.sample(1000 + s), render_size=None) for s in range(episodes)]))
+    figures['heavy_scripted_success_rate'] = float(np.mean(outcomes[success_episodes:]))
     return figures
