@@ -85,6 +85,16 @@ def _fmt(value, kind: str = 'pct') -> str:
     return f'{value:.0%}' if kind == 'pct' else f'{value:.2f} ms' if kind == 'ms' else str(value)
 
 
+def _mean_duration(s: dict) -> float | None:
+    durations = [r['duration_s'] for r in s['results']]
+    return sum(durations) / len(durations) if durations else None
+
+
+def _duration(s: dict) -> str:
+    mean = _mean_duration(s)
+    return 'n/a' if mean is None else f'{mean:.1f} s'
+
+
 def _disjoint(a, b) -> bool:
     return a is not None and b is not None and (a[1] < b[0] or b[1] < a[0])
 
@@ -110,9 +120,11 @@ def compare(a: dict, b: dict) -> tuple[list, list, list]:
     def modes(s):
         return ', '.join(f'{k} {v:.1f} s' for k, v in s['modes']['time_s'].items()) or 'n/a'
 
+    from sim2real_bringup.report_html import where_text
+
     ra, rb = a['run'], b['run']
     rows = [
-        ('where', ra['where'], rb['where'], 'counted'),
+        ('where', where_text(ra['where']), where_text(rb['where']), 'counted'),
         ('policy', ', '.join(a['policy_models']) + f' ({ra["policy_sha256"]})',
          ', '.join(b['policy_models']) + f' ({rb["policy_sha256"]})', 'counted'),
         ('config sha256', str(ra['config_sha256']), str(rb['config_sha256']), 'counted'),
@@ -123,6 +135,7 @@ def compare(a: dict, b: dict) -> tuple[list, list, list]:
         ('first 5 trials', _fmt(a['first5_success_rate']), _fmt(b['first5_success_rate']),
          'counted'),
         ('failures (reason)', failures(a), failures(b), 'counted'),
+        ('episode duration, mean', _duration(a), _duration(b), a['clock']),
         ('safety: proposals changed', _fmt(a['safety']['changed_share']),
          _fmt(b['safety']['changed_share']), 'counted'),
         ('safety: constraints', constraints(a), constraints(b), 'counted'),
@@ -172,6 +185,10 @@ def compare(a: dict, b: dict) -> tuple[list, list, list]:
         if s['audit']['unsafe']:
             differences.append(f'{name}: {s["audit"]["unsafe"]} unsafe commands left the '
                                'safety filter')
+    da, db = _mean_duration(a), _mean_duration(b)
+    if da and db and abs(db - da) > 0.2 * da:
+        differences.append(f'episodes last {db / da:.1f}x as long in B ({db:.1f} s) as in A '
+                           f'({da:.1f} s, {a["clock"]} clock)')
     fa, fb = failures(a), failures(b)
     if fa != fb:
         differences.append(f'failure reasons: A {fa}; B {fb}')

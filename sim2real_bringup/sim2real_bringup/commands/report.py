@@ -70,8 +70,8 @@ def run(args) -> int:
     result = write_comparison(bags, out, [_extra(f) for f in folders])
     width = max(len(r[0]) for r in result['rows'])
     print(f'A: {result["a"]}\nB: {result["b"]}')
-    for name, a, b, _ in result['rows']:
-        print(f'  {name:<{width}}  A {a}  |  B {b}')
+    for name, a, b, basis in result['rows']:
+        print(f'  {name:<{width}}  A {a}  |  B {b}  [{basis}]')
     for row in result['checklist']:
         print(f'{row["status"]:<12} {row["item"]}: {row["figure"]}')
     print('differences that matter:' + ''.join(f'\n  - {d}' for d in result['differences'])
