@@ -153,8 +153,7 @@ def _run_serial(task, specs, workers, ray_address, progress, retries, stats):
         try:
             results.append(worker(spec))
         except Exception as error:
-            raise RolloutError(f'episode {spec} raised {type(error).__name__}: {error}') \
-                from error
+            raise RolloutError(f'episode {spec} raised {_one_line(error)}') from error
         if progress:
             progress(len(results), len(specs))
     stats.seconds = time.perf_counter() - started
@@ -210,14 +209,21 @@ def _dispatch(specs, workers: list, retries: int, stats: RolloutStats, progress,
 
 # -- local processes ---------------------------------------------------------------------------
 
+def _one_line(error: Exception) -> str:
+    """``Type: message (file:line)`` of where it was raised: a line for the user."""
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return (f'{type(error).__name__}: {error} '
+            f'({os.path.basename(where.filename)}:{where.lineno})')
+
+
 def _process_main(factory, options, connection) -> None:
     """A worker process: build once, then run specifications until told to stop."""
     # Ctrl-C reaches the whole process group; the parent stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         worker = factory(**options)
-    except Exception:
-        connection.send(('setup failed', None, traceback.format_exc()))
+    except Exception as error:
+        connection.send(('setup failed', None, _one_line(error)))
         return
     connection.send(('ready', None, None))
     while True:
@@ -228,8 +234,7 @@ def _process_main(factory, options, connection) -> None:
         try:
             result = worker(spec)
         except Exception as error:
-            connection.send(('raised', index, f'{type(error).__name__}: {error}\n'
-                                              f'{traceback.format_exc()}'))
+            connection.send(('raised', index, _one_line(error)))
             continue
         connection.send(('done', index, (result, os.getpid(), _peak_rss_mb())))
 
@@ -295,8 +300,7 @@ def _run_processes(task, specs, workers, ray_address, progress, retries, stats):
                     pass   # died mid-message: handled as a dead worker below
                 else:
                     if status != 'done':
-                        raise RolloutError(f'episode {specs[worker.index]}: {status}: '
-                                           f'{payload}')
+                        raise RolloutError(f'episode {specs[worker.index]} raised {payload}')
                     worker.index = None
                     result, pid, rss = payload
                     stats.worker_max_rss_mb[pid] = rss
@@ -356,6 +360,9 @@ def _start_local_ray(workers: int):
 
 
 def _run_ray(task, specs, workers, ray_address, progress, retries, stats):
+    if not ray_address:
+        # before Ray is imported: it reads this once, at import (see _start_local_ray)
+        os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
     import ray
 
     started = time.perf_counter()
@@ -371,7 +378,16 @@ def _run_ray(task, specs, workers, ray_address, progress, retries, stats):
     actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
     actors = [actor_class.remote(task.factory, task.options)
               for _ in range(min(workers, max(1, len(specs))))]
-    ray.get([a.__ray_ready__.remote() for a in actors])
+    try:
+        ray.get([a.__ray_ready__.remote() for a in actors])
+    except ray.exceptions.RayError as error:
+        for actor in actors:
+            ray.kill(actor)
+        if owned:
+            ray.shutdown()
+        cause = getattr(error, 'cause', None) or error
+        raise RolloutError(f'a worker could not start: {type(cause).__name__}: '
+                           f'{str(cause).splitlines()[-1] if str(cause) else ""}') from None
     stats.startup_seconds = time.perf_counter() - started
     running: dict = {}   # object ref -> (actor, index)
 
@@ -387,7 +403,8 @@ def _run_ray(task, specs, workers, ray_address, progress, retries, stats):
             raise _WorkerLostError(actor, index,
                                    f'Ray actor died: {type(error).__name__}') from None
         except ray.exceptions.RayTaskError as error:
-            raise RolloutError(f'episode {specs[index]} raised: {error}') from None
+            raise RolloutError(f'episode {specs[index]} raised '
+                               f'{type(error.cause).__name__}: {error.cause}') from None
         stats.worker_max_rss_mb[pid] = rss
         return actor, index, result
 
