@@ -7,20 +7,24 @@ from pathlib import Path
 import signal
 
 
-def listening_tcp() -> set[tuple[str, int]]:
-    """``(address, port)`` of every listening TCP socket in this network namespace."""
+def listening_tcp(tables: dict | None = None) -> set[tuple[str, int]]:
+    """``(address, port)`` of every listening TCP socket in this network namespace.
+
+    ``tables``: the text of ``/proc/net/tcp`` and ``tcp6`` read elsewhere (keys ``tcp``,
+    ``tcp6``); default: this namespace's, now.
+    """
+    if tables is None:
+        tables = {name: (Path('/proc/net') / name).read_text() for name in ('tcp', 'tcp6')
+                  if (Path('/proc/net') / name).exists()}
     found = set()
-    for name, family in (('tcp', 4), ('tcp6', 6)):
-        path = Path('/proc/net') / name
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
+    for name, text in tables.items():
+        for line in text.splitlines()[1:]:
             fields = line.split()
             if fields[3] != '0A':   # TCP_LISTEN
                 continue
             hex_ip, hex_port = fields[1].split(':')
             raw = bytes.fromhex(hex_ip)
-            if family == 4:
+            if name == 'tcp':
                 address = ipaddress.IPv4Address(raw[::-1])
             else:   # four little-endian 32-bit words
                 address = ipaddress.IPv6Address(b''.join(raw[i:i + 4][::-1]

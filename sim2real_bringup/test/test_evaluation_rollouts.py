@@ -1,0 +1,63 @@
+"""`sim2real evaluate` gives the same episodes whatever runs them.
+
+The two-node Ray cluster's run is in sim2real_policy/test/test_rollout_cluster.py.
+"""
+import importlib.util
+
+import pytest
+
+from sim2real_bringup.evaluation import acknowledgements_needed, check_episode, evaluate
+
+HAS_RAY = importlib.util.find_spec('ray') is not None
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason='ray is not installed '
+                                                   '(pip install -r tools/requirements-ray.txt)')
+# measured on the wall clock, so they differ from run to run; everything else must not
+MEASURED = ('rollout', 'inference_wall_ms', 'inference_wall_ms_p99')
+
+
+def comparable(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in MEASURED}
+
+
+@pytest.fixture(scope='module')
+def serial():
+    return evaluate('bundled', 'proxy', 3, first_seed=7, workers=1)
+
+
+def test_an_evaluation_reports_every_episode_in_seed_order(serial):
+    assert serial['seeds'] == [7, 8, 9]
+    assert [e['seed'] for e in serial['episode_results']] == [7, 8, 9]
+    assert serial['successes'] == sum(e['success'] for e in serial['episode_results'])
+    assert serial['rollout']['backend'] == 'serial'
+    assert serial['calibration']['calibrations'] == 3
+    assert serial['latency_ms']['p95'] > 0 and serial['inference_wall_ms']['p95'] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backend', ['process', pytest.param('ray', marks=needs_ray)])
+def test_two_workers_give_the_serial_evaluation_field_by_field(backend, serial):
+    parallel = evaluate('bundled', 'proxy', 3, first_seed=7, workers=2,
+                        rollout_backend=backend)
+    assert parallel['rollout']['backend'] == backend and parallel['rollout']['workers'] == 2
+    assert comparable(parallel) == comparable(serial)
+
+
+def test_an_episode_one_worker_runs_after_another_is_unchanged(serial):
+    # a worker reuses its policy across episodes: nothing of episode 7 may leak into 8
+    alone = evaluate('bundled', 'proxy', 1, first_seed=8, workers=1)
+    assert alone['episode_results'] == serial['episode_results'][1:2]
+
+
+def test_evaluation_specifications_are_checked():
+    check_episode({'seed': 3})
+    for bad in ({'seed': -1}, {'seed': 1.0}, {'seed': True}, {}, {'seed': 1, 'x': 2}):
+        with pytest.raises(ValueError, match='an evaluation episode is'):
+            check_episode(bad)
+
+
+def test_acknowledgements_follow_the_supervisors_rule():
+    # more than 3 failures in a row stop autonomy; the acknowledgement clears the count
+    assert acknowledgements_needed([False] * 3, 3) == 0
+    assert acknowledgements_needed([False] * 4, 3) == 1
+    assert acknowledgements_needed([False] * 8, 3) == 2
+    assert acknowledgements_needed([False] * 3 + [True] + [False] * 3, 3) == 0
