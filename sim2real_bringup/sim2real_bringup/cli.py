@@ -27,6 +27,9 @@ COMMANDS = {
                        '(touch-off, fingertips at known positions); writes calibration_file'),
     'evaluate': ('sim2real_bringup.commands.evaluate',
                  'success in sim and on the reality proxy, transfer ratio, deployment checklist'),
+    'adr': ('sim2real_bringup.commands.adr',
+            "automatic domain randomization's boundary evaluation of a policy through the full "
+            'stack: how far its competence reaches (resumable)'),
     'finetune': ('sim2real_bringup.commands.finetune',
                  'fine-tune a policy on a few reality-proxy (or real) episodes, encoder frozen'),
     'collect': ('sim2real_bringup.commands.collect',

@@ -23,8 +23,10 @@ import numpy as np
 from sim2real_bringup.config import load_yaml
 from sim2real_bringup.pipeline import load_runner, Pipeline, PipelineConfig
 from sim2real_policy import rollout
+from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.supervisor import Mode
 
 PROXY_FILE = 'reality_proxy.yaml'
 PROXY_KEY = 'reality_proxy'
@@ -91,12 +93,31 @@ def _calibration_check(calibration) -> dict:
             'reprojection_rms_px': calibration.reprojection_rms_px}
 
 
+OVERRIDABLE = frozenset(f.name for f in dataclasses.fields(SimParams)
+                        if f.type in ('float', float))
+
+
 def check_episode(spec: dict) -> None:
-    """An evaluation episode is ``{'seed': int >= 0}``."""
+    """An evaluation episode: ``{'seed': int >= 0}``, optionally ``'overrides'``.
+
+    ``overrides`` pins scalar world parameters (:class:`SimParams` fields, finite numbers)
+    over the sampled ones: how ADR evaluates a range's boundary.
+    """
     seed = spec.get('seed')
-    if set(spec) != {'seed'} or not isinstance(seed, int) or isinstance(seed, bool) \
-            or seed < 0:
-        raise ValueError(f'an evaluation episode is {{"seed": int >= 0}}, got {spec!r}')
+    if not set(spec) <= {'seed', 'overrides'} or not isinstance(seed, int) \
+            or isinstance(seed, bool) or seed < 0:
+        raise ValueError('an evaluation episode is {"seed": int >= 0, "overrides": {...}}, '
+                         f'got {spec!r}')
+    overrides = spec.get('overrides', {})
+    if not isinstance(overrides, dict):
+        raise ValueError(f'episode overrides must be a mapping, got {overrides!r}')
+    for name, value in overrides.items():
+        if name not in OVERRIDABLE:
+            raise ValueError(f'episode override {name!r} is not a scalar world parameter; '
+                             f'choose from {sorted(OVERRIDABLE)}')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise ValueError(f'episode override {name} must be a finite number, got {value!r}')
 
 
 class EpisodeEvaluator:
@@ -110,7 +131,8 @@ class EpisodeEvaluator:
     def __call__(self, spec: dict) -> dict:
         """Run the episode of ``spec['seed']`` through the whole stack; plain values out."""
         config, seed = self.config, spec['seed']
-        pipe = Pipeline(config, lambda i: self.params(seed), policy=self.runner)
+        overrides = spec.get('overrides')
+        pipe = Pipeline(config, lambda i: self.params(seed, overrides), policy=self.runner)
         # The auditor checks the episode against the limits its cell was commissioned with
         # (the table from the touch-off; every other limit as configured).
         auditor = OutputAuditor(dataclasses.replace(
@@ -131,6 +153,14 @@ class EpisodeEvaluator:
                                        'sim2real_msgs/msg/ControlDiagnostics', on_diagnostics)
         pipe.graph.create_subscription('/safety/command', 'sim2real_msgs/msg/CartesianCommand',
                                        on_command)
+        modes: list = []   # the supervisor's degraded modes entered, with its reasons
+
+        def on_supervisor(msg):
+            if msg.mode != Mode.NORMAL and (not modes or modes[-1][0] != Mode(msg.mode).name):
+                modes.append((Mode(msg.mode).name, msg.reason))
+
+        pipe.graph.create_subscription('/supervisor/state',
+                                       'sim2real_msgs/msg/SupervisorState', on_supervisor)
         try:
             (record,) = pipe.run_episodes(1)
         finally:
@@ -138,6 +168,9 @@ class EpisodeEvaluator:
         return {'seed': record.seed, 'success': record.success,
                 'duration': record.duration, 'lift_height': record.lift_height,
                 'regrasps': record.regrasps, 'unsafe_commands': unsafe[0],
+                'degraded_modes': modes,
+                # the pinned parameters as the world was built with them
+                'overrides': {k: record.params[k] for k in overrides or {}},
                 'latencies_s': latencies,            # charged on the simulated clock
                 'inference_wall_s': list(pipe.wall_latencies),   # measured, wall clock
                 'calibration': (_calibration_check(pipe.calibrations[0])
@@ -163,6 +196,17 @@ def _percentile(values, q: float, scale: float = 1e3):
     return float(np.percentile(values, q) * scale) if len(values) else None
 
 
+def run_episodes(model: str, where: str, specs: list, inference_backend: str | None = None,
+                 progress=None, **rollout_options) -> tuple[list, rollout.RolloutStats]:
+    """Each episode of ``specs`` (:func:`check_episode`) of ``model`` in ``where``, in order.
+
+    ``rollout_options``: workers, backend, ray_address of :func:`sim2real_policy.rollout.run`.
+    """
+    task = rollout.Task(EpisodeEvaluator, {'model': str(model), 'where': where,
+                                           'backend': inference_backend}, check_episode)
+    return rollout.run(task, specs, progress=progress, **rollout_options)
+
+
 def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
              backend: str | None = None, progress=None, workers: int | None = None,
              rollout_backend: str | None = None, ray_address: str | None = None) -> dict:
@@ -171,10 +215,9 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
     ``workers`` / ``rollout_backend`` / ``ray_address`` choose who runs them
     (:func:`sim2real_policy.rollout.run`); the results do not depend on it.
     """
-    task = rollout.Task(EpisodeEvaluator, {'model': str(model), 'where': where,
-                                           'backend': backend}, check_episode)
     specs = [{'seed': first_seed + i} for i in range(episodes)]
-    results, stats = rollout.run(task, specs, workers, rollout_backend, ray_address, progress)
+    results, stats = run_episodes(model, where, specs, backend, progress, workers=workers,
+                                  backend=rollout_backend, ray_address=ray_address)
     supervisor = PipelineConfig.load().params.get('supervisor_node', {})
     successes = sum(r['success'] for r in results)
     latencies = [x for r in results for x in r['latencies_s']]
@@ -204,6 +247,19 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
                     'retried': [spec for spec, _ in stats.retried],
                     'worker_max_rss_mb': list(stats.worker_max_rss_mb.values())},
         'seeds': [r['seed'] for r in results],
+        'degraded_modes': _mode_counts(results),
         'episode_results': [{k: r[k] for k in ('seed', 'success', 'duration', 'lift_height',
-                                                'regrasps', 'unsafe_commands')}
+                                                'regrasps', 'unsafe_commands',
+                                                'degraded_modes')}
                             for r in results]}
+
+
+def _mode_counts(results) -> dict:
+    """Episodes (and failed episodes) in which the supervisor entered each degraded mode."""
+    counts: dict = {}
+    for r in results:
+        for mode in {name for name, _ in r['degraded_modes']}:
+            entry = counts.setdefault(mode, {'episodes': 0, 'failed_episodes': 0})
+            entry['episodes'] += 1
+            entry['failed_episodes'] += not r['success']
+    return counts

@@ -3,10 +3,18 @@
 The two-node Ray cluster's run is in sim2real_policy/test/test_rollout_cluster.py.
 """
 import importlib.util
+import json
 
+import numpy as np
 import pytest
 
-from sim2real_bringup.evaluation import acknowledgements_needed, check_episode, evaluate
+from sim2real_bringup.evaluation import (
+    acknowledgements_needed,
+    check_episode,
+    evaluate,
+    run_episodes,
+)
+from sim2real_policy.sim.adr import ADR, ADRSettings, evaluation_round
 
 HAS_RAY = importlib.util.find_spec('ray') is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason='ray is not installed '
@@ -61,3 +69,60 @@ def test_acknowledgements_follow_the_supervisors_rule():
     assert acknowledgements_needed([False] * 4, 3) == 1
     assert acknowledgements_needed([False] * 8, 3) == 2
     assert acknowledgements_needed([False] * 3 + [True] + [False] * 3, 3) == 0
+
+
+@pytest.mark.slow
+def test_an_adr_round_moves_the_same_boundaries_whoever_runs_its_episodes():
+    settings = ADRSettings(step=0.1, buffer_size=2, low_threshold=0.5, high_threshold=0.8,
+                           boundary_probability=1.0)
+    seen = {}
+    for backend, workers in (('serial', 1), ('process', 2)):
+        adr = ADR({'object_mass': 0.1}, {'object_mass': (0.02, 0.5)}, settings)
+
+        def run(specs, workers=workers, backend=backend):
+            results, _ = run_episodes('bundled', 'none', specs, workers=workers,
+                                      backend=backend)
+            # the pinned boundary value is the world's
+            assert [r['overrides'] for r in results] == [s['overrides'] for s in specs]
+            return [r['success'] for r in results]
+
+        updates, outcomes = evaluation_round(adr, np.random.default_rng(3), 4, 60_000, run)
+        seen[backend] = (adr.state(), updates, outcomes)
+    assert seen['serial'] == seen['process']
+    state, updates, outcomes = seen['serial']
+    assert state['episodes'] == 4 and len(outcomes) == 4
+    # every update follows its buffer's outcomes: out on success, never past nominal inward
+    for update in updates:
+        outward = (update['to'] < update['from']) if update['boundary'] == 'low' \
+            else (update['to'] > update['from'])
+        assert outward == (update['success_rate'] >= settings.high_threshold)
+
+
+def test_episode_overrides_are_checked():
+    check_episode({'seed': 1, 'overrides': {'object_mass': 0.2, 'table_height': -0.01}})
+    for bad, message in (({'object_rgb': 0.5}, 'not a scalar world parameter'),
+                         ({'object_mass': float('nan')}, 'finite number'),
+                         ({'object_mass': '0.2'}, 'finite number'),
+                         ([('object_mass', 0.2)], 'must be a mapping')):
+        with pytest.raises(ValueError, match=message):
+            check_episode({'seed': 1, 'overrides': bad})
+
+
+@pytest.mark.slow
+def test_sim2real_adr_saves_every_round_and_resumes(tmp_path, capsys):
+    from sim2real_bringup import cli
+
+    state = tmp_path / 'adr.json'
+    command = ['adr', '--state', str(state), '--episodes', '2', '--workers', '1']
+    assert cli.main(command) == 0
+    first = json.loads(state.read_text())
+    assert first['episodes'] == 2
+    assert cli.main(command) == 0
+    resumed = json.loads(state.read_text())
+    assert resumed['episodes'] == 4 and 'resumed' in capsys.readouterr().out
+    # the second round drew other worlds: its draws depend on the episodes already reported
+    again = tmp_path / 'again.json'
+    assert cli.main(['adr', '--state', str(again), '--episodes', '2', '--rounds', '2',
+                     '--workers', '1']) == 0
+    assert json.loads(again.read_text()) == resumed
+    assert cli.main(['adr', '--state', str(tmp_path / 'x.json'), '--rounds', '0']) == 2

@@ -10,6 +10,9 @@
            randomization, scripted-grasp success rate in the nominal scene
   sysid    the identifiability self-test over --draws random parameter draws: worst error per
            parameter, worst and mean seconds (acceptance: 5%, one control period, 2 min)
+  rollout  --episodes evaluation episodes of the bundled policy on the reality proxy, run by
+           one worker, then by --workers (default 2) local processes and local Ray: wall time,
+           speed-up, start-up apart, peak memory per worker, and whether results are identical
 
 Figures depend on how quiet the machine is; the JSON records what was seen.
 """
@@ -23,7 +26,7 @@ import time
 
 from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
 
-TARGETS = ('safety', 'control', 'sim', 'sysid')
+TARGETS = ('safety', 'control', 'sim', 'sysid', 'rollout')
 
 
 def add_arguments(parser) -> None:
@@ -39,6 +42,8 @@ def add_arguments(parser) -> None:
                         help='sysid: parameter draws (seeds --seed...) (default 10)')
     parser.add_argument('--trajectories', type=int, default=6,
                         help='sysid: synthetic trajectories per draw (default 6, at most 10)')
+    parser.add_argument('--episodes', type=int, default=100,
+                        help='rollout: evaluation episodes per back end (default 100)')
     add_rollout_arguments(parser)
 
 
@@ -126,6 +131,40 @@ def _bench_sysid(args) -> dict:
             'trajectories': args.trajectories}
 
 
+def _bench_rollout(args) -> dict:
+    from sim2real_bringup.evaluation import evaluate
+    from sim2real_policy.rollout import Progress
+
+    if args.episodes < 1:
+        raise ValueError(f'--episodes must be >= 1, got {args.episodes}')
+    workers = args.workers or 2
+    runs = {}
+    for backend, count in (('serial', 1), ('process', workers), ('ray', workers)):
+        started = time.perf_counter()
+        result = evaluate('bundled', 'proxy', args.episodes, first_seed=args.seed,
+                          workers=count, rollout_backend=backend,
+                          progress=Progress(f'{backend} episodes', args.episodes))
+        rollout = dict(result['rollout'], total_seconds=time.perf_counter() - started)
+        runs[backend] = {'rollout': rollout, 'success_rate': result['success_rate'],
+                         'episodes': result['episode_results']}
+        print(f'{backend:>7}: {args.episodes} episodes in {rollout["seconds"]:.1f} s on '
+              f'{count} worker(s), start-up {rollout["startup_seconds"]:.1f} s apart, peak '
+              f'memory per worker {max(rollout["worker_max_rss_mb"]):.0f} MB; success '
+              f'{result["success_rate"]:.0%} (measured, wall clock)', flush=True)
+    serial = runs['serial']
+    for backend in ('process', 'ray'):
+        run = runs[backend]
+        run['speedup'] = serial['rollout']['seconds'] / run['rollout']['seconds']
+        run['speedup_with_startup'] = (serial['rollout']['total_seconds']
+                                       / run['rollout']['total_seconds'])
+        run['identical_to_serial'] = run['episodes'] == serial['episodes']
+        print(f'{backend} vs serial: speed-up {run["speedup"]:.2f}x over the episodes, '
+              f'{run["speedup_with_startup"]:.2f}x with start-up; results identical: '
+              f'{"yes" if run["identical_to_serial"] else "NO"}')
+    return {'what': 'measured on the wall clock', 'episodes': args.episodes,
+            'workers': workers, 'runs': runs}
+
+
 def _bench_control(args) -> dict:
     from sim2real_policy import control_bench
     from sim2real_policy.models import BUNDLED
@@ -176,7 +215,7 @@ def run(args) -> int:
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
     figures = {'safety': _bench_safety, 'control': _bench_control, 'sim': _bench_sim,
-               'sysid': _bench_sysid}[args.target](args)
+               'sysid': _bench_sysid, 'rollout': _bench_rollout}[args.target](args)
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:

@@ -67,6 +67,7 @@ def _models(args) -> dict:
 
 def run(args) -> int:
     """Evaluate every cell and print the table and the checklist."""
+    from sim2real_bringup import checklist as checks
     from sim2real_bringup import evaluation
     from sim2real_bringup.evaluation import ratio_interval
     from sim2real_policy.rollout import Progress
@@ -87,6 +88,9 @@ def run(args) -> int:
         print(f'  {where}: {episodes} episodes in {rollout["seconds"]:.0f} s on '
               f'{rollout["workers"]} {rollout["backend"]} worker(s) (wall clock; start-up '
               f'{rollout["startup_seconds"]:.1f} s)', flush=True)
+        for mode, count in result['degraded_modes'].items():
+            print(f'    supervisor went to {mode} in {count["episodes"]} episode(s), '
+                  f'{count["failed_episodes"]} of them failed', flush=True)
         return result
 
     cells, raw = [], {}
@@ -148,14 +152,19 @@ def run(args) -> int:
     # p95) plus the control period; the simulated clock's charge is a model, not judged.
     measured_latency = deployed['inference_wall_ms_p95'] + 10.0
     checklist = [
-        {'item': 'sim success > 70%', 'passed': deployed['sim_success'] > 0.70},
-        {'item': '5-trial proxy success > 30%', 'passed': deployed['first5_proxy_success'] > 0.30},
-        {'item': 'observation-to-command latency p95 < 500 ms (measured: inference wall '
-                 f'p95 + one control period = {measured_latency:.1f} ms)',
-         'passed': measured_latency < 500.0},
+        {'item': f'sim success > {checks.SIM_SUCCESS_MIN:.0%}',
+         'passed': deployed['sim_success'] > checks.SIM_SUCCESS_MIN},
+        {'item': f'{checks.FIRST_TRIALS}-trial proxy success > '
+                 f'{checks.FIRST_TRIALS_SUCCESS_MIN:.0%}',
+         'passed': deployed['first5_proxy_success'] > checks.FIRST_TRIALS_SUCCESS_MIN},
+        {'item': f'observation-to-command latency p95 < {checks.LATENCY_P95_MAX_MS:.0f} ms '
+                 f'(measured: inference wall p95 + one control period = '
+                 f'{measured_latency:.1f} ms)',
+         'passed': measured_latency < checks.LATENCY_P95_MAX_MS},
         {'item': 'no unsafe command left the safety filter',
-         'passed': all(c['unsafe_commands'] == 0 for c in cells)},
-        {'item': 'transfer ratio > 0.5', 'passed': (deployed['transfer_ratio'] or 0) > 0.5},
+         'passed': all(cell['unsafe_commands'] == 0 for cell in cells)},
+        {'item': f'transfer ratio > {checks.TRANSFER_RATIO_MIN}',
+         'passed': (deployed['transfer_ratio'] or 0) > checks.TRANSFER_RATIO_MIN},
     ]
     for entry in checklist:
         print(f'{"PASS" if entry["passed"] else "FAIL"}  {entry["item"]}')

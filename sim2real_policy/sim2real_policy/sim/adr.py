@@ -147,6 +147,27 @@ class ADR:
         return adr
 
 
+def evaluation_round(adr, rng: np.random.Generator, episodes: int, first_seed: int,
+                     run) -> tuple[list[dict], list[bool]]:
+    """One round of ADR's evaluation buffers, its episodes run by anyone at once.
+
+    The round's ``episodes`` draws are all sampled first (in order, from ``rng``), then run
+    together by ``run(specs) -> [success, ...]`` (the rollout layer: one process, local
+    workers or Ray), then reported in order. So the ranges after a round do not depend on who
+    ran it; a range update takes effect from the next round on, as in distributed ADR.
+    ``specs`` are ``{'seed': first_seed + k, 'overrides': {parameter: value}}``. Returns the
+    round's range updates and the outcomes.
+    """
+    draws = [adr.sample(rng) for _ in range(episodes)]
+    specs = [{'seed': first_seed + k, 'overrides': values}
+             for k, (values, _) in enumerate(draws)]
+    outcomes = [bool(ok) for ok in run(specs)]
+    if len(outcomes) != len(specs):
+        raise ValueError(f'run returned {len(outcomes)} outcomes for {len(specs)} episodes')
+    updates = [adr.report(boundary, ok) for (_, boundary), ok in zip(draws, outcomes)]
+    return [u for u in updates if u is not None], outcomes
+
+
 class WholeRangeADR:
     """The seed's variant: one scale in [0, 1] widens every range toward its limits together."""
 
