@@ -33,11 +33,16 @@ from sim2real_policy.cell_calibration import (
     TOUCH_OFF_TCP_HEIGHT,
 )
 from sim2real_policy.policy import ModelError, ort_session, read_metadata
-from sim2real_policy.sim.expert import GRASP_DEPTH, ReactiveExpert
+from sim2real_policy.sim.expert import GRASP_DEPTH, Plan, ReactiveExpert
 
 KIND = 'keypoint_planner'
 SQUEEZE = 0.006   # m the gripper is commanded inside its measured width while closing
 GRIP_TIME = 0.3   # s the fingers must stand still on an object before it counts as held
+# N of closing effort that says the fingers press on something: a box gripped across its
+# corners (its yaw is not estimated) stops them wider than any object's width
+GRIP_EFFORT = 40.0
+AIM_GAIN = 0.2     # share of the remaining x, y error added to the aim per settled inference
+AIM_RADIUS = 0.03  # m: the aim is corrected within this of the object, and by at most this
 # Lowest object centre the planner aims at above the table (m): the grasp TCP (GRASP_DEPTH
 # below the centre) keeps the closed fingertips 4 mm off the table.
 FINGERTIP_GRASP_HEIGHT = TOUCH_OFF_TCP_HEIGHT + 0.004 + GRASP_DEPTH
@@ -73,22 +78,39 @@ class GraspPlanner(ReactiveExpert):
     grasp (re-grasp), and a re-grasp goes on until the gripper is open again.
     """
 
+    # m above the grasp height where a stage that stopped descending (stiff joints, weak
+    # gains) closes anyway: the fingers then hold the object's upper part
+    STOPPED_SHORT = 0.015
+
     def __init__(self, position, min_width: float, max_width: float, gripping: bool = False,
-                 previous_phase: str = '', open_width: float = 0.085):
+                 previous_phase: str = '', open_width: float = 0.085, settled: bool = False,
+                 aim_offset=(0.0, 0.0)):
         super().__init__(position, 0.0, 'cylinder', max_width, open_width)
         self.min_width = min_width
         self.gripping = gripping
         self.previous_phase = previous_phase
+        self.settled = settled
+        # x, y added to every commanded target (not to the phase's errors): the integral of
+        # a compliant stage's steady offset from the object, kept by the policy
+        self.aim_offset = np.asarray(aim_offset, float)
 
     def phase(self, tcp, width: float) -> str:
         """As :meth:`ReactiveExpert.phase`, with the width band and the fingers' motion."""
         if self.previous_phase == 'regrasp' and width < self.object_width + 0.01:
             return 'regrasp'          # still opening after an empty grasp
         phase = super().phase(tcp, width)
-        if self.previous_phase == 'lift' \
-                and self.min_width - 0.008 <= width <= self.object_width + 0.006:
+        held = self.gripping and width >= self.min_width - 0.008
+        if self.previous_phase == 'lift' and (
+                held or self.min_width - 0.008 <= width <= self.object_width + 0.006):
             return 'lift'             # lifting what is held: the grip settling is no reason
             # to go back down
+        if held and phase in ('close', 'descend'):
+            return 'lift'             # still fingers pressing on something at grasp height
+        if phase == 'descend' and self.settled \
+                and tcp[2] <= self.position[2] - GRASP_DEPTH + self.STOPPED_SHORT \
+                and math.hypot(tcp[0] - self.position[0], tcp[1] - self.position[1]) \
+                < self.DESCEND_TOLERANCE:
+            return 'close'            # the stage stopped short of the grasp height
         if phase == 'regrasp' and width >= self.min_width - 0.008:
             phase = 'lift'            # narrower than the widest object, not empty
         if phase == 'lift' and not self.gripping:
@@ -96,6 +118,30 @@ class GraspPlanner(ReactiveExpert):
             near = math.hypot(tcp[0] - ox, tcp[1] - oy) < 0.02
             return 'close' if near else 'approach'
         return phase
+
+
+    def plan(self, tcp, width: float, settled: bool = False) -> Plan:
+        """As :meth:`ReactiveExpert.plan`; closing holds the stage on the grasp point.
+
+        The reactive close holds the stage where it is measured; a compliant stage (stiff
+        joints, weak gains) then springs away from the object and out of the close. Here the
+        close aims at the object (with the same integral push as the approach) and, in z, no
+        higher than the grasp height.
+        """
+        # the integral offset replaces the reactive expert's one-step push when settled
+        plan = super().plan(tcp, width, settled and not np.any(self.aim_offset))
+        phase = self.phase(tcp, width)
+        if phase not in ('approach', 'descend', 'close'):
+            return plan
+        waypoints = plan.waypoints.copy()
+        waypoints[1:, :2] += self.aim_offset
+        if phase == 'close':
+            ox, oy, oz = self.position
+            waypoints[1:, :2] = (ox + self.aim_offset[0], oy + self.aim_offset[1])
+            low = waypoints[1:, 2] <= tcp[2] + 1e-9          # not the lift at the end
+            waypoints[1:, 2] = np.where(low, np.minimum(waypoints[1:, 2], oz - GRASP_DEPTH),
+                                        waypoints[1:, 2])
+        return Plan(waypoints)
 
 
 class KeypointGraspPolicy:
@@ -130,6 +176,8 @@ class KeypointGraspPolicy:
         self.phase = ''
         self.regrasps = 0       # empty grasps retried since the reset
         self.widths: deque = deque()   # (stamp_ns, measured gripper width) of the last GRIP_TIME
+        self.close_floor: float | None = None   # lowest grip floor of this close (m)
+        self.aim_offset = np.zeros(2)   # m, see GraspPlanner
 
     def table_height(self) -> float:
         """The calibrated table; below the touch-off's reach, the lowest it could be."""
@@ -202,28 +250,52 @@ class KeypointGraspPolicy:
         while self.widths and stamp_ns - self.widths[0][0] > GRIP_TIME * NS:
             self.widths.popleft()
         recent = [w for _, w in self.widths]
+        effort = proprio[5]
         gripping = (self.phase in ('close', 'lift') and stamp_ns - self.widths[0][0] >=
                     (GRIP_TIME - 0.05) * NS and max(recent) - min(recent) < 0.0008
-                    and self.min_width - 0.008 <= width <= self.max_width + 0.006)
+                    and self.min_width - 0.008 <= width
+                    and (width <= self.max_width + 0.006 or effort >= GRIP_EFFORT))
         horizon, period = self.meta.horizon, self.meta.action_period
         if target is None:
             # nothing credible seen yet: hold where the robot is, gripper open
             hold = np.array([*tcp[:4], self.max_width + 0.033])
             actions = np.tile(hold, (horizon, 1))
         else:
+            error = target[:2] - tcp[:2]
+            if settled and self.phase in ('approach', 'descend', 'close') \
+                    and math.hypot(*error) < AIM_RADIUS:
+                # a stage that stops short (joint springs, weak gains) is aimed past the
+                # object by the integral of what is left
+                self.aim_offset = np.clip(self.aim_offset + AIM_GAIN * error, -AIM_RADIUS,
+                                          AIM_RADIUS)
             planner = GraspPlanner(target, self.min_width, self.max_width, gripping,
-                                   self.phase)
+                                   self.phase, settled=settled, aim_offset=self.aim_offset)
             phase = planner.phase(tcp, width)
             if phase == 'regrasp' and self.phase != 'regrasp':
                 self.regrasps += 1   # an empty grasp: open, rise, try again
             self.phase = phase
             actions = planner.chunk(tcp, width, horizon, period, settled)
-            if phase in ('close', 'lift'):
+            if phase in ('approach', 'descend'):
+                # The fingers close only once the TCP is measured at grasp height. A chunk
+                # tail that closed them on the way down ran ahead of a delayed stage: they shut
+                # above the grasp, and the grip's floor below then asked them to open while
+                # they pressed on the object (a stall, to the supervisor).
+                actions[:, 4] = np.maximum(actions[:, 4], planner.open_width)
+                self.close_floor = None
+            elif phase in ('close', 'lift'):
                 # Close toward SQUEEZE inside the fingers' measured width, never to zero: the
                 # fingers follow it shut, and on the object it becomes a force-limited grip
                 # (about 170 N in the simulated 2F-85, whatever its strength) instead of the
-                # gripper's full force, which can exceed the supervisor's effort limit.
-                actions[:, 4] = np.maximum(actions[:, 4], width - SQUEEZE)
+                # gripper's full force, which can exceed the supervisor's effort limit. The
+                # floor only falls: a width measured before the gripper's lag caught up must
+                # not ask fingers that have closed further to open again.
+                floor = width - SQUEEZE
+                if self.close_floor is not None:
+                    floor = min(floor, self.close_floor)
+                self.close_floor = floor
+                actions[:, 4] = np.maximum(actions[:, 4], floor)
+            else:
+                self.close_floor = None
         actions[:, 4] = np.clip(actions[:, 4], 0.0, 0.085)
         if not np.all(np.isfinite(actions)):
             raise ModelError('the planner produced non-finite targets')

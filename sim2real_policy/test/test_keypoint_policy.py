@@ -113,3 +113,65 @@ def test_the_planner_lifts_what_it_holds_and_retries_an_empty_grasp():
     planner = closing
     assert planner.phase((0.55, 0.0, 0.2, 0.0), 0.085) == 'descend'
     assert planner.phase((0.40, 0.1, 0.2, 0.0), 0.085) == 'approach'
+
+
+def test_still_fingers_pressing_on_something_wider_than_any_object_are_a_grip():
+    # a box gripped across its corners (its yaw is not estimated) stops the fingers wider
+    # than the widest object; they press on it, so it is held
+    at_object = (0.55, 0.0, 0.016, 0.0)
+    holding = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, gripping=True,
+                           previous_phase='close')
+    assert holding.phase(at_object, 0.061) == 'lift'
+    lifting = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, gripping=True,
+                           previous_phase='lift')
+    assert lifting.phase((0.55, 0.0, 0.05, 0.0), 0.061) == 'lift'
+    closing = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, previous_phase='close')
+    assert closing.phase(at_object, 0.061) == 'close'
+
+
+def test_a_stage_that_stops_short_of_the_grasp_closes_there_and_is_held_down():
+    obj = (0.55, 0.0, 0.02)
+    short = (0.55, 0.0, 0.02 - 0.004 + 0.012, 0.0)     # 12 mm above the grasp height
+    moving = GraspPlanner(obj, 0.034, 0.052)
+    assert moving.phase(short, 0.085) == 'descend'
+    stopped = GraspPlanner(obj, 0.034, 0.052, settled=True)
+    assert stopped.phase(short, 0.085) == 'close'
+    assert stopped.phase((0.55, 0.0, 0.02 - 0.004 + 0.03, 0.0), 0.085) == 'descend'
+    # the close aims at the grasp height, not at where the stage stopped
+    plan = stopped.plan(short, 0.085, settled=True)
+    assert np.all(plan.waypoints[1:-1, 2] <= 0.02 - 0.004 + 1e-9)
+
+
+def test_a_compliant_stage_is_aimed_past_the_object_by_the_planners_offset():
+    obj = np.array([0.55, 0.0, 0.02])
+    above = (0.53, 0.0, 0.2, 0.0)
+    plain = GraspPlanner(obj, 0.034, 0.052).plan(above, 0.085)
+    aimed = GraspPlanner(obj, 0.034, 0.052, aim_offset=(0.01, -0.005)).plan(above, 0.085)
+    assert np.allclose(plain.waypoints[0], aimed.waypoints[0])       # from where it is
+    assert np.allclose(aimed.waypoints[1:, :2] - plain.waypoints[1:, :2], (0.01, -0.005))
+    # the phase still measures the stage against the object itself, not the aim
+    at = (0.55, 0.0, 0.016, 0.0)
+    assert GraspPlanner(obj, 0.034, 0.052, aim_offset=(0.03, 0.0)).phase(at, 0.085) == 'close'
+
+
+def test_the_fingers_close_only_at_the_grasp_and_the_grip_floor_never_rises(policy):
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    above = [obj[0], obj[1], obj[2] + 0.03, 0.0, 0.085, 0.0]
+    descending = policy.predict(frame, above, stamp_ns=100_000_000)
+    assert policy.phase == 'descend'
+    assert np.all(descending[:, 4] >= 0.085 - 1e-9)    # the chunk's tail does not close
+    at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
+    floors = []
+    for k, width in enumerate((0.08, 0.07, 0.075, 0.06)):   # 0.075: a stale, wider reading
+        chunk = policy.predict(frame, [*at_grasp, width, 0.0], stamp_ns=(2 + k) * 10**8)
+        assert policy.phase == 'close'
+        floors.append(chunk[0, 4])
+    assert np.allclose(floors, [0.074, 0.064, 0.064, 0.054])
