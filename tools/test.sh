@@ -8,4 +8,6 @@ export MUJOCO_GL="${MUJOCO_GL:-egl}"
 # Any test that starts DDS stays on this machine.
 export ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 cd "$root"
-exec "$root/.venv/bin/python" -m pytest "$@"
+# One pytest worker per core, a test file's tests together (their module fixtures are built
+# once); measured on 2 cores: 301 s against 470 s in one process.
+exec "$root/.venv/bin/python" -m pytest -n auto --dist loadfile "$@"

@@ -352,7 +352,6 @@ def _start_local_ray(workers: int):
     one node, so multi-node support is switched off for it, and every server listens on
     127.0.0.1.
     """
-    os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
     import ray
 
     ray.init(num_cpus=workers, _node_ip_address='127.0.0.1', include_dashboard=False,
@@ -360,18 +359,28 @@ def _start_local_ray(workers: int):
 
 
 def _run_ray(task, specs, workers, ray_address, progress, retries, stats):
+    switch = 'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'
+    before = os.environ.get(switch)
     if not ray_address:
-        # before Ray is imported: it reads this once, at import (see _start_local_ray)
-        os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
+        # before Ray is imported, which reads it once (see _start_local_ray); Ray's own
+        # processes read it when they start
+        os.environ.setdefault(switch, '0')
     import ray
 
     started = time.perf_counter()
     owned = not ray.is_initialized()
-    if owned:
-        if ray_address:
-            ray.init(address=ray_address, log_to_driver=False, configure_logging=False)
+    try:
+        if owned:
+            if ray_address:
+                ray.init(address=ray_address, log_to_driver=False, configure_logging=False)
+            else:
+                _start_local_ray(workers)
+    finally:
+        # nothing this process starts later (a `ray start` of a real cluster) inherits it
+        if before is None:
+            os.environ.pop(switch, None)
         else:
-            _start_local_ray(workers)
+            os.environ[switch] = before
     if workers is None:
         workers = max(1, int(ray.cluster_resources().get('CPU', 1)))
         stats.workers = workers

@@ -64,7 +64,8 @@ def test_a_two_node_cluster_on_loopback_gives_the_serial_evaluation(tmp_path):
     env = dict(os.environ, PATH=f'{venv_bin}:{os.environ["PATH"]}', MUJOCO_GL='egl',
                RAY_AUTH_MODE='token', RAY_AUTH_TOKEN_PATH=str(token),
                RAY_USAGE_STATS_ENABLED='0', HOME=str(tmp_path))
-    env.pop('RAY_ADDRESS', None)
+    for name in ('RAY_ADDRESS', 'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'):
+        env.pop(name, None)   # a real cluster, whatever this process ran before
     done = subprocess.run(['unshare', '--user', '--map-root-user', '--net', 'bash', '-c',
                            CLUSTER], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900)
