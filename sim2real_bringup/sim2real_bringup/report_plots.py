@@ -133,10 +133,9 @@ def plots(series: dict, summary: dict) -> dict:
 
     def distribution(ax_p, ax_a):
         if len(safe):
-            flat = {'orientation': 'horizontal', 'showfliers': False}
-            ax_p.boxplot([safe[:, 1], safe[:, 2], safe[:, 3], safe[:, 5]],
-                         tick_labels=['x', 'y', 'z', 'gripper width'], **flat)
-            ax_a.boxplot([safe[:, 4]], tick_labels=['yaw'], **flat)
+            _horizontal_boxes(ax_p, [safe[:, 1], safe[:, 2], safe[:, 3], safe[:, 5]],
+                              ['x', 'y', 'z', 'gripper width'])
+            _horizontal_boxes(ax_a, [safe[:, 4]], ['yaw'])
         ax_p.set_xlabel('m')
         ax_a.set_xlabel('rad')
         ax_p.set_title('action distribution (safe commands; boxes: quartiles, whiskers: '
@@ -232,3 +231,19 @@ def comparison_plot(a: dict, b: dict) -> str:
         ax.legend(loc='lower left')
 
     return _png(draw)
+
+
+def _horizontal_boxes(ax, data: list, labels: list) -> None:
+    """Horizontal box plots, labelled, on the matplotlib of a robot PC too.
+
+    Boxplot's keywords for both changed in matplotlib 3.9-3.10 (``orientation``,
+    ``tick_labels``); a robot PC has its distribution's (Debian 12: 3.6), which knows
+    ``vert`` only, and the newer ones deprecate ``vert``.
+    """
+    import inspect
+
+    horizontal = ({'orientation': 'horizontal'}
+                  if 'orientation' in inspect.signature(ax.boxplot).parameters
+                  else {'vert': False})
+    ax.boxplot(data, showfliers=False, **horizontal)
+    ax.set_yticks(range(1, len(data) + 1), labels)
