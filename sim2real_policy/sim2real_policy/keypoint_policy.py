@@ -119,7 +119,6 @@ class GraspPlanner(ReactiveExpert):
             return 'close' if near else 'approach'
         return phase
 
-
     def plan(self, tcp, width: float, settled: bool = False) -> Plan:
         """As :meth:`ReactiveExpert.plan`; closing holds the stage on the grasp point.
 
