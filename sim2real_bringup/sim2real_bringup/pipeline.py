@@ -397,7 +397,10 @@ class Pipeline:
         if self.episode_reset == 'none' and self.safety is not None:
             return  # the nodes run on across episodes
         # The operator's reset: these nodes start afresh on the new world.
-        self.control = ControlNode(self.node(lg.CONTROL)) if self.run_control else None
+        # a robot's control node runs on across episodes: its delay estimate carries over
+        previous = getattr(self.control, 'delay_estimator', None)
+        self.control = ControlNode(self.node(lg.CONTROL), previous) if self.run_control \
+            else None
         self.safety = SafetyNode(self.node(lg.SAFETY, **self._cell_safety), latch=self.latch)
         if self.runner is not None:
             if self.expert is not None:

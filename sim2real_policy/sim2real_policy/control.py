@@ -9,6 +9,12 @@ Every tick (``Controller.tick``) chooses one command from the chunks received so
   the new chunk fades in over ``crossfade_time``, as real-time chunking does), ``ensemble``
   (ACT's temporal ensembling: every chunk covering the tick, exponentially weighted) or
   ``naive`` (the newest chunk only, the baseline);
+* the stage's actuation delay is led: a command reaches the stage ``actuation_delay`` after
+  it is sent, so the stage axes (x, y, z, yaw) take the chunk's action for that much later
+  and the stage is where the chunk meant it to be when the chunk meant it (the gripper width
+  is not led: the gripper's own lag is another figure). The delay is ``actuation_delay`` or,
+  with ``estimate_delay``, the control node's online estimate
+  (:mod:`sim2real_policy.delay_estimation`) through :meth:`Controller.set_actuation_delay`;
 * the output follows the target jerk-limited (``motion: ruckig``, :mod:`motion`: per-axis
   velocity, acceleration and jerk limits inside the safety node's) or by the seed's
   exponential smoothing (``motion: smoothing``; ``smoothing`` = weight of the new target);
@@ -73,6 +79,9 @@ class ControlConfig:
     max_velocity: tuple = (0.16, 0.16, 0.16, 0.9, 0.14)
     max_acceleration: tuple = (1.5, 1.5, 1.5, 4.0, 1.5)
     max_jerk: tuple = (30.0, 30.0, 30.0, 60.0, 30.0)
+    actuation_delay: float = 0.0
+    estimate_delay: bool = False
+    max_actuation_delay: float = 0.3
 
     def __post_init__(self):
         if self.blending not in BLENDINGS:
@@ -88,6 +97,10 @@ class ControlConfig:
                              f'max_chunk_age {self.max_chunk_age}')
         if len(self.home) != 5:
             raise ValueError(f'home must be [x, y, z, yaw, gripper_width], got {self.home!r}')
+        if not (math.isfinite(self.max_actuation_delay) and self.max_actuation_delay >= 0.0
+                and 0.0 <= self.actuation_delay <= self.max_actuation_delay):
+            raise ValueError(f'actuation_delay must be in [0, max_actuation_delay '
+                             f'{self.max_actuation_delay!r}], got {self.actuation_delay!r}')
         if self.motion not in MOTIONS:
             raise ValueError(f'motion must be one of {MOTIONS}, got {self.motion!r}')
         for name in ('max_velocity', 'max_acceleration', 'max_jerk'):
@@ -142,6 +155,12 @@ PARAMETERS = {
                      (0.0, 10.0)),
     'max_acceleration': ('ruckig: per axis (m/s^2, rad/s^2)', (0.0, 100.0)),
     'max_jerk': ('ruckig: per axis (m/s^3, rad/s^3)', (0.0, 10000.0)),
+    'actuation_delay': ('s from sending a command to the stage acting on it; the stage axes '
+                        'lead the chunk by it (the start value when estimate_delay)',
+                        (0.0, 1.0)),
+    'estimate_delay': ('estimate actuation_delay online from the commands sent and the robot '
+                       'state (sim2real_policy.delay_estimation)', None),
+    'max_actuation_delay': ('s: the most the stage axes are ever led by', (0.0, 1.0)),
 }
 
 
@@ -245,6 +264,22 @@ class Controller:
                                             config.max_acceleration, config.max_jerk,
                                             self.output)
         self._velocity_ns = int(config.control_period * NS)
+        self._max_lead_ns = int(config.max_actuation_delay * NS)
+        self.lead_ns = int(config.actuation_delay * NS)
+
+    def set_actuation_delay(self, delay_s: float) -> None:
+        """Lead the stage axes by ``delay_s`` from now on (clamped to [0, max]; NaN ignored)."""
+        if math.isfinite(delay_s):
+            self.lead_ns = min(self._max_lead_ns, max(0, int(delay_s * NS)))
+
+    def _action(self, chunk: Chunk, now_ns: int) -> np.ndarray:
+        """The chunk's action for this tick: stage axes led by the actuation delay."""
+        led = chunk.at(now_ns + self.lead_ns)
+        if self.lead_ns == 0:
+            return led
+        target = led.copy()
+        target[4] = chunk.at(now_ns)[4]
+        return target
 
     # ----------------------------------------------------------------------------- inputs
     def on_chunk(self, chunk: Chunk, now_ns: int) -> bool:
@@ -302,18 +337,18 @@ class Controller:
             usable = [c for c in self.chunks if self._usable(c, now_ns)]
             for age_rank, chunk in enumerate(usable):  # oldest first, as ACT weights them
                 weight = math.exp(-self.config.ensemble_decay * age_rank)
-                total += weight * chunk.at(now_ns)
+                total += weight * self._action(chunk, now_ns)
                 weight_sum += weight
             target = total / weight_sum
         else:
-            target = newest.at(now_ns)
+            target = self._action(newest, now_ns)
         # A chunk switch fades from the previous chunk; then a resume (after a hold or a
         # fallback) fades from where the output was. Each has its own clock.
         if (blending == 'crossfade' and now_ns - self._switch_start_ns < self._fade_ns
                 and self._fade_from is not None and self._fade_from is not newest
                 and self._usable(self._fade_from, now_ns)):
             beta = (now_ns - self._switch_start_ns) / self._fade_ns
-            target = (1.0 - beta) * self._fade_from.at(now_ns) + beta * target
+            target = (1.0 - beta) * self._action(self._fade_from, now_ns) + beta * target
         if (self._fade_pose is not None and blending != 'naive'
                 and now_ns - self._resume_start_ns < self._fade_ns):
             beta = (now_ns - self._resume_start_ns) / self._fade_ns
@@ -370,8 +405,8 @@ class Controller:
             self._fallback = None
             if self.motion is not None:
                 # the chunk's own velocity here, so a moving target is tracked, not chased
-                ahead = chunk.at(now_ns + self._velocity_ns)
-                velocity = (ahead - chunk.at(now_ns)) / self.config.control_period
+                ahead = self._action(chunk, now_ns + self._velocity_ns)
+                velocity = (ahead - self._action(chunk, now_ns)) / self.config.control_period
                 if not self._was_chunk:
                     self.motion.reset(self.output)
                 self.output = self.motion.step(target, velocity)

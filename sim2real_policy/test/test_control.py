@@ -291,3 +291,28 @@ def test_jerk_limited_output_reaches_a_still_target_and_tracks_a_moving_one():
         out = ctl.tick(t_ms * MS).command
         errors.append(abs(out[0] - (START[0] + 0.1 * t_ms / 1000)))
     assert max(errors[100:]) < 0.002
+
+
+def test_the_stage_axes_lead_the_chunk_by_the_actuation_delay_the_gripper_does_not():
+    """A command reaches the stage 0.12 s after it leaves: x takes the action for then."""
+    t = np.arange(16) * 0.05
+    actions = np.tile(START, (16, 1)).astype(float)
+    actions[:, 0] = 0.55 + 0.1 * t          # x ramps at 0.1 m/s
+    actions[:, 4] = 0.085 - 0.05 * t        # the gripper closes at 0.05 m/s
+    ctl = controller(actuation_delay=0.12, blending='naive')
+    ctl.on_chunk(Chunk(0, actions, 0.05, 0.0, 0.0, 0, 0), 0)
+    ctl.tick(190 * MS)  # the first tick after a hold starts from the current output
+    out = ctl.tick(200 * MS).command
+    assert out[0] == pytest.approx(0.55 + 0.1 * 0.32)
+    assert out[4] == pytest.approx(0.085 - 0.05 * 0.2)
+    ctl.set_actuation_delay(0.0)            # an estimate moved it
+    assert ctl.tick(210 * MS).command[0] == pytest.approx(0.55 + 0.1 * 0.21)
+    ctl.set_actuation_delay(5.0)            # never more than max_actuation_delay (0.3 s)
+    assert ctl.tick(220 * MS).command[0] == pytest.approx(0.55 + 0.1 * 0.52)
+    ctl.set_actuation_delay(math.nan)       # ignored
+    assert ctl.tick(230 * MS).command[0] == pytest.approx(0.55 + 0.1 * 0.53)
+
+
+def test_an_actuation_delay_beyond_its_maximum_is_refused():
+    with pytest.raises(ValueError, match='actuation_delay'):
+        ControlConfig(actuation_delay=0.5, max_actuation_delay=0.3)

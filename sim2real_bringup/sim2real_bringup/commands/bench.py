@@ -13,12 +13,17 @@
   rollout  --episodes evaluation episodes of the bundled policy on the reality proxy, run by
            one worker, then by --workers (default 2) local processes and local Ray: wall time,
            speed-up, start-up apart, peak memory per worker, and whether results are identical
+  adaptation  the actuation-delay drill: 50 ms -> 150 ms mid-run (--episodes, default 20,
+           the change halfway) in the nominal cell, with and without the control node's
+           online delay estimate: time to track within 10 %, grasp success before and after
+           (all on the simulated clock)
 
 Figures depend on how quiet the machine is; the JSON records what was seen.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 import platform
 import sys
@@ -26,7 +31,7 @@ import time
 
 from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
 
-TARGETS = ('safety', 'control', 'sim', 'sysid', 'rollout')
+TARGETS = ('safety', 'control', 'sim', 'sysid', 'rollout', 'adaptation')
 
 
 def add_arguments(parser) -> None:
@@ -43,7 +48,8 @@ def add_arguments(parser) -> None:
     parser.add_argument('--trajectories', type=int, default=6,
                         help='sysid: synthetic trajectories per draw (default 6, at most 10)')
     parser.add_argument('--episodes', type=int, default=100,
-                        help='rollout: evaluation episodes per back end (default 100)')
+                        help='rollout: evaluation episodes per back end (default 100); '
+                        'adaptation: episodes per run (default 20)')
     add_rollout_arguments(parser)
 
 
@@ -165,6 +171,34 @@ def _bench_rollout(args) -> dict:
             'workers': workers, 'runs': runs}
 
 
+def _bench_adaptation(args) -> dict:
+    from sim2real_bringup.delay_drill import run_delay_drill
+
+    episodes = 20 if args.episodes == 100 else args.episodes
+    if episodes < 2:
+        raise ValueError(f'--episodes must be >= 2 for the adaptation drill, got {episodes}')
+    runs = {}
+    for adapt in (True, False):
+        run = run_delay_drill(episodes=episodes, change_episode=episodes // 2, adapt=adapt,
+                              first_seed=args.seed)
+        run.pop('trace')
+        runs['with_adaptation' if adapt else 'without_adaptation'] = run
+        after = run['success_before'] + run['success_changing_episode'] + run['success_after']
+        print(f'{"with" if adapt else "without"} adaptation: delay in use '
+              f'{run["estimate_before_change_s"] * 1e3:.0f} ms before the change, '
+              f'{run["estimate_end_s"] * 1e3:.0f} ms at the end; within 10 % of '
+              f'{run["delay_after_s"] * 1e3:.0f} ms '
+              + (f'{run["time_to_track_s"]:.1f} s after the change, then '
+                 f'{run["share_within_after_track"]:.0%} of the ticks, largest error '
+                 f'{run["max_error_after_track_s"] * 1e3:.0f} ms'
+                 if math.isfinite(run['time_to_track_s']) else 'never') +
+              f'; grasps {sum(after)}/{len(after)} (before the change '
+              f'{sum(run["success_before"])}/{len(run["success_before"])}, after '
+              f'{sum(run["success_after"])}/{len(run["success_after"])}); simulated clock',
+              flush=True)
+    return {'what': 'charged on the simulated clock', 'runs': runs}
+
+
 def _bench_control(args) -> dict:
     from sim2real_policy import control_bench
     from sim2real_policy.models import BUNDLED
@@ -215,7 +249,8 @@ def run(args) -> int:
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
     figures = {'safety': _bench_safety, 'control': _bench_control, 'sim': _bench_sim,
-               'sysid': _bench_sysid, 'rollout': _bench_rollout}[args.target](args)
+               'sysid': _bench_sysid, 'rollout': _bench_rollout,
+               'adaptation': _bench_adaptation}[args.target](args)
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:

@@ -105,7 +105,8 @@ class CalibrationNode:
             M + 'ControlDiagnostics', header=msgs.header(now), tick=self.ticks,
             period=period, jitter=abs(period - SAMPLE) if period else 0.0,
             chunk_age=float('nan'), latency=float('nan'),
-            command_source=SOURCE_CALIBRATION, deadline_misses=0, mode=0))
+            command_source=SOURCE_CALIBRATION, deadline_misses=0, mode=0,
+            actuation_delay=0.0))
         if running and not self.finished and self.player.phase(now)[0] == DONE:
             self.finished = True
             self.node.logger.info('calibration finished, holding; fit the recording with '

@@ -8,6 +8,10 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        (ControlDiagnostics: period, jitter, chunk age, observation-to-command latency,
        deadline misses, command source; all on the node's clock: wall time on a robot, the
        simulated clock in-process, where ticks fall exactly on control_period)
+With ``estimate_delay`` the node estimates the stage's actuation delay from the commands it
+sends and the robot states it receives (:mod:`sim2real_policy.delay_estimation`: the tick
+writes one row, the fit runs in the robot-state callback a few times a second) and leads the
+chunks' stage axes by it; the diagnostics carry the delay in use.
 Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``, and
 ``realtime_priority``; read-only). The tick never waits: chunks arrive asynchronously and the
 tick only reads what is there. On ROS (wall clock) the tick runs on a precise timer of its own
@@ -17,6 +21,7 @@ other callbacks. Nothing is logged per tick; a refused chunk is logged at most o
 from __future__ import annotations
 
 from sim2real_policy.control import Chunk, ControlConfig, Controller
+from sim2real_policy.delay_estimation import DelayEstimationConfig, DelayEstimator
 from sim2real_safety import convert
 from sim2real_safety.node_interface import NS, ns_of, Param
 from sim2real_safety.supervisor import Mode
@@ -34,7 +39,12 @@ class ControlNode:
 
     NAME = 'control_node'
 
-    def __init__(self, node):
+    def __init__(self, node, delay_estimator: DelayEstimator | None = None):
+        """Declare parameters and topics.
+
+        ``delay_estimator``: carry an estimate over (the in-process cell restarts the node
+        every episode; a robot's node runs on): its history is dropped, its estimate kept.
+        """
         self.node = node
         p = node.declare_parameters(PARAMETERS)
         priority = p.pop('realtime_priority')
@@ -43,6 +53,15 @@ class ControlNode:
         self.core: Controller | None = None
         self.mode = (Mode.NORMAL, 0)
         self.refused = 0
+        self.delay_estimator = None
+        if self.config.estimate_delay and delay_estimator is not None:
+            self.delay_estimator = delay_estimator
+            delay_estimator.restart()
+        elif self.config.estimate_delay:
+            self.delay_estimator = DelayEstimator(
+                DelayEstimationConfig(initial=self.config.actuation_delay,
+                                      max_delay=self.config.max_actuation_delay),
+                self.config.control_period)
         self._refused_logged_ns = -NS
         self.cmd_pub = node.create_publisher('proposed_command', M + 'CartesianCommand',
                                              'command')
@@ -60,6 +79,14 @@ class ControlNode:
         if self.core is None:
             self.core = Controller(self.config, convert.state_pose(msg))
             self.core.on_mode(self.mode[0], self.mode[1], self.node.now_ns())
+            if self.delay_estimator is not None:
+                self.core.set_actuation_delay(self.delay_estimator.delay)
+        estimator = self.delay_estimator
+        if estimator is not None:
+            estimator.add_state(ns_of(msg.header.stamp), (msg.x, msg.y, msg.z))
+            now = self.node.now_ns()
+            if estimator.due(now):
+                self.core.set_actuation_delay(estimator.update(now))
 
     def on_chunk(self, msg) -> None:
         """Align and keep a chunk; a malformed, non-finite or future one is refused."""
@@ -96,11 +123,14 @@ class ControlNode:
         out = self.core.tick(now)
         msgs = self.msgs
         self.cmd_pub.publish(convert.command_msg(msgs, out.command, now, out.source))
+        if self.delay_estimator is not None:
+            self.delay_estimator.add_command(now, out.command)
         self.diag_pub.publish(msgs.make(
             M + 'ControlDiagnostics', header=msgs.header(now), tick=out.tick,
             period=float(out.period), jitter=float(out.jitter),
             chunk_age=float(out.chunk_age), latency=float(out.latency),
-            command_source=out.source, deadline_misses=out.deadline_misses, mode=out.mode))
+            command_source=out.source, deadline_misses=out.deadline_misses, mode=out.mode,
+            actuation_delay=self.core.lead_ns / NS))
 
 
 def main(args=None):

@@ -1,0 +1,192 @@
+"""The stage's actuation delay, estimated online from the commands sent and the state measured.
+
+Model: every axis of the stage follows its command ``u`` delayed by ``delay`` through three
+equal first-order lags (the position servo), each ``x[k+1] = x[k] + g (input[k] - x[k])``,
+with one gain ``g`` for the three axes. Each estimate simulates that model over the last ``window``
+seconds for a grid of delays and gains, starting from the measured position (an output-error
+fit: encoder noise stays in the residual instead of biasing the fit, as differentiating it
+would), keeps the best pair, and refines the delay between grid points with a parabola
+through the costs.
+
+A stage at rest says nothing about delay: an estimate is made only when the command moved at
+least ``min_excursion`` along some axis inside the window, and a window whose best fit is the
+slowest servo on the grid is dropped (the stage did not follow its command: it pressed on
+the table or the object). The median of the last three window fits feeds
+:class:`sim2real_policy.sysid.OnlineAdaptation` (the delay seen as a constant, ``phi = 1``):
+bounded, rate-limited steps, every update recorded, so a bad window moves the delay by at
+most ``max_step``.
+
+The buffers are allocated once; :meth:`DelayEstimator.add_command` and
+:meth:`DelayEstimator.add_state` write one row each, so the control node can feed them from its
+100 Hz tick. :meth:`DelayEstimator.update` does the fit (about a millisecond) and belongs in a
+callback off the tick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+from sim2real_policy.sysid import OnlineAdaptation
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class DelayEstimationConfig:
+    """Parameters of the estimator (``control.yaml``: ``delay_estimation_*``)."""
+
+    window: float = 1.0            # s of history one estimate fits
+    interval: float = 0.25         # s between estimates
+    max_delay: float = 0.4         # s, the largest delay the grid covers
+    resolution: float = 0.005      # s between delays on the grid
+    min_excursion: float = 0.02    # m the command must move in a window to say anything
+    max_step: float = 0.05         # s an estimate may move the delay per update
+    rate: float = 0.5              # share of a window's disagreement taken per update
+    initial: float = 0.0           # s, the delay assumed before any estimate
+
+    def __post_init__(self):
+        for name in ('window', 'interval', 'max_delay', 'resolution', 'min_excursion',
+                     'max_step', 'rate'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'delay estimation {name} must be > 0, got {value}')
+        if self.rate > 1.0:
+            raise ValueError(f'delay estimation rate must be <= 1, got {self.rate}')
+        if not 0.0 <= self.initial <= self.max_delay:
+            raise ValueError(f'delay estimation initial must be in [0, max_delay], '
+                             f'got {self.initial}')
+        if self.window <= self.max_delay:
+            raise ValueError(f'delay estimation window ({self.window} s) must be longer than '
+                             f'max_delay ({self.max_delay} s)')
+
+
+GAINS = np.geomspace(0.02, 0.8, 16)  # per 10 ms sample: servo time constants 12 ms .. 0.5 s
+# Three equal first-order lags in a row: a servo's response starts with zero slope, which one
+# lag cannot show and a delay then absorbs. Measured on recorded grasps of the nominal cell
+# (approach windows, delays 50 and 150 ms): one lag reads 17 ms long, two 7 ms, three 3 ms.
+POLES = 3
+MEDIAN_OF = 3   # window fits whose median updates the estimate
+
+
+class DelayEstimator:
+    """Streams of commanded and measured stage positions in, an actuation delay out."""
+
+    def __init__(self, config: DelayEstimationConfig, sample_period: float = 0.01):
+        self.config = config
+        self.sample = float(sample_period)
+        # room for a window and the largest delay before it, at the stream's rate, twice
+        # over (jittered streams on a robot)
+        rows = int(math.ceil(2.0 * (config.window + config.max_delay) / sample_period)) + 8
+        self._commands = np.full((rows, 4), np.nan)   # t (s), x, y, z
+        self._states = np.full((rows, 4), np.nan)
+        self._command_row = 0
+        self._state_row = 0
+        self._delays = np.arange(0.0, config.max_delay + 0.5 * config.resolution,
+                                 config.resolution)
+        self.adaptation = OnlineAdaptation(config.initial, (0.0, config.max_delay),
+                                           rate=config.rate, max_step=config.max_step)
+        self._next_ns: int | None = None
+        self._fits = np.zeros(MEDIAN_OF)
+        self._fit_count = 0
+        self.last_fit: dict | None = None   # the last window's fit: delay, gain, rms (m)
+
+    def restart(self) -> None:
+        """Forget the streams (a new episode, a restarted node); keep the estimate."""
+        self._commands[:] = np.nan
+        self._states[:] = np.nan
+        self._command_row = self._state_row = 0
+        self._next_ns = None
+
+    @property
+    def delay(self) -> float:
+        """The current estimate (s)."""
+        return self.adaptation.theta
+
+    def add_command(self, time_ns: int, position) -> None:
+        """A command sent to the stage (x, y, z in m) at ``time_ns``; non-finite is dropped."""
+        if not all(math.isfinite(v) for v in position[:3]):
+            return
+        row = self._commands[self._command_row % len(self._commands)]
+        row[0] = time_ns / NS
+        row[1:] = position[:3]
+        self._command_row += 1
+
+    def add_state(self, time_ns: int, position) -> None:
+        """The stage position measured (x, y, z in m) at ``time_ns``; non-finite is dropped."""
+        if not all(math.isfinite(v) for v in position[:3]):
+            return
+        row = self._states[self._state_row % len(self._states)]
+        row[0] = time_ns / NS
+        row[1:] = position[:3]
+        self._state_row += 1
+
+    def due(self, now_ns: int) -> bool:
+        """True when the next estimate is due."""
+        if self._next_ns is None:
+            self._next_ns = now_ns + int(self.config.window * NS)
+        return now_ns >= self._next_ns
+
+    def update(self, now_ns: int) -> float:
+        """Fit the last window if it is due and informative; returns the current estimate."""
+        if not self.due(now_ns):
+            return self.delay
+        self._next_ns = now_ns + int(self.config.interval * NS)
+        fit = self.fit_window(now_ns / NS)
+        self.last_fit = fit
+        if fit is not None:
+            # the median of the last few windows: one window spoiled by a contact or a
+            # push moves nothing
+            self._fits[self._fit_count % len(self._fits)] = fit['delay']
+            self._fit_count += 1
+            recent = self._fits[:min(self._fit_count, len(self._fits))]
+            self.adaptation.update(1.0, float(np.median(recent)), now_ns / NS)
+        return self.delay
+
+    def _ordered(self, table: np.ndarray, rows: int) -> np.ndarray:
+        count = min(rows, len(table))
+        index = (np.arange(rows - count, rows)) % len(table)
+        return table[index]
+
+    def fit_window(self, now_s: float) -> dict | None:
+        """The best (delay, gain) over the window ending at ``now_s``; None if uninformative."""
+        cfg = self.config
+        states = self._ordered(self._states, self._state_row)
+        commands = self._ordered(self._commands, self._command_row)
+        states = states[states[:, 0] > now_s - cfg.window]
+        commands = commands[commands[:, 0] > now_s - cfg.window - cfg.max_delay]
+        if len(states) < 0.5 * cfg.window / self.sample or len(commands) < 2:
+            return None
+        recent = commands[commands[:, 0] > now_s - cfg.window]
+        if len(recent) < 2 or np.max(np.ptp(recent[:, 1:], axis=0)) < cfg.min_excursion:
+            return None
+        if commands[0, 0] > states[0, 0] - cfg.max_delay:
+            return None   # not enough command history behind the window's first state
+        t = states[:, 0]
+        measured = states[:, 1:]
+        # delayed commands for every delay on the grid: (delays, samples, axes); a command is
+        # held until the next (zero-order hold, as a drive applies it)
+        shifted = t[None, :] - self._delays[:, None]
+        index = np.searchsorted(commands[:, 0], shifted, side='right') - 1
+        delayed = commands[np.clip(index, 0, len(commands) - 1), 1:]
+        start = measured[0]
+        costs = np.empty((len(GAINS), len(self._delays)))
+        for g, gain in enumerate(GAINS):
+            # p[k+1] - s = (1 - g)(p[k] - s) + g (u[k] - s), from p[0] = measured start
+            response = lfilter([0.0, gain], [1.0, gain - 1.0], delayed - start, axis=1)
+            for _ in range(POLES - 1):
+                response = lfilter([gain], [1.0, gain - 1.0], response, axis=1)
+            costs[g] = np.mean((response + start - measured) ** 2, axis=(1, 2))
+        g, d = np.unravel_index(np.argmin(costs), costs.shape)
+        if g == 0:
+            return None   # the slowest servo fits best: the stage did not follow (a contact)
+        best = (float(costs[g, d]), int(g), int(d))
+        delay = float(self._delays[d])
+        if 0 < d < len(self._delays) - 1:
+            left, mid, right = costs[g, d - 1], costs[g, d], costs[g, d + 1]
+            curvature = left - 2.0 * mid + right
+            if curvature > 0.0:
+                delay += 0.5 * (left - right) / curvature * self.config.resolution
+        return {'delay': delay, 'gain': float(GAINS[best[1]]), 'rms': math.sqrt(best[0])}
