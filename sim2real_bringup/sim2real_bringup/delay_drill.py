@@ -33,8 +33,11 @@ def run_delay_drill(model: str = 'bundled', where: str = 'none', episodes: int =
     if not 0 <= change_episode < episodes:
         raise ValueError(f'change_episode (counted from 0) must be in [0, {episodes - 1}], '
                          f'got {change_episode}')
+    # The lead starts at zero and only the online estimate moves it: no cell calibration's
+    # delay (the in-process cell calibrates every episode; a robot once, at commissioning).
     control = {'estimate_delay': adapt, 'actuation_delay': 0.0}
-    config = PipelineConfig.load({'control_node': control})
+    config = PipelineConfig.load({'control_node': control,
+                                  'inprocess_runtime': {'commission_delay': False}})
     sample = episode_source(where)
     delay = {'now': before_s}
 

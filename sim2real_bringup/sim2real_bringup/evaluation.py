@@ -82,7 +82,19 @@ def calibration_summary(calibrations: list) -> dict | None:
             'table_point_error_mm_p95': {'mean': float(np.mean(points) * 1e3),
                                          'p95': float(np.percentile(points, 95) * 1e3)},
             'reprojection_rms_px_mean': float(np.mean([c['reprojection_rms_px']
-                                                       for c in calibrations]))}
+                                                       for c in calibrations])),
+            'actuation_delay_unmeasured': sum(c.get('actuation_delay_error_s') is None
+                                              for c in calibrations),
+            'actuation_delay_error_ms': _abs_mean_p95_ms(
+                [c.get('actuation_delay_error_s') for c in calibrations])}
+
+
+def _abs_mean_p95_ms(errors: list) -> dict:
+    """Mean and p95 of the absolute errors given (s -> ms); None where none was measured."""
+    values = np.abs([e for e in errors if e is not None])
+    if not values.size:
+        return {'mean': None, 'p95': None}
+    return {'mean': float(np.mean(values) * 1e3), 'p95': float(np.percentile(values, 95) * 1e3)}
 
 
 def _calibration_check(calibration) -> dict:
@@ -90,7 +102,9 @@ def _calibration_check(calibration) -> dict:
     return {'table_height': calibration.table_height,
             'table_error_m': checked.get('table_error_m'),
             'table_point_error_m_p95': checked['table_point_error_m_p95'],
-            'reprojection_rms_px': calibration.reprojection_rms_px}
+            'reprojection_rms_px': calibration.reprojection_rms_px,
+            'actuation_delay_s': calibration.actuation_delay,
+            'actuation_delay_error_s': checked.get('actuation_delay_error_s')}
 
 
 OVERRIDABLE = frozenset(f.name for f in dataclasses.fields(SimParams)

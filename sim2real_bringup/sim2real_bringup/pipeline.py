@@ -71,6 +71,8 @@ RUNTIME_PARAMETERS = (
           (0.0, 10.0)),
     Param('commission_table', True, "each episode's world is a new cell: the safety node's "
           'table floor follows the touch-off of its calibration (clearance unchanged)'),
+    Param('commission_delay', True, "the control node's actuation_delay is the one its "
+          "cell's calibration measured (kept as configured when it measured none)"),
 )
 # Each node of the in-process graph: its launch-graph entry and its parameter declarations.
 NODE_PARAMETERS = {
@@ -341,7 +343,10 @@ class Pipeline:
         calibration.extra['checked_against_truth'] = {
             'table_error_m': (None if calibration.table_height is None
                               else calibration.table_height - sim.params.table_height),
-            'table_point_error_m_p95': float(np.percentile(errors, 95))}
+            'table_point_error_m_p95': float(np.percentile(errors, 95)),
+            'actuation_delay_error_s': (None if calibration.actuation_delay is None
+                                        else calibration.actuation_delay
+                                        - sim.params.action_delay)}
         inner.calibration = calibration
         inner.reset()
         self._cell_safety = self._commissioned_table(calibration)
@@ -349,6 +354,19 @@ class Pipeline:
         # recorded with the bag, so a replay re-runs the policy with the same calibration
         self.graph.custom_data[CALIBRATIONS_KEY] = json.dumps(
             [dict(c.to_dict(), extra={}) for c in self.calibrations])
+
+    @property
+    def _cell_control(self) -> dict:
+        """The control node's commissioned parameters.
+
+        The delay its cell's calibration measured (clamped to max_actuation_delay), if any.
+        """
+        inner = getattr(self.runner, 'runner', None)
+        calibration = getattr(inner, 'calibration', None)
+        delay = getattr(calibration, 'actuation_delay', None)
+        if delay is None or not self.config.runtime['commission_delay']:
+            return {}
+        return {'actuation_delay': min(float(delay), self.config.control.max_actuation_delay)}
 
     def _commissioned_table(self, calibration) -> dict:
         """The safety node's table for this cell (:func:`commissioned_table`)."""
@@ -399,8 +417,8 @@ class Pipeline:
         # The operator's reset: these nodes start afresh on the new world.
         # a robot's control node runs on across episodes: its delay estimate carries over
         previous = getattr(self.control, 'delay_estimator', None)
-        self.control = ControlNode(self.node(lg.CONTROL), previous) if self.run_control \
-            else None
+        self.control = ControlNode(self.node(lg.CONTROL, **self._cell_control), previous) \
+            if self.run_control else None
         self.safety = SafetyNode(self.node(lg.SAFETY, **self._cell_safety), latch=self.latch)
         if self.runner is not None:
             if self.expert is not None:

@@ -4,6 +4,10 @@
   layer high above it); at each the keypoint network finds the tool centre point in a few
   frames; the measured TCP positions and those pixels give the camera's focal length and pose
   (:func:`camera_geometry.fit_pinhole`; the nominal field of view is only the start).
+* **Actuation delay**: every command the procedure sends and the stage position measured
+  every control period while it waits go through :class:`DelayEstimator`; the median of its
+  window fits is the delay from command to stage motion (None: too few informative windows).
+  The control node leads its chunks by it from the first tick.
 * **Table height**: a touch-off. The closed gripper descends slowly beside the workspace until
   the stage stops following its target; the contact height minus the tool's own height below
   the TCP (:data:`TOUCH_OFF_TCP_HEIGHT`, a property of the gripper) is the table.
@@ -22,6 +26,7 @@ import math
 import numpy as np
 
 from sim2real_policy.camera_geometry import fit_pinhole, GeometryError, project
+from sim2real_policy.delay_estimation import DelayEstimationConfig, DelayEstimator
 
 CONTROL_PERIOD = 0.01
 # Height of the TCP above the surface its closed fingertips touch (m): the 2F-85's geometry,
@@ -76,6 +81,7 @@ class CellCalibration:
     points_used: int
     points_seen: int
     extra: dict = field(default_factory=dict)
+    actuation_delay: float | None = None   # s from command to stage motion; None: unknown
 
     @property
     def matrix(self) -> np.ndarray:
@@ -96,10 +102,15 @@ class CellCalibration:
         table = data.get('table_height')
         if table is not None and not math.isfinite(float(table)):
             raise ValueError(f'calibration table_height must be finite, got {table!r}')
+        delay = data.get('actuation_delay')
+        if delay is not None and not (isinstance(delay, (int, float))
+                                      and 0.0 <= float(delay) <= 1.0):
+            raise ValueError(f'calibration actuation_delay must be None or in [0, 1] s, got '
+                             f'{delay!r}')
         return cls(projection.tolist(), None if table is None else float(table),
                    float(data.get('reprojection_rms_px', math.nan)),
                    int(data.get('points_used', 0)), int(data.get('points_seen', 0)),
-                   dict(data.get('extra', {})))
+                   dict(data.get('extra', {})), None if delay is None else float(delay))
 
 
 def read_calibration(path) -> CellCalibration:
@@ -147,12 +158,19 @@ class CellRobot:
         """``(width, height)`` of :meth:`frame` in pixels."""
         raise NotImplementedError
 
+    def stage_reading(self) -> np.ndarray:
+        """The measured ``(x, y, z)`` for the delay probe (by default :meth:`measured_tcp`)."""
+        return self.measured_tcp()[:3]
+
 
 class SimCellRobot(CellRobot):
     """The MuJoCo robot (:class:`GripperSim`) and the episode's image randomization."""
 
     def __init__(self, sim, visual, size=(96, 96)):
         self.sim, self.visual, self.size = sim, visual, size
+        # the delay probe's encoder noise has a generator of its own, so probing leaves the
+        # episode's random stream (pushes, camera noise) as it was
+        self._probe_rng = np.random.default_rng([sim.params.seed, 0xDE1A])
 
     def command(self, target) -> None:
         """Queue the target (the episode's delays apply)."""
@@ -173,6 +191,58 @@ class SimCellRobot(CellRobot):
     def frame_size(self) -> tuple:
         """The rendered size."""
         return tuple(self.size)
+
+    def stage_reading(self) -> np.ndarray:
+        """Encoder reading with the episode's encoder noise, from the probe's own generator."""
+        noise = self.sim.params.encoder_noise
+        return self.sim.tcp(noisy=False)[:3] + self._probe_rng.normal(0.0, noise, 3)
+
+
+class _DelayProbe(CellRobot):
+    """The robot, with its commands and stage readings streamed into a delay estimator.
+
+    Every command, and the stage reading of each control period waited, go to a
+    :class:`DelayEstimator` on the procedure's own clock (the sum of its waits).
+    """
+
+    def __init__(self, robot: CellRobot):
+        self.robot = robot
+        self.estimator = DelayEstimator(DelayEstimationConfig(), CONTROL_PERIOD)
+        self.fits: list[float] = []
+        self.time_ns = 0
+
+    def command(self, target) -> None:
+        self.robot.command(target)
+        self.estimator.add_command(self.time_ns, target)
+
+    def wait(self, seconds: float) -> None:
+        periods = int(round(seconds / CONTROL_PERIOD))
+        if periods < 1 or abs(periods * CONTROL_PERIOD - seconds) > 1e-9:
+            self.robot.wait(seconds)   # not on the control grid: no samples
+            self.time_ns += int(round(seconds * 1e9))
+            return
+        for _ in range(periods):
+            self.robot.wait(CONTROL_PERIOD)
+            self.time_ns += int(round(CONTROL_PERIOD * 1e9))
+            self.estimator.add_state(self.time_ns, self.robot.stage_reading())
+            if self.estimator.due(self.time_ns):
+                self.estimator.update(self.time_ns)
+                if self.estimator.last_fit is not None:
+                    self.fits.append(self.estimator.last_fit['delay'])
+
+    def measured_tcp(self) -> np.ndarray:
+        return self.robot.measured_tcp()
+
+    def frame(self) -> np.ndarray:
+        return self.robot.frame()
+
+    def frame_size(self) -> tuple:
+        return self.robot.frame_size()
+
+    @property
+    def delay(self) -> float | None:
+        """The median window fit (s); None with fewer than three."""
+        return float(np.median(self.fits)) if len(self.fits) >= 3 else None
 
 
 def _move(robot: CellRobot, start, goal, speed: float) -> None:
@@ -248,6 +318,7 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
     The robot ends where it began.
     """
     config = config or CellCalibrationConfig()
+    robot = probe = _DelayProbe(robot)
     start = np.concatenate([robot.measured_tcp(), [0.085]])
     contact = touch_off(robot, config, start)
     table = None if contact is None else contact - TOUCH_OFF_TCP_HEIGHT
@@ -290,4 +361,5 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
         proj, rms = fit_pinhole(world[keep], pixels[keep], size, config.camera_fovy)
     else:
         keep[:] = True
-    return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets))
+    return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
+                           actuation_delay=probe.delay)

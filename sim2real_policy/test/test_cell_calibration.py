@@ -74,6 +74,25 @@ def test_the_procedure_recovers_the_camera_and_table_of_a_shifted_cell():
     assert calibration.points_used >= 14
     assert np.percentile(errors, 95) < 0.005
     assert np.allclose(end[:3], start[:3], atol=0.005)   # back where it began
+    # the stage's delay, from the procedure's own moves and the encoder readings
+    assert calibration.actuation_delay == pytest.approx(0.14, abs=0.014)
+
+
+@pytest.mark.parametrize('physics', [
+    {'action_delay': 0.05},
+    {'action_delay': 0.22, 'encoder_noise': 0.002},
+])
+def test_the_calibration_measures_the_actuation_delay(physics):
+    """On the nominal stage, within 10 % or 10 ms.
+
+    A sluggish stage reads long (straight moves at constant speed cannot tell a delay from a
+    servo's lag); evaluate reports the error in every reality.
+    """
+    with GripperSim(SimParams(**physics)) as sim:
+        robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+        calibration = calibrate_cell(robot, TruthDetector(sim, 0.3, np.random.default_rng(0)))
+    delay = physics['action_delay']
+    assert calibration.actuation_delay == pytest.approx(delay, abs=max(0.1 * delay, 0.01))
 
 
 def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path):

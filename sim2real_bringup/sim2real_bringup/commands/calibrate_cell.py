@@ -53,11 +53,15 @@ def run(args) -> int:
     write_calibration(calibration, args.out)
     table_text = ("below the gripper's reach" if calibration.table_height is None
                   else f'{calibration.table_height * 1e3:+.1f} mm')
+    delay_text = ('not measured' if calibration.actuation_delay is None
+                  else f'{calibration.actuation_delay * 1e3:.0f} ms (control.yaml '
+                  'actuation_delay)')
     print(f'table {table_text}; camera from {calibration.points_used} of '
           f'{calibration.points_seen} poses, reprojection rms '
-          f'{calibration.reprojection_rms_px:.2f} px')
+          f'{calibration.reprojection_rms_px:.2f} px; actuation delay {delay_text}')
     print(f"checked against the simulator's truth: table {table * 1e3:+.1f} mm; table points "
-          f'mapped within {np.mean(error) * 1e3:.1f} mm mean, {np.max(error) * 1e3:.1f} mm max')
+          f'mapped within {np.mean(error) * 1e3:.1f} mm mean, {np.max(error) * 1e3:.1f} mm max; '
+          f'actuation delay {params.action_delay * 1e3:.0f} ms')
     print(f'{simulated:.1f} s of robot time (simulated), {time.perf_counter() - started:.1f} s '
           f'wall; wrote {args.out}')
     return 0
