@@ -10,8 +10,9 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        simulated clock in-process, where ticks fall exactly on control_period)
 With ``estimate_delay`` the node estimates the stage's actuation delay from the commands it
 sends and the robot states it receives (:mod:`sim2real_policy.delay_estimation`: the tick
-writes one row, the fit runs in the robot-state callback a few times a second) and leads the
-chunks' stage axes by it; the diagnostics carry the delay in use.
+writes one row; four times a second the robot-state callback hands a copy of the window to
+the node's worker thread, whose fit comes back as a callback) and leads the chunks' stage axes
+by it; the diagnostics carry the delay in use.
 Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``, and
 ``realtime_priority``; read-only). The tick never waits: chunks arrive asynchronously and the
 tick only reads what is there. On ROS (wall clock) the tick runs on a precise timer of its own
@@ -54,6 +55,8 @@ class ControlNode:
         self.mode = (Mode.NORMAL, 0)
         self.refused = 0
         self.delay_estimator = None
+        self._fitting = False
+        self._fit_failure_logged_ns = -60 * NS
         if self.config.estimate_delay and delay_estimator is not None:
             self.delay_estimator = delay_estimator
             delay_estimator.restart()
@@ -85,8 +88,29 @@ class ControlNode:
         if estimator is not None:
             estimator.add_state(ns_of(msg.header.stamp), (msg.x, msg.y, msg.z))
             now = self.node.now_ns()
-            if estimator.due(now):
-                self.core.set_actuation_delay(estimator.update(now))
+            if estimator.due(now) and not self._fitting:
+                # a few milliseconds of fitting: on the worker thread, never under the lock the
+                # tick shares with this callback
+                self._fitting = True
+                window = estimator.snapshot(now)
+                self.node.run_async(lambda: estimator.fit(window), self._on_delay_fit,
+                                    self._on_delay_fit_failed)
+
+    def _on_delay_fit(self, fit, _seconds) -> None:
+        self._fitting = False
+        delay = self.delay_estimator.accept(fit, self.node.now_ns())
+        if self.core is not None:
+            self.core.set_actuation_delay(delay)
+
+    def _on_delay_fit_failed(self, exc) -> None:
+        """A fit that raised changes nothing (the lead stays); said once a minute at most."""
+        self._fitting = False
+        now = self.node.now_ns()
+        if now - self._fit_failure_logged_ns >= 60 * NS:
+            self._fit_failure_logged_ns = now
+            self.node.logger.warning(f'actuation delay fit failed, lead kept at '
+                                     f'{self.core.lead_ns / NS if self.core else 0.0:.3f} s: '
+                                     f'{exc}')
 
     def on_chunk(self, msg) -> None:
         """Align and keep a chunk; a malformed, non-finite or future one is refused."""
