@@ -108,20 +108,22 @@ class DelayEstimator:
 
     def add_command(self, time_ns: int, position) -> None:
         """A command sent to the stage (x, y, z in m) at ``time_ns``; non-finite is dropped."""
-        if not all(math.isfinite(v) for v in position[:3]):
+        x, y, z = position[0], position[1], position[2]   # every tick: no generator, no copy
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
             return
         row = self._commands[self._command_row % len(self._commands)]
         row[0] = time_ns / NS
-        row[1:] = position[:3]
+        row[1], row[2], row[3] = x, y, z
         self._command_row += 1
 
     def add_state(self, time_ns: int, position) -> None:
         """The stage position measured (x, y, z in m) at ``time_ns``; non-finite is dropped."""
-        if not all(math.isfinite(v) for v in position[:3]):
+        x, y, z = position[0], position[1], position[2]
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
             return
         row = self._states[self._state_row % len(self._states)]
         row[0] = time_ns / NS
-        row[1:] = position[:3]
+        row[1], row[2], row[3] = x, y, z
         self._state_row += 1
 
     def due(self, now_ns: int) -> bool:
