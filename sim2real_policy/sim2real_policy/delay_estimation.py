@@ -108,23 +108,24 @@ class DelayEstimator:
 
     def add_command(self, time_ns: int, position) -> None:
         """A command sent to the stage (x, y, z in m) at ``time_ns``; non-finite is dropped."""
-        x, y, z = position[0], position[1], position[2]   # every tick: no generator, no copy
-        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
-            return
-        row = self._commands[self._command_row % len(self._commands)]
-        row[0] = time_ns / NS
-        row[1], row[2], row[3] = x, y, z
-        self._command_row += 1
+        if self._write(self._commands, self._command_row, time_ns, position):
+            self._command_row += 1
 
     def add_state(self, time_ns: int, position) -> None:
         """The stage position measured (x, y, z in m) at ``time_ns``; non-finite is dropped."""
-        x, y, z = position[0], position[1], position[2]
+        if self._write(self._states, self._state_row, time_ns, position):
+            self._state_row += 1
+
+    @staticmethod
+    def _write(table: np.ndarray, count: int, time_ns: int, position) -> bool:
+        """Row ``count`` of the ring ``table``; False (nothing written) for non-finite input."""
+        x, y, z = position[0], position[1], position[2]   # every tick: no generator, no copy
         if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
-            return
-        row = self._states[self._state_row % len(self._states)]
+            return False
+        row = table[count % len(table)]
         row[0] = time_ns / NS
         row[1], row[2], row[3] = x, y, z
-        self._state_row += 1
+        return True
 
     def due(self, now_ns: int) -> bool:
         """True when the next estimate is due."""
