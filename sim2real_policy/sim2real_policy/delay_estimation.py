@@ -37,7 +37,11 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class DelayEstimationConfig:
-    """Parameters of the estimator (``control.yaml``: ``delay_estimation_*``)."""
+    """Parameters of the estimator, constants of the suite.
+
+    The control node sets ``initial`` from ``actuation_delay`` and ``max_delay`` from
+    ``max_actuation_delay``.
+    """
 
     window: float = 1.0            # s of history one estimate fits
     interval: float = 0.25         # s between estimates
@@ -178,7 +182,7 @@ class DelayEstimator:
 
     def _ordered(self, table: np.ndarray, rows: int) -> np.ndarray:
         count = min(rows, len(table))
-        index = (np.arange(rows - count, rows)) % len(table)
+        index = np.arange(rows - count, rows) % len(table)
         return table[index]
 
     def fit(self, snapshot: tuple) -> dict | None:
@@ -213,11 +217,11 @@ class DelayEstimator:
         g, d = np.unravel_index(np.argmin(costs), costs.shape)
         if g == 0:
             return None   # the slowest servo fits best: the stage did not follow (a contact)
-        best = (float(costs[g, d]), int(g), int(d))
+        cost = float(costs[g, d])
         delay = float(self._delays[d])
         if 0 < d < len(self._delays) - 1 and np.isfinite(costs[g, d - 1:d + 2]).all():
             left, mid, right = costs[g, d - 1], costs[g, d], costs[g, d + 1]
             curvature = left - 2.0 * mid + right
             if curvature > 0.0:
                 delay += 0.5 * (left - right) / curvature * self.config.resolution
-        return {'delay': delay, 'gain': float(GAINS[best[1]]), 'rms': math.sqrt(best[0])}
+        return {'delay': delay, 'gain': float(GAINS[g]), 'rms': math.sqrt(cost)}
