@@ -188,15 +188,20 @@ class KeypointGraspPolicy:
     def locate(self, keypoints: dict) -> np.ndarray | None:
         """Object centre ``(x, y, z)`` from one frame's keypoints, or None if not credible."""
         base, top = keypoints['object_base'], keypoints['object_top']
-        if min(base[2], top[2]) < self.min_confidence:
+        if base[2] < self.min_confidence:
             return None
         proj, table = self.calibration.matrix, self.table_height()
         x, y, _ = pixel_to_plane(proj, base[:2], table)
         (x0, y0), (x1, y1) = self.workspace
         if not (x0 <= x <= x1 and y0 <= y <= y1):
             return None
-        top_z = height_on_vertical(proj, (x, y), top[:2])
-        half = float(np.clip((top_z - table) / 2.0, 0.012, 0.04))
+        if top[2] >= self.min_confidence:
+            top_z = height_on_vertical(proj, (x, y), top[:2])
+            half = float(np.clip((top_z - table) / 2.0, 0.012, 0.04))
+        else:
+            # The top is not found (a network fine-tuned on real frames, which label no top):
+            # the height is unknown, so the lowest grasp below.
+            half = 0.0
         # The closed fingertips reach TOUCH_OFF_TCP_HEIGHT below the TCP: a low object is
         # gripped higher up (too high costs little; the fingers on the table cost the grasp
         # and load the gripper past its effort limit).

@@ -8,7 +8,12 @@ import pytest
 import yaml
 
 from sim2real_policy.cell_calibration import read_calibration
-from sim2real_policy.keypoint_policy import GraspPlanner, KeypointGraspPolicy, load_policy
+from sim2real_policy.keypoint_policy import (
+    FINGERTIP_GRASP_HEIGHT,
+    GraspPlanner,
+    KeypointGraspPolicy,
+    load_policy,
+)
 from sim2real_policy.keypoints import KEYPOINTS, render_dataset
 from sim2real_policy.models import BUNDLED
 from sim2real_policy.policy import ACTION_NAMES, ModelError
@@ -99,6 +104,22 @@ def test_the_object_is_only_measured_while_the_fingers_are_clear(policy):
     # clear again after a pause (a re-grasp): the new sightings replace the old
     later = policy.object_estimate(moved, far, 5 * 10**9)
     assert not np.allclose(later, first)
+
+
+def test_an_object_whose_top_is_not_found_is_gripped_low_at_its_base(policy):
+    # fine-tuned on real frames, the network may not find the top (no real label for it):
+    # the base still places the object, and the grasp is the lowest that keeps the
+    # fingertips off the table; without a credible base there is no object
+    policy.calibration = _calibration()
+    seen = {'object_base': (40.0, 60.0, 0.5), 'object_top': (40.0, 50.0, 0.5),
+            'tcp': (48.0, 30.0, 0.5)}
+    with_top = policy.locate(seen)
+    without_top = policy.locate(dict(seen, object_top=(5.0, 5.0, 0.001)))
+    assert with_top is not None and without_top is not None
+    assert np.allclose(without_top[:2], with_top[:2])
+    assert without_top[2] == pytest.approx(policy.table_height() + FINGERTIP_GRASP_HEIGHT)
+    assert with_top[2] > without_top[2]
+    assert policy.locate(dict(seen, object_base=(40.0, 60.0, 0.001))) is None
 
 
 def test_the_planner_lifts_what_it_holds_and_retries_an_empty_grasp():
