@@ -34,7 +34,8 @@ from sim2real_bringup.collection import (
 )
 from sim2real_policy import data as training
 
-TOPICS = ('/collect/events', '/camera/image_processed', '/robot/state', '/safety/command')
+PROCESSED_IMAGE = '/camera/image_processed'
+TOPICS = ('/collect/events', '/robot/state', '/safety/command')
 PHASE_NAMES = {1: 'teleop', 2: 'policy'}
 
 
@@ -60,6 +61,7 @@ class CollectedEpisode:
     intervention_operators: list = field(default_factory=list)
     human_spans: list = field(default_factory=list)   # [start_ns, end_ns] a human drove
     attempts: list = field(default_factory=list)
+    attempt_ns: list = field(default_factory=list)   # when each attempt's verdict came
 
     def human_at(self, time_ns: int) -> bool:
         """True where the human commanded: all of phase 1, interventions in phase 2."""
@@ -87,12 +89,17 @@ class CollectedEpisode:
                 'attempts': self.attempts, 'duration': self.duration}
 
 
-def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
-    """The episodes of a collection bag and its time-ordered streams for sampling."""
+def read_episodes(bag: Path, image_topic: str = PROCESSED_IMAGE
+                  ) -> tuple[list[CollectedEpisode], dict]:
+    """The episodes of a collection bag and its time-ordered streams for sampling.
+
+    ``image_topic``: the camera stream sampled (the processed image the policy saw, or the
+    raw frame for keypoint labels).
+    """
     episodes: dict[int, CollectedEpisode] = {}
     images, states, commands = [], [], []
     seen_events = False
-    for m in read_bag(bag, TOPICS):
+    for m in read_bag(bag, TOPICS + (image_topic,)):
         if m.topic == '/collect/events':
             seen_events = True
             e = m.msg
@@ -121,8 +128,10 @@ def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
             elif e.event == GRASP_ATTEMPT:
                 while len(episode.attempts) < e.attempt:
                     episode.attempts.append('')
+                    episode.attempt_ns.append(None)
                 episode.attempts[e.attempt - 1] = e.note
-        elif m.topic == '/camera/image_processed':
+                episode.attempt_ns[e.attempt - 1] = stamp
+        elif m.topic == image_topic:
             images.append((m.time_ns, m.msg))
         elif m.topic == '/robot/state':
             s = m.msg
@@ -133,7 +142,7 @@ def read_episodes(bag: Path) -> tuple[list[CollectedEpisode], dict]:
     if not seen_events:
         raise ExportError(f'{bag}: no /collect/events: not a collection bag (record one with '
                           '`sim2real collect` or collect.launch.py)')
-    missing = [name for name, stream in (('/camera/image_processed', images),
+    missing = [name for name, stream in ((image_topic, images),
                                          ('/robot/state', states),
                                          ('/safety/command', commands)) if not stream]
     if missing:

@@ -90,13 +90,109 @@ def test_the_export_feeds_finetune_without_hand_editing(session, tmp_path):
     assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'real')]) == 0
     sim = data.collect(Randomizer(load_yaml('randomization.yaml'), 'none'), 2, first_seed=9)
     data.save(sim, tmp_path / 'sim')
-    assert cli.main(['finetune', '--real-dataset', str(tmp_path / 'real'), '--sim-dataset',
+    assert cli.main(['finetune', '--kind', 'bc', '--real-dataset', str(tmp_path / 'real'),
+                     '--sim-dataset',
                      str(tmp_path / 'sim'), '--epochs', '1', '--out',
                      str(tmp_path / 'tuned')]) == 0
     runner = PolicyRunner(tmp_path / 'tuned' / 'model.onnx')
     frame = np.zeros((64, 64, 3), np.uint8)
     actions = runner.predict(frame, np.zeros(6, np.float32), preprocessed=True)
     assert np.all(np.isfinite(actions))
+
+
+@pytest.fixture(scope='module')
+def proxy_calibration(tmp_path_factory):
+    """The proxy cell calibrated by the procedure (bundled detector), and its file."""
+    from sim2real_bringup.evaluation import episode_source
+    from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot, write_calibration
+    from sim2real_policy.keypoint_policy import KeypointDetector
+    from sim2real_policy.models import BUNDLED
+    from sim2real_policy.sim.randomization import VisualRandomizer
+    from sim2real_policy.sim.robot import GripperSim
+
+    params = episode_source('proxy')(0)
+    with GripperSim(params) as sim:
+        calibration = calibrate_cell(SimCellRobot(sim, VisualRandomizer(params.image, 0)),
+                                     KeypointDetector(BUNDLED))
+    path = tmp_path_factory.mktemp('cell') / 'proxy.yaml'
+    write_calibration(calibration, path)
+    return calibration, path
+
+
+def _true_pixels(seed: int):
+    """Privileged: the object's footprint centre in the proxy's frame at the episode start."""
+    from sim2real_bringup.evaluation import episode_source
+    from sim2real_policy.keypoints import true_pixels
+    from sim2real_policy.sim.randomization import VisualRandomizer
+    from sim2real_policy.sim.robot import GripperSim, HOME
+    from sim2real_policy.sim.scene import object_half_height
+
+    params = episode_source('proxy')(seed)
+    with GripperSim(params, start=HOME, settle_s=0.2) as sim:
+        base = sim.object_position() - (0.0, 0.0, object_half_height(params))
+        return true_pixels(sim, VisualRandomizer(params.image, params.seed), [base])[0]
+
+
+def test_keypoint_labels_come_from_held_grasps_and_the_measured_stage(
+        session, proxy_calibration, tmp_path):
+    from sim2real_bringup.keypoint_export import (
+        episode_labels,
+        LabelConfig,
+        load_keypoints,
+        RAW_IMAGE,
+    )
+    from sim2real_policy.camera import ImagePreprocessor
+    from sim2real_policy.keypoints import FRAME_SIZE, KEYPOINTS
+
+    out, result = session
+    calibration, path = proxy_calibration
+    episodes, streams = read_episodes(out / 'bag', RAW_IMAGE)
+    labelled = {}
+    for episode in episodes:
+        frames, labels = episode_labels(episode, streams, calibration, LabelConfig(),
+                                        ImagePreprocessor(FRAME_SIZE))
+        if frames:
+            labelled[episode.episode] = np.asarray(labels)
+    # successes whose last attempt held; episode 3 is relabelled a failure, 1 failed
+    assert sorted(labelled) == [0, 2, 4]
+    base, top, tcp = (KEYPOINTS.index(k) for k in ('object_base', 'object_top', 'tcp'))
+    for index in (0, 4):   # one attempt: the object is where it started
+        errors = np.linalg.norm(labelled[index][:, base] - _true_pixels(index), axis=1)
+        assert errors.max() < 1.5, (index, errors)
+    for labels in labelled.values():
+        assert np.isnan(labels[:, top]).all()
+        assert np.isfinite(labels[:, [base, tcp]]).all()
+        assert np.ptp(labels[:, base], axis=0).max() == 0   # one grasp: one footprint
+    # the TCP label follows the stage from frame to frame
+    assert np.ptp(np.concatenate(list(labelled.values()))[:, tcp], axis=0).max() > 5.0
+    assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'real'),
+                     '--calibration', str(path)]) == 0
+    written = load_keypoints(tmp_path / 'real')
+    assert len(written['frames']) == sum(len(v) for v in labelled.values())
+    assert written['frames'].shape[1:] == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+    assert sorted(set(written['episode'].tolist())) == [0, 1, 2]
+
+
+def test_keypoint_export_errors_name_what_is_missing(session, proxy_calibration, tmp_path,
+                                                     capsys):
+    from dataclasses import replace
+
+    from sim2real_bringup.keypoint_export import export_keypoints
+
+    out, _ = session
+    calibration, _ = proxy_calibration
+    with pytest.raises(ExportError, match='no table height'):
+        export_keypoints([out / 'bag'], replace(calibration, table_height=None), tmp_path)
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('projection: [1, 2]\n')
+    assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'x'),
+                     '--calibration', str(bad)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'bad.yaml' in err[0] and 'projection' in err[0]
+    assert not (tmp_path / 'x').exists()
+    assert cli.main(['finetune', '--real-dataset', str(tmp_path), '--out',
+                     str(tmp_path / 'y')]) != 0
+    assert 'sim2real export BAGS --out DATASET --calibration' in capsys.readouterr().err
 
 
 def test_teleop_in_the_full_stack_is_limited_by_the_same_safety_node(tmp_path):

@@ -19,7 +19,14 @@ import numpy as np
 
 from sim2real_policy.data import ACTION_PERIOD
 from sim2real_policy.keypoints import FRAME_SIZE, KEYPOINTS
-from sim2real_policy.policy import ACTION_NAMES, METADATA_KEY, ModelMetadata, PROPRIO_NAMES
+from sim2real_policy.policy import (
+    ACTION_NAMES,
+    METADATA_KEY,
+    ModelError,
+    ModelMetadata,
+    PROPRIO_NAMES,
+    read_metadata,
+)
 from sim2real_policy.train import _plot, _torch, IMAGE_MEAN, IMAGE_STD
 
 STRIDE = 2          # heatmap cell = STRIDE x STRIDE input pixels
@@ -82,7 +89,11 @@ def _inside(labels):
 
 
 def _loss(torch, network, frames, labels, flip):
-    """Huber on positions plus heatmap cross-entropy; keypoints outside the frame are masked."""
+    """Huber on positions plus heatmap cross-entropy.
+
+    Keypoints outside the frame, and unknown ones (NaN: a label a robot could not measure),
+    are masked.
+    """
     width, height = FRAME_SIZE
     if flip is not None:
         frames = torch.where(flip[:, None, None, None], frames.flip(2), frames)
@@ -93,6 +104,7 @@ def _loss(torch, network, frames, labels, flip):
     weights = torch.softmax(logits, dim=-1)
     uv = torch.matmul(weights, network.grid)
     mask = _inside(labels).float()
+    labels = torch.nan_to_num(labels)     # masked: any finite value keeps the sums finite
     huber = torch.nn.functional.smooth_l1_loss(uv, labels, reduction='none').sum(-1)
     distance2 = ((network.grid[None, None] - labels[:, :, None]) ** 2).sum(-1)
     target = torch.softmax(-distance2 / (2.0 * STRIDE ** 2), dim=-1)
@@ -210,4 +222,133 @@ def train_keypoints(train: dict, validation: dict, out_dir: str | Path, epochs: 
                'train_samples': int(len(frames)), 'validation_samples': int(len(errors)),
                'validation': report, 'curves': curves}
     (out_dir / 'keypoint_summary.json').write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# Fine-tuning keeps features[:ENCODER] (the stride-2 stem and the first 3 x 3 convolution: the
+# encoder of local colour and edges) as trained and adapts the dilated context layers and the
+# heatmap head.
+ENCODER = 4
+
+
+def load_onnx_weights(path: str | Path):
+    """The keypoint network with the weights of an exported ``keypoints.onnx`` (torch)."""
+    import onnx
+    from onnx import numpy_helper
+
+    torch = _torch()
+    network = build_keypoint_network()
+    model = onnx.load(str(path))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    state = network.state_dict()
+    for name, value in state.items():
+        found = weights.get(name)
+        if found is None or tuple(found.shape) != tuple(value.shape):
+            got = 'missing' if found is None else f'of shape {tuple(found.shape)}'
+            raise ModelError(f'{path}: not this keypoint network ({name} of shape '
+                             f'{tuple(value.shape)} is {got})')
+    network.load_state_dict({k: torch.from_numpy(weights[k].copy()) for k in state})
+    return network
+
+
+def _p95(errors: np.ndarray) -> dict:
+    """p95 (px) of each keypoint that has labels."""
+    return {name: float(np.nanpercentile(errors[:, k], 95))
+            for k, name in enumerate(KEYPOINTS) if np.isfinite(errors[:, k]).any()}
+
+
+def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: dict,
+                       out_dir: str | Path, epochs: int = 60, batch: int = 64,
+                       lr: float = 1e-3, real_fraction: float = 0.5, holdout: float = 0.2,
+                       seed: int = 0, progress=None) -> dict:
+    """Fine-tune an exported keypoint model on a few real episodes; export ONNX.
+
+    ``real``: frames, labels (NaN unknown) and episode of :mod:`keypoint_export`. The encoder
+    (``features[:ENCODER]``) is frozen; every batch is ``real_fraction`` real frames, the rest
+    ``sim`` frames of the base model's randomization. A share ``holdout`` of the real episodes
+    (at least one) is never trained on: the model kept is the epoch (or the base itself, epoch
+    0) with the lowest p95 error on them, largest over the labelled keypoints. The sim
+    validation error before and after is reported, not selected on.
+    """
+    torch = _torch()
+    if not 0.0 < real_fraction < 1.0:
+        raise ValueError(f'real_fraction must be in (0, 1), got {real_fraction}')
+    episodes = np.unique(real['episode'])
+    if len(episodes) < 2:
+        raise ValueError(f'fine-tuning needs at least 2 labelled real episodes (one held out), '
+                         f'got {len(episodes)}')
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(episodes)[:max(1, round(holdout * len(episodes)))]
+    is_held = np.isin(real['episode'], held)
+    real_frames = torch.from_numpy(real['frames'][~is_held])
+    real_labels = torch.from_numpy(real['labels'][~is_held].astype(np.float32))
+    check = {'frames': real['frames'][is_held], 'labels': real['labels'][is_held]}
+    sim_frames = torch.from_numpy(sim['frames'])
+    sim_labels = torch.from_numpy(sim['labels'].astype(np.float32))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base_meta = read_metadata(base)
+    network = load_onnx_weights(base)
+    for parameter in network.features[:ENCODER].parameters():
+        parameter.requires_grad_(False)
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=1e-4)
+    n_real = min(batch - 1, max(1, round(batch * real_fraction)))
+    steps = max(1, len(real_frames) // n_real)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
+    generator = torch.Generator().manual_seed(seed)
+
+    def holdout_score():
+        p95 = _p95(pixel_errors(network, check['frames'], check['labels']))
+        return max(p95.values()), p95
+
+    started = time.perf_counter()
+    best, before = holdout_score()
+    sim_before = _p95(pixel_errors(network, sim_validation['frames'], sim_validation['labels']))
+    best_state, best_epoch = {k: v.clone() for k, v in network.state_dict().items()}, 0
+    curves = {'train loss': [], 'real hold-out p95 px': []}
+    for epoch in range(epochs):
+        network.train()
+        losses = []
+        for _ in range(steps):
+            index_real = torch.randint(len(real_frames), (n_real,), generator=generator)
+            index_sim = torch.randint(len(sim_frames), (batch - n_real,), generator=generator)
+            frames = torch.cat([real_frames[index_real], sim_frames[index_sim]])
+            labels = torch.cat([real_labels[index_real], sim_labels[index_sim]])
+            flip = torch.rand(batch, generator=generator) < 0.5
+            loss, _ = _loss(torch, network, frames, labels, flip)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        score, _ = holdout_score()
+        curves['train loss'].append(float(np.mean(losses)))
+        curves['real hold-out p95 px'].append(score)
+        if score < best:
+            best, best_epoch = score, epoch + 1
+            best_state = {k: v.clone() for k, v in network.state_dict().items()}
+        if progress:
+            progress(epoch + 1, epochs, float(np.mean(losses)), score,
+                     time.perf_counter() - started)
+    network.load_state_dict(best_state)
+    _, after = holdout_score()
+    sim_after = _p95(pixel_errors(network, sim_validation['frames'], sim_validation['labels']))
+    report = {'base': str(base), 'base_model_id': base_meta.model_id,
+              'real_episodes': int(len(episodes)), 'holdout_episodes': int(len(held)),
+              'real_frames': int(len(real_frames)), 'holdout_frames': int(is_held.sum()),
+              'real_fraction': real_fraction, 'frozen': f'features[:{ENCODER}]',
+              'epochs': epochs, 'chosen_epoch': best_epoch,
+              'holdout_p95_px': {'before': before, 'after': after},
+              'sim_validation_p95_px': {'before': sim_before, 'after': sim_after}}
+    extra = {k: v for k, v in base_meta.extra.items() if k not in ('kind', 'keypoints')}
+    extra['finetune'] = report
+    meta = metadata(f'{base_meta.model_id}-ft-s{seed}', extra)
+    torch.save(network.state_dict(), out_dir / 'keypoints.pt')
+    export_keypoint_onnx(network, meta, out_dir / 'keypoints.onnx')
+    _plot(curves, out_dir / 'finetune_curves.png', 'keypoint fine-tuning')
+    summary = dict(report, model=str(out_dir / 'keypoints.onnx'),
+                   seconds=time.perf_counter() - started, curves=curves)
+    (out_dir / 'finetune_summary.json').write_text(json.dumps(summary, indent=2))
     return summary

@@ -6,6 +6,11 @@ Episodes, labels (an operator's label wins over the automatic one), intervention
 attempts are read from each bag's /collect/events; samples are the processed images, robot
 states and executed commands every 0.1 s. --real-fraction is stored with the dataset: the
 share of real samples per fine-tuning batch (the rest from --sim-dataset).
+
+With --calibration (the cell's calibration file, `sim2real calibrate-cell` or the robot's),
+the folder also gets keypoints.npz: raw camera frames of successful episodes labelled with
+the object's footprint (where the fingers held it) and the TCP (the measured stage), projected
+through the calibration; `sim2real finetune` fine-tunes the keypoint network on them.
 """
 from __future__ import annotations
 
@@ -19,21 +24,35 @@ def add_arguments(parser) -> None:
     parser.add_argument('--out', type=Path, required=True, help='new dataset folder')
     parser.add_argument('--real-fraction', type=float, default=0.5,
                         help='share of these samples in every fine-tuning batch (default 0.5)')
+    parser.add_argument('--calibration', type=Path, default=None,
+                        help="the cell's calibration (YAML): also write keypoint labels "
+                             '(keypoints.npz) for fine-tuning the keypoint policy')
 
 
 def run(args) -> int:
     """Export and print the summary."""
     from sim2real_bringup.export import export
+    from sim2real_bringup.keypoint_export import export_keypoints
+    from sim2real_policy.cell_calibration import read_calibration
 
     if args.out.exists():
         raise FileExistsError(f'{args.out} exists already; datasets are never overwritten')
+    calibration = read_calibration(args.calibration) if args.calibration else None
     summary = export(args.bags, args.out, args.real_fraction,
                      progress=lambda bag, n: print(f'  {bag}: {n} episodes so far', flush=True))
+    if calibration is not None:
+        summary.update(export_keypoints(args.bags, calibration, args.out))
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=1))
     print(f'{summary["episodes"]} episodes ({summary["successes"]} successful, '
           f'{summary["failures"]} failed; {summary["operator_labels"]} operator labels, '
           f'{summary["overridden"]} overriding the automatic one), '
           f'{summary["interventions"]} interventions, {summary["hours"]:.3f} h, '
           f'{summary["samples"]} samples -> {args.out}')
-    print(f'next: sim2real finetune --real-dataset {args.out} --sim-dataset SIM_DATASET')
+    if calibration is not None:
+        print(f'{summary["keypoint_frames"]} frames of {summary["keypoint_episodes"]} held '
+              f'grasps labelled with {" and ".join(summary["labelled"])}')
+        print(f'next: sim2real finetune --real-dataset {args.out} [--model KEYPOINTS.onnx]')
+    else:
+        print(f'next: sim2real finetune --kind bc --real-dataset {args.out} '
+              '--sim-dataset SIM_DATASET')
     return 0
