@@ -126,3 +126,22 @@ def test_sim2real_adr_saves_every_round_and_resumes(tmp_path, capsys):
                      '--workers', '1']) == 0
     assert json.loads(again.read_text()) == resumed
     assert cli.main(['adr', '--state', str(tmp_path / 'x.json'), '--rounds', '0']) == 2
+
+
+@pytest.mark.slow
+def test_sim2real_evaluate_compares_a_finetuned_model_with_the_cell_it_came_from(tmp_path):
+    from sim2real_bringup import cli
+    from sim2real_policy.models import BUNDLED
+
+    out = tmp_path / 'eval.json'
+    # the bundled model stands in for a fine-tuned one: its metadata says heavy
+    assert cli.main(['evaluate', '--episodes', '1', '--only', 'heavy', '--workers', '1',
+                     '--finetuned', str(BUNDLED), '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    finetune = result['finetune']
+    assert finetune['base'] == 'heavy' and finetune['model'] == str(BUNDLED)
+    cell = result['cells'][0]
+    assert finetune['before'] == cell['proxy_success']
+    assert finetune['after'] == cell['proxy_success']   # the same model on the same seeds
+    assert cli.main(['evaluate', '--episodes', '1', '--only', 'heavy',
+                     '--finetuned', str(tmp_path / 'missing.onnx')]) == 2

@@ -26,9 +26,11 @@ def add_arguments(parser) -> None:
                         help='the model trained with PROFILE (repeatable); default: '
                              'runs/train-PROFILE-0/model.onnx, the bundled policy for heavy')
     parser.add_argument('--finetuned', type=Path, default=None,
-                        help='fine-tuned model (default runs/finetune-0/model.onnx if present)')
-    parser.add_argument('--finetune-base', choices=PROFILES, default='light',
-                        help='the cell the fine-tuned model is compared with (default light)')
+                        help='fine-tuned model (default runs/finetune-0/keypoints.onnx or '
+                             'model.onnx if present)')
+    parser.add_argument('--finetune-base', choices=PROFILES, default=None,
+                        help='the cell the fine-tuned model is compared with on the proxy '
+                             '(default: the randomization in its metadata, else heavy)')
     parser.add_argument('--only', nargs='+', choices=PROFILES, default=list(PROFILES),
                         help='evaluate only these cells')
     parser.add_argument('--realities', type=int, default=0, metavar='N',
@@ -65,6 +67,23 @@ def _models(args) -> dict:
     return models
 
 
+def _trained_on(model: Path) -> str:
+    """The cell a model was trained in: its metadata's randomization, else heavy."""
+    from sim2real_policy.policy import read_metadata
+
+    profile = read_metadata(model).extra.get('randomization')
+    return profile if profile in PROFILES else 'heavy'
+
+
+def _recipe(model: Path) -> dict:
+    """What a fine-tuned model's metadata says of its fine-tuning (episodes, frozen part)."""
+    from sim2real_policy.policy import read_metadata
+
+    recipe = read_metadata(model).extra.get('finetune', {})
+    return {k: recipe[k] for k in ('base_model_id', 'real_episodes', 'holdout_episodes',
+                                   'real_frames', 'real_fraction', 'frozen') if k in recipe}
+
+
 def run(args) -> int:
     """Evaluate every cell and print the table and the checklist."""
     from sim2real_bringup import checklist as checks
@@ -77,6 +96,8 @@ def run(args) -> int:
     if args.realities < 0:
         raise ValueError(f'--realities must be >= 0, got {args.realities}')
     models = _models(args)
+    if args.finetuned is not None and not args.finetuned.is_file():
+        raise FileNotFoundError(f'--finetuned {args.finetuned} not found')
     options = rollout_options(args)
 
     def evaluate(model, where, episodes, first_seed=0):
@@ -127,16 +148,23 @@ def run(args) -> int:
               f'({cell["seconds"]:.0f} s)', flush=True)
 
     finetune = None
-    finetuned = args.finetuned or (args.runs / 'finetune-0' / 'model.onnx')
-    if finetuned.is_file() and args.finetune_base in raw:
+    finetuned = args.finetuned or next(
+        (args.runs / 'finetune-0' / name for name in ('keypoints.onnx', 'model.onnx')
+         if (args.runs / 'finetune-0' / name).is_file()), None)
+    base_profile = args.finetune_base or (_trained_on(finetuned) if finetuned else None)
+    if finetuned is not None and base_profile in raw:
         after = evaluate(finetuned, 'proxy', args.episodes)
-        before = raw[args.finetune_base]['proxy']
-        finetune = {'before': before['success_rate'], 'after': after['success_rate'],
+        before = raw[base_profile]['proxy']
+        finetune = {'base': base_profile, 'before': before['success_rate'],
+                    'after': after['success_rate'],
                     'ci95': {'before': before['ci95'], 'after': after['ci95']},
                     'margin': after['success_rate'] - before['success_rate'],
-                    'model': str(finetuned), 'episodes': args.episodes}
-        print(f'fine-tuning on the proxy: {before["success_rate"]:.0%} -> '
-              f'{after["success_rate"]:.0%} [{after["ci95"][0]:.0%}, {after["ci95"][1]:.0%}]')
+                    'model': str(finetuned), 'episodes': args.episodes,
+                    'recipe': _recipe(finetuned)}
+        print(f'fine-tuning the {base_profile} model on the proxy: '
+              f'{before["success_rate"]:.0%} [{before["ci95"][0]:.0%}, '
+              f'{before["ci95"][1]:.0%}] -> {after["success_rate"]:.0%} '
+              f'[{after["ci95"][0]:.0%}, {after["ci95"][1]:.0%}]')
 
     realities = None
     if args.realities:
