@@ -119,28 +119,40 @@ class WorldRenderer:
         self.poses = poses_per_world
 
     def __call__(self, spec: dict) -> tuple:
-        """``(frames, labels)`` of the worlds ``spec['seeds']``, in order."""
+        """``(frames, labels)`` of the worlds ``spec['seeds']``, in order.
+
+        ``spec['overrides']`` (optional): one mapping of pinned parameters per seed (ADR).
+        """
         frames, labels = [], []
-        for seed in spec['seeds']:
-            f, lab = render_samples(self.randomizer.sample(seed), self.poses)
+        overrides = spec.get('overrides') or [None] * len(spec['seeds'])
+        for seed, pinned in zip(spec['seeds'], overrides):
+            f, lab = render_samples(self.randomizer.sample(seed, pinned), self.poses)
             frames += f
             labels += lab
         return np.asarray(frames, np.uint8), np.asarray(labels, np.float32)
 
 
 def render_dataset(config, profile: str, seeds, poses_per_world: int = 4,
-                   workers: int | None = None, progress=None, **rollout_options) -> dict:
+                   workers: int | None = None, progress=None, overrides=None,
+                   **rollout_options) -> dict:
     """Frames (N x H x W x 3 uint8) and labels (N x 3 x 2) of many worlds, in seed order.
 
     Worlds are rendered by :func:`sim2real_policy.rollout.run` in ``workers`` workers (default:
     the machine's cores), a few worlds per specification; the result does not depend on who
-    rendered them. ``progress(worlds done, worlds)``.
+    rendered them. ``overrides``: one mapping of pinned parameters per seed (or None).
+    ``progress(worlds done, worlds)``.
     """
     from sim2real_policy import rollout
 
     seeds = [int(s) for s in seeds]
+    pinned = [dict(o or {}) for o in overrides] if overrides is not None else None
+    if pinned is not None and len(pinned) != len(seeds):
+        raise ValueError(f'{len(pinned)} overrides for {len(seeds)} worlds')
     chunk = max(1, math.ceil(len(seeds) / ((workers or rollout.default_workers()) * 8)))
     specs = [{'seeds': seeds[i:i + chunk]} for i in range(0, len(seeds), chunk)]
+    if pinned is not None:
+        for i, spec in zip(range(0, len(seeds), chunk), specs):
+            spec['overrides'] = pinned[i:i + chunk]
     sizes = [len(spec['seeds']) for spec in specs]
 
     def worlds_done(done, total):

@@ -7,6 +7,10 @@ Two kinds (``--kind``):
   planner's contract as one ONNX file (``keypoints.onnx``). The model is chosen by its
   error on worlds drawn fresh from the same randomization (validation), never by a reality.
   The bundled policy is `sim2real train --randomization heavy --seed 0 --bundle`.
+  With ``--adr`` the worlds are drawn by automatic domain randomization over
+  ``adr_training`` of config/randomization.yaml (on top of the profile), widened as the
+  network masters them, in ``--rounds`` rounds; the state is saved every round and the same
+  command resumes an interrupted run (sim2real_policy/train_keypoints_adr.py).
 * ``bc``: behaviour cloning of the expert end to end (model.onnx, model.pt for fine-tuning).
 
 Needs the optional training extra: pip install torch==2.13.0.
@@ -42,6 +46,11 @@ def add_arguments(parser) -> None:
     parser.add_argument('--out', type=Path, default=None,
                         help='output folder (default runs/train-<profile>-<seed>); never '
                              'overwritten')
+    parser.add_argument('--adr', action='store_true',
+                        help='keypoints: draw the training worlds by ADR (adr_training in '
+                             'randomization.yaml); resumes an interrupted run in --out')
+    parser.add_argument('--rounds', type=int, default=40,
+                        help='--adr: rounds (default 40), --worlds spread over them')
     parser.add_argument('--bundle', action='store_true',
                         help='also install the model as the bundled policy of sim2real_policy')
     add_rollout_arguments(parser)
@@ -110,13 +119,17 @@ def run_keypoints(args) -> int:
     from sim2real_policy.models import BUNDLED
     from sim2real_policy.train_keypoints import train_keypoints
 
-    out = args.out or Path('runs') / f'train-{args.randomization}-{args.seed}'
-    if out.exists():
+    out = args.out or Path('runs') / (f'train-{args.randomization}{"-adr" if args.adr else ""}'
+                                      f'-{args.seed}')
+    resuming = args.adr and (out / 'adr_checkpoint.pt').is_file()
+    if out.exists() and not resuming:
         raise FileExistsError(f'{out} exists already; choose another --out')
     config = load_yaml('randomization.yaml')
     if args.randomization not in config.get('profiles', {}):
         raise ValueError(f'unknown randomization profile {args.randomization!r}; choose from '
                          f'{sorted(config.get("profiles", {}))}')
+    if args.rounds < 1 or (args.adr and args.worlds < args.rounds):
+        raise ValueError(f'--rounds must be >= 1 and at most --worlds, got {args.rounds}')
     started = time.perf_counter()
     base = args.seed * 10**4
 
@@ -128,9 +141,16 @@ def run_keypoints(args) -> int:
 
     # Training worlds from seed 10**6, validation from 2 * 10**6: never evaluation seeds.
     options = rollout_options(args)
-    validation = render_dataset(config, args.randomization,
-                                range(2 * 10**6 + base, 2 * 10**6 + base + args.worlds // 10),
-                                progress=rendered('validation'), **options)
+    if resuming and (out / 'validation.npz').is_file():
+        with np.load(out / 'validation.npz') as saved:
+            validation = {k: saved[k] for k in saved.files}
+    else:
+        first = 2 * 10**6 + base
+        validation = render_dataset(config, args.randomization,
+                                    range(first, first + max(1, args.worlds // 10)),
+                                    progress=rendered('validation'), **options)
+    if args.adr:
+        return _train_adr(args, out, config, validation, options, started)
     training = render_dataset(config, args.randomization,
                               range(10**6 + base, 10**6 + base + args.worlds),
                               progress=rendered('training'), **options)
@@ -156,4 +176,46 @@ def run_keypoints(args) -> int:
         shutil.copyfile(out / 'keypoints.onnx', BUNDLED)
         print(f'bundled as {BUNDLED}')
     print(f'total {time.perf_counter() - started:.0f} s wall')
+    return 0
+
+
+def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
+               started: float) -> int:
+    """The ADR curriculum (resumable), then the same report and bundling."""
+    import numpy as np
+
+    from sim2real_policy.models import BUNDLED
+    from sim2real_policy.train_keypoints_adr import ADRTrainingConfig, train_keypoints_adr
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / 'validation.npz').is_file():
+        np.savez_compressed(out / 'validation.npz', **validation)
+    settings = ADRTrainingConfig(rounds=args.rounds,
+                                 worlds_per_round=max(1, args.worlds // args.rounds))
+
+    def round_done(done, total, loss, p95, mastery, updates, seconds):
+        moved = ', '.join(f'{u["parameter"]} {u["boundary"]} {u["from"]:.3g}->{u["to"]:.3g}'
+                          for u in updates) or 'no range moved'
+        print(f'  round {done}/{total}: loss {loss:.3f}, validation p95 {p95:.2f} px, '
+              f'mastered {mastery:.0%} of new worlds; {moved} ({seconds:.0f} s)',
+              file=sys.stderr, flush=True)
+
+    summary = train_keypoints_adr(
+        config, args.randomization, validation, out, settings, seed=args.seed,
+        model_id=f'keypoints-{args.randomization}-adr-s{args.seed}', progress=round_done,
+        **options)
+    for name, figures in summary['validation'].items():
+        print(f'  {name}: mean {figures["mean_px"]:.2f} px, p95 {figures["p95_px"]:.2f} px '
+              '(validation worlds, measured)')
+    adr = summary['adr']
+    print(f'ADR after {adr["worlds"]} worlds, {adr["updates"]} range updates; round '
+          f'{adr["chosen_round"]} of {adr["rounds"]} kept (lowest validation p95):')
+    for name, (low, high) in adr['ranges'].items():
+        limit_low, limit_high = adr['limits'][name]
+        print(f'  {name}: [{low:.4g}, {high:.4g}] (limits [{limit_low:.4g}, {limit_high:.4g}])')
+    print(f'{summary["model"]}')
+    if args.bundle:
+        shutil.copyfile(out / 'keypoints.onnx', BUNDLED)
+        print(f'bundled as {BUNDLED}')
+    print(f'total {time.perf_counter() - started:.0f} s wall (this call)')
     return 0
