@@ -89,17 +89,17 @@ class CollectedEpisode:
                 'attempts': self.attempts, 'duration': self.duration}
 
 
-def read_episodes(bag: Path, image_topic: str = PROCESSED_IMAGE
+def read_episodes(bag: Path, image_topic: str | None = PROCESSED_IMAGE
                   ) -> tuple[list[CollectedEpisode], dict]:
     """The episodes of a collection bag and its time-ordered streams for sampling.
 
-    ``image_topic``: the camera stream sampled (the processed image the policy saw, or the
-    raw frame for keypoint labels).
+    ``image_topic``: the camera stream kept (the processed image the policy saw); None keeps
+    no images (a raw camera stream is read in a second pass, only where it is needed).
     """
     episodes: dict[int, CollectedEpisode] = {}
     images, states, commands = [], [], []
     seen_events = False
-    for m in read_bag(bag, TOPICS + (image_topic,)):
+    for m in read_bag(bag, TOPICS + ((image_topic,) if image_topic else ())):
         if m.topic == '/collect/events':
             seen_events = True
             e = m.msg
@@ -144,7 +144,8 @@ def read_episodes(bag: Path, image_topic: str = PROCESSED_IMAGE
                           '`sim2real collect` or collect.launch.py)')
     missing = [name for name, stream in ((image_topic, images),
                                          ('/robot/state', states),
-                                         ('/safety/command', commands)) if not stream]
+                                         ('/safety/command', commands))
+               if name and not stream]
     if missing:
         raise ExportError(f'{bag}: no messages on {", ".join(missing)}')
     return list(episodes.values()), {'images': images, 'states': states, 'commands': commands}

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sim2real_bringup import convert
+from sim2real_bringup.bag import read_bag
 from sim2real_bringup.export import CollectedEpisode, ExportError, read_episodes
 from sim2real_policy.camera import ImagePreprocessor
 from sim2real_policy.camera_geometry import project
@@ -45,47 +46,95 @@ class LabelConfig:
     period: float = 0.1         # s between labelled frames
 
 
-def _state_at(times: list, states: list, t: int):
-    index = bisect_right(times, t) - 1
-    return None if index < 0 else states[index][1]
+class _States:
+    """The measured robot states of a bag, for lookups by time."""
+
+    def __init__(self, states: list):
+        self.times = [t for t, _ in states]
+        self.values = [v for _, v in states]
+
+    def at(self, t: int):
+        """The last state at or before ``t`` (None before the first)."""
+        index = bisect_right(self.times, t) - 1
+        return None if index < 0 else self.values[index]
 
 
-def episode_labels(episode: CollectedEpisode, streams: dict, calibration: CellCalibration,
-                   config: LabelConfig, preprocessor: ImagePreprocessor):
-    """``(frames, labels)`` of one episode (empty lists when it gives none)."""
+@dataclass
+class _Window:
+    """Where one episode's frames get labels: ``[start_ns, held_ns]`` and the grasp."""
+
+    episode: CollectedEpisode
+    start_ns: int
+    held_ns: int
+    grasp: tuple            # the measured state when the grip was held
+    base: np.ndarray        # the object's footprint pixel
+
+
+def label_window(episode: CollectedEpisode, states: _States, calibration: CellCalibration,
+                 config: LabelConfig) -> _Window | None:
+    """The window of a successful, held episode (None when it gives no labels)."""
     if not episode.success or not episode.attempts or episode.attempts[-1] != 'held' \
             or episode.attempt_ns[-1] is None:
-        return [], []
+        return None
     held_ns = episode.attempt_ns[-1]
-    times = [t for t, _ in streams['states']]
-    grasp = _state_at(times, streams['states'], held_ns)
+    grasp = states.at(held_ns)
     if grasp is None:
-        return [], []
+        return None
     # the window starts after any earlier attempt: it may have moved the object
-    earliest = max([held_ns - int(config.window * 1e9), episode.start_ns]
-                   + [t for t in episode.attempt_ns[:-1] if t is not None])
-    matrix = calibration.matrix
-    base = project(matrix, [[grasp[0], grasp[1], calibration.table_height]])[0]
-    frames, labels, next_ns = [], [], earliest
-    for t, msg in streams['images']:
-        if t < next_ns or t > held_ns:
-            continue
-        state = _state_at(times, streams['states'], t)
-        if state is None or state[4] < grasp[4] + config.clearance:
-            continue                  # the fingers are on the object (or closing on it)
-        tcp = project(matrix, [state[:3]])[0]
-        label = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
-        label[KEYPOINTS.index('object_base')] = base
-        label[KEYPOINTS.index('tcp')] = tcp
-        frames.append(preprocessor.image(convert.image_array(msg)))
-        labels.append(label)
-        next_ns = t + int(config.period * 1e9)
-    return frames, labels
+    start = max([held_ns - int(config.window * 1e9), episode.start_ns]
+                + [t for t in episode.attempt_ns[:-1] if t is not None])
+    base = project(calibration.matrix, [[grasp[0], grasp[1], calibration.table_height]])[0]
+    return _Window(episode, start, held_ns, grasp, base)
 
 
-def export_keypoints(bags, calibration: CellCalibration, out: Path,
-                     config: LabelConfig | None = None) -> dict:
-    """Write ``out/keypoints.npz`` (frames, labels N x K x 2 with NaN unknown, episode)."""
+def _frame_label(window: _Window, state, calibration: CellCalibration,
+                 config: LabelConfig) -> np.ndarray | None:
+    """The labels of a frame taken at ``state`` (None: the fingers are at the object)."""
+    if state is None or state[4] < window.grasp[4] + config.clearance:
+        return None
+    label = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
+    label[KEYPOINTS.index('object_base')] = window.base
+    label[KEYPOINTS.index('tcp')] = project(calibration.matrix, [state[:3]])[0]
+    return label
+
+
+def bag_labels(bag: Path, calibration: CellCalibration, config: LabelConfig,
+               preprocessor: ImagePreprocessor) -> dict:
+    """``{episode number: (frames, labels)}`` of one bag's labelled episodes.
+
+    Two passes: events and states first (the windows), then the camera stream, whose frames
+    are decoded only inside a window, one per ``config.period``: a robot's camera at full
+    resolution is never held in memory.
+    """
+    episodes, streams = read_episodes(bag, image_topic=None)
+    states = _States(streams['states'])
+    windows = [w for w in (label_window(e, states, calibration, config)
+                           for e in episodes if e.end_ns is not None) if w is not None]
+    out = {w.episode.episode: ([], []) for w in windows}
+    next_ns = {w.episode.episode: w.start_ns for w in windows}
+    seen = False
+    for m in read_bag(bag, (RAW_IMAGE,)):
+        seen = True
+        for w in windows:
+            number = w.episode.episode
+            if not (next_ns[number] <= m.time_ns <= w.held_ns):
+                continue
+            label = _frame_label(w, states.at(m.time_ns), calibration, config)
+            if label is None:
+                continue
+            frames, labels = out[number]
+            frames.append(preprocessor.image(convert.image_array(m.msg)))
+            labels.append(label)
+            next_ns[number] = m.time_ns + int(config.period * 1e9)
+    if not seen:
+        raise ExportError(f'{bag}: no messages on {RAW_IMAGE} (keypoint labels need the '
+                          'camera frames: record it)')
+    return {k: v for k, v in out.items() if v[0]}
+
+
+def keypoint_labels(bags, calibration: CellCalibration, config: LabelConfig | None = None
+                    ) -> dict:
+    """Frames (N x H x W x 3 uint8), labels (N x K x 2, NaN unknown) and episode (N)."""
     if calibration.table_height is None:
         raise ExportError('the calibration has no table height (its touch-off found no table):'
                           ' object labels need it')
@@ -93,24 +142,25 @@ def export_keypoints(bags, calibration: CellCalibration, out: Path,
     preprocessor = ImagePreprocessor(FRAME_SIZE)
     frames, labels, index, episodes = [], [], [], 0
     for bag in bags:
-        listed, streams = read_episodes(Path(bag), RAW_IMAGE)
-        for episode in listed:
-            if episode.end_ns is None:
-                continue
-            f, lab = episode_labels(episode, streams, calibration, config, preprocessor)
-            if f:
-                frames += f
-                labels += lab
-                index += [episodes] * len(f)
-                episodes += 1
+        for number in sorted(labelled := bag_labels(Path(bag), calibration, config,
+                                                     preprocessor)):
+            f, lab = labelled[number]
+            frames += f
+            labels += lab
+            index += [episodes] * len(f)
+            episodes += 1
     if not frames:
         raise ExportError('no successful, held grasp in ' + ', '.join(str(b) for b in bags)
                           + ': nothing to label keypoints from')
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / FILE, frames=np.asarray(frames, np.uint8),
-                        labels=np.asarray(labels, np.float32),
-                        episode=np.asarray(index, np.int32))
-    return {'keypoint_frames': len(frames), 'keypoint_episodes': episodes,
+    return {'frames': np.asarray(frames, np.uint8), 'labels': np.asarray(labels, np.float32),
+            'episode': np.asarray(index, np.int32)}
+
+
+def write_keypoints(data: dict, out: Path) -> dict:
+    """Write ``out/keypoints.npz``; returns its summary."""
+    np.savez_compressed(out / FILE, **data)
+    return {'keypoint_frames': int(len(data['frames'])),
+            'keypoint_episodes': int(len(np.unique(data['episode']))),
             'labelled': [name for name in KEYPOINTS if name != 'object_top']}
 
 

@@ -135,24 +135,14 @@ def _true_pixels(seed: int):
 
 def test_keypoint_labels_come_from_held_grasps_and_the_measured_stage(
         session, proxy_calibration, tmp_path):
-    from sim2real_bringup.keypoint_export import (
-        episode_labels,
-        LabelConfig,
-        load_keypoints,
-        RAW_IMAGE,
-    )
+    from sim2real_bringup.keypoint_export import bag_labels, LabelConfig, load_keypoints
     from sim2real_policy.camera import ImagePreprocessor
     from sim2real_policy.keypoints import FRAME_SIZE, KEYPOINTS
 
     out, result = session
     calibration, path = proxy_calibration
-    episodes, streams = read_episodes(out / 'bag', RAW_IMAGE)
-    labelled = {}
-    for episode in episodes:
-        frames, labels = episode_labels(episode, streams, calibration, LabelConfig(),
-                                        ImagePreprocessor(FRAME_SIZE))
-        if frames:
-            labelled[episode.episode] = np.asarray(labels)
+    labelled = {number: np.asarray(labels) for number, (_, labels) in bag_labels(
+        out / 'bag', calibration, LabelConfig(), ImagePreprocessor(FRAME_SIZE)).items()}
     # successes whose last attempt held; episode 3 is relabelled a failure, 1 failed
     assert sorted(labelled) == [0, 2, 4]
     base, top, tcp = (KEYPOINTS.index(k) for k in ('object_base', 'object_top', 'tcp'))
@@ -177,12 +167,23 @@ def test_keypoint_export_errors_name_what_is_missing(session, proxy_calibration,
                                                      capsys):
     from dataclasses import replace
 
-    from sim2real_bringup.keypoint_export import export_keypoints
+    import yaml
+
+    from sim2real_bringup.keypoint_export import keypoint_labels
 
     out, _ = session
-    calibration, _ = proxy_calibration
+    calibration, path = proxy_calibration
     with pytest.raises(ExportError, match='no table height'):
-        export_keypoints([out / 'bag'], replace(calibration, table_height=None), tmp_path)
+        keypoint_labels([out / 'bag'], replace(calibration, table_height=None))
+    tableless = tmp_path / 'tableless.yaml'
+    tableless.write_text(yaml.safe_dump(dict(yaml.safe_load(path.read_text()),
+                                             table_height=None)))
+    assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'x'),
+                     '--calibration', str(tableless)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'tableless.yaml' in err[0] and 'table_height' in err[0]
+    # nothing written: the same command works once the input is fixed
+    assert not (tmp_path / 'x').exists() and not (tmp_path / '.x.partial').exists()
     bad = tmp_path / 'bad.yaml'
     bad.write_text('projection: [1, 2]\n')
     assert cli.main(['export', str(out / 'bag'), '--out', str(tmp_path / 'x'),

@@ -267,8 +267,9 @@ def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: 
     (``features[:ENCODER]``) is frozen; every batch is ``real_fraction`` real frames, the rest
     ``sim`` frames of the base model's randomization. A share ``holdout`` of the real episodes
     (at least one) is never trained on: the model kept is the epoch (or the base itself, epoch
-    0) with the lowest p95 error on them, largest over the labelled keypoints. The sim
-    validation error before and after is reported, not selected on.
+    0) with the lowest p95 error on them, largest over the labelled keypoints, so the hold-out
+    error "after" is the selection's score, not an unbiased test. The sim validation error
+    before and after is reported, not selected on.
     """
     torch = _torch()
     if not 0.0 < real_fraction < 1.0:
@@ -301,6 +302,9 @@ def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: 
 
     def holdout_score():
         p95 = _p95(pixel_errors(network, check['frames'], check['labels']))
+        if not p95:
+            raise ValueError(f'the held-out real episodes {sorted(held.tolist())} have no '
+                             'label inside the frame: nothing to choose an epoch by')
         return max(p95.values()), p95
 
     started = time.perf_counter()
@@ -337,6 +341,7 @@ def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: 
     sim_after = _p95(pixel_errors(network, sim_validation['frames'], sim_validation['labels']))
     report = {'base': str(base), 'base_model_id': base_meta.model_id,
               'real_episodes': int(len(episodes)), 'holdout_episodes': int(len(held)),
+              'holdout': sorted(int(e) for e in held),
               'real_frames': int(len(real_frames)), 'holdout_frames': int(is_held.sum()),
               'real_fraction': real_fraction, 'frozen': f'features[:{ENCODER}]',
               'epochs': epochs, 'chosen_epoch': best_epoch,
@@ -344,6 +349,8 @@ def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: 
               'sim_validation_p95_px': {'before': sim_before, 'after': sim_after}}
     extra = {k: v for k, v in base_meta.extra.items() if k not in ('kind', 'keypoints')}
     extra['finetune'] = report
+    # the sim validation error of this network (the base's figures would be stale)
+    extra['validation'] = {name: {'p95_px': value} for name, value in sim_after.items()}
     meta = metadata(f'{base_meta.model_id}-ft-s{seed}', extra)
     torch.save(network.state_dict(), out_dir / 'keypoints.pt')
     export_keypoint_onnx(network, meta, out_dir / 'keypoints.onnx')

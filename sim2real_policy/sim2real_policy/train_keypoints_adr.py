@@ -13,9 +13,10 @@ everything else is drawn from the base profile (heavy). Every round:
    ``steps_per_round`` steps on it, the learning rate on a cosine over the rounds;
 4. the validation error on fresh worlds of the base profile is measured; the round with the
    lowest p95 is the model kept (validation, never a reality, chooses);
-5. the state is saved: ADR's ranges and buffers, the network, the optimizer, the best round
-   and the worlds drawn so far. A later call with the same folder resumes from it (the replay
-   buffer is rendered again from the recorded worlds: the same frames).
+5. the state is saved in one checkpoint, atomically: ADR's ranges and buffers, the network,
+   the optimizer, the batch generator, the best round and the worlds drawn so far. A later
+   call with the same folder resumes from it (the replay buffer is rendered again from the
+   recorded worlds: the same frames) to the model an uninterrupted run makes.
 
 The exported model's metadata carries the final ADR state (``extra.adr``).
 """
@@ -141,7 +142,7 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
                              f'{saved["base_profile"]}); use another folder')
         network.load_state_dict(saved['network'])
         optimizer.load_state_dict(saved['optimizer'])
-        adr = ADR.load(out_dir / STATE)
+        adr = ADR.from_state(saved['adr'])
         drawn, curves, first_round = saved['drawn'], saved['curves'], saved['round']
         best = saved['best']
         generator.set_state(saved['generator'])
@@ -196,12 +197,15 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
         if p95 < best['p95']:
             best = {'p95': p95, 'round': round_index + 1,
                     'state': {k: v.clone() for k, v in network.state_dict().items()}}
-        adr.save(out_dir / STATE)
+        # one file holds everything a resume needs, written atomically; the JSON beside it is
+        # a readable copy of ADR's part
         _save(torch, checkpoint, {
+            'adr': adr.state(),
             'network': network.state_dict(), 'optimizer': optimizer.state_dict(),
             'drawn': drawn, 'curves': curves, 'round': round_index + 1, 'best': best,
             'generator': generator.get_state(),
             'settings': asdict(settings), 'seed': seed, 'base_profile': base_profile})
+        adr.save(out_dir / STATE)
         if progress:
             progress(round_index + 1, settings.rounds, float(np.mean(losses)), p95,
                      float(np.mean(outcomes)), updates, time.perf_counter() - started)

@@ -97,3 +97,20 @@ def test_finetuning_needs_a_held_out_episode(tmp_path):
     real = _worlds([100], poses=2)
     with pytest.raises(ValueError, match='at least 2 labelled real episodes'):
         finetune_keypoints(BUNDLED, real, real, real, tmp_path, epochs=1)
+
+
+def test_held_out_episodes_never_reach_a_training_batch(tmp_path):
+    real = _worlds(range(100, 110), hide_top=True)
+    sim = _worlds(range(200, 203))
+    validation = _worlds(range(300, 301))
+    first = finetune_keypoints(BUNDLED, real, sim, validation, tmp_path / 'a', epochs=2,
+                               batch=16, seed=2)
+    # wreck the held-out episodes' labels: training must not notice, only the selection
+    wrecked = dict(real, labels=real['labels'].copy())
+    held = np.isin(real['episode'], first['holdout'])
+    wrecked['labels'][held] += 30.0
+    second = finetune_keypoints(BUNDLED, wrecked, sim, validation, tmp_path / 'b', epochs=2,
+                                batch=16, seed=2)
+    assert second['holdout'] == first['holdout']
+    assert second['curves']['train loss'] == first['curves']['train loss']
+    assert second['curves']['real hold-out p95 px'] != first['curves']['real hold-out p95 px']

@@ -74,6 +74,8 @@ def test_an_interrupted_run_resumes_to_the_same_model_and_ranges(tmp_path, valid
         train_keypoints_adr(config, 'heavy', validation, tmp_path / 'resumed', TINY, seed=3,
                             workers=1, progress=stop_after_first, log=lambda *a: None)
     assert not (tmp_path / 'resumed' / 'keypoints.onnx').exists()
+    # the checkpoint alone resumes: the JSON beside it is a readable copy
+    (tmp_path / 'resumed' / 'adr_state.json').unlink()
     said = []
     resumed = train_keypoints_adr(config, 'heavy', validation, tmp_path / 'resumed', TINY,
                                   seed=3, workers=1, log=said.append)

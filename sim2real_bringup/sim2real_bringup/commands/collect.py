@@ -39,7 +39,11 @@ def add_arguments(parser) -> None:
                         help='episode:true|false labels the scripted human gives afterwards')
     parser.add_argument('--operator', default='scripted operator',
                         help="the operator's name recorded with interventions and labels")
-    parser.add_argument('--seed', type=int, default=0, help='first episode seed')
+    # Collected episodes become fine-tuning data: their worlds must not be the ones
+    # `sim2real evaluate` then scores (seeds 0...; random realities 50 000...).
+    parser.add_argument('--seed', type=int, default=500_000,
+                        help='first episode seed (default 500000: apart from the seeds '
+                             '`sim2real evaluate` uses)')
     parser.add_argument('--out', type=Path, default=None,
                         help='run folder (default runs/collect-<phase>-<seed>-<time>)')
 

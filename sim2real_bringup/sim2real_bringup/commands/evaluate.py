@@ -89,6 +89,7 @@ def run(args) -> int:
     from sim2real_bringup import checklist as checks
     from sim2real_bringup import evaluation
     from sim2real_bringup.evaluation import ratio_interval
+    from sim2real_policy.policy import read_metadata
     from sim2real_policy.rollout import Progress
 
     if args.episodes < 1:
@@ -152,7 +153,16 @@ def run(args) -> int:
         (args.runs / 'finetune-0' / name for name in ('keypoints.onnx', 'model.onnx')
          if (args.runs / 'finetune-0' / name).is_file()), None)
     base_profile = args.finetune_base or (_trained_on(finetuned) if finetuned else None)
+    if finetuned is not None and base_profile not in raw:
+        print(f'fine-tuned {finetuned} not evaluated: it is compared with the {base_profile} '
+              f'cell, which --only leaves out', flush=True)
     if finetuned is not None and base_profile in raw:
+        recipe = _recipe(finetuned)
+        cell_model = read_metadata(models[base_profile]).model_id
+        if recipe.get('base_model_id', cell_model) != cell_model:
+            print(f'note: {finetuned} was fine-tuned from {recipe["base_model_id"]}, not from '
+                  f'the {base_profile} cell\'s {cell_model}: "before" is that cell\'s model',
+                  flush=True)
         after = evaluate(finetuned, 'proxy', args.episodes)
         before = raw[base_profile]['proxy']
         finetune = {'base': base_profile, 'before': before['success_rate'],
@@ -160,7 +170,7 @@ def run(args) -> int:
                     'ci95': {'before': before['ci95'], 'after': after['ci95']},
                     'margin': after['success_rate'] - before['success_rate'],
                     'model': str(finetuned), 'episodes': args.episodes,
-                    'recipe': _recipe(finetuned)}
+                    'recipe': recipe, 'before_model_id': cell_model}
         print(f'fine-tuning the {base_profile} model on the proxy: '
               f'{before["success_rate"]:.0%} [{before["ci95"][0]:.0%}, '
               f'{before["ci95"][1]:.0%}] -> {after["success_rate"]:.0%} '

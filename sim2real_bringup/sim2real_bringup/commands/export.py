@@ -31,18 +31,32 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Export and print the summary."""
+    import shutil
+
     from sim2real_bringup.export import export
-    from sim2real_bringup.keypoint_export import export_keypoints
+    from sim2real_bringup.keypoint_export import keypoint_labels, write_keypoints
     from sim2real_policy.cell_calibration import read_calibration
 
     if args.out.exists():
         raise FileExistsError(f'{args.out} exists already; datasets are never overwritten')
     calibration = read_calibration(args.calibration) if args.calibration else None
-    summary = export(args.bags, args.out, args.real_fraction,
-                     progress=lambda bag, n: print(f'  {bag}: {n} episodes so far', flush=True))
-    if calibration is not None:
-        summary.update(export_keypoints(args.bags, calibration, args.out))
-    (args.out / 'summary.json').write_text(json.dumps(summary, indent=1))
+    if calibration is not None and calibration.table_height is None:
+        raise ValueError(f'calibration file {args.calibration}: table_height is null (the '
+                         'touch-off found no table); object labels need it')
+    # everything is read and checked before anything is written; the folder appears whole
+    keypoints = keypoint_labels(args.bags, calibration) if calibration is not None else None
+    partial = args.out.with_name(f'.{args.out.name}.partial')
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        summary = export(args.bags, partial, args.real_fraction,
+                         progress=lambda bag, n: print(f'  {bag}: {n} episodes so far',
+                                                       flush=True))
+        if keypoints is not None:
+            summary.update(write_keypoints(keypoints, partial))
+        (partial / 'summary.json').write_text(json.dumps(summary, indent=1))
+        partial.rename(args.out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     print(f'{summary["episodes"]} episodes ({summary["successes"]} successful, '
           f'{summary["failures"]} failed; {summary["operator_labels"]} operator labels, '
           f'{summary["overridden"]} overriding the automatic one), '

@@ -8,7 +8,7 @@ grasps and measured stage). Its convolutional stem stays frozen; every batch is
 randomization. A fifth of the real episodes is held out: the epoch kept is the one with the
 lowest error on them (the base model itself when none is better).
 
-  sim2real collect --phase teleop --episodes 30 --seed 500000
+  sim2real collect --phase teleop --episodes 30
   sim2real calibrate-cell --where proxy --out runs/proxy-cell.yaml
   sim2real export runs/collect-teleop-*/bag --out runs/real --calibration runs/proxy-cell.yaml
   sim2real finetune --real-dataset runs/real
@@ -18,6 +18,7 @@ collected on the reality proxy (or --real-dataset), the seed's recipe.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import sys
 import time
@@ -63,6 +64,11 @@ def run(args) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f'--{name.replace("_", "-")} must be >= 1, got {value}')
+    # the sim worlds are seeds 3 * 10**6 + seed * 10**4 + k: apart from every other run's
+    if not 0 <= args.seed < 100:
+        raise ValueError(f'--seed must be in [0, 100), got {args.seed}')
+    if args.sim_worlds > 10**4:
+        raise ValueError(f'--sim-worlds must be at most 10000, got {args.sim_worlds}')
     out = args.out or Path('runs') / f'finetune-{args.seed}'
     if out.exists():
         raise FileExistsError(f'{out} exists already; choose another --out')
@@ -84,6 +90,10 @@ def run_keypoints(args, out: Path) -> int:
         raise ValueError('--real-dataset is required for --kind keypoints: a folder written by '
                          '`sim2real export BAGS --out DATASET --calibration CELL.yaml`')
     real = load_keypoints(args.real_dataset)
+    stored = args.real_dataset / 'dataset.json'
+    real_fraction = args.real_fraction or (
+        float(json.loads(stored.read_text()).get('real_fraction', 0.5)) if stored.is_file()
+        else 0.5)
     base = resolve_model(args.model)
     profile = read_metadata(base).extra.get('randomization', 'heavy')
     config = load_yaml('randomization.yaml')
@@ -115,7 +125,7 @@ def run_keypoints(args, out: Path) -> int:
               f'({seconds:.0f} s)', file=sys.stderr, flush=True)
 
     summary = finetune_keypoints(base, real, sim, validation, out, epochs=args.epochs or 60,
-                                 real_fraction=args.real_fraction or 0.5, seed=args.seed,
+                                 real_fraction=real_fraction, seed=args.seed,
                                  progress=epoch)
     before, after = summary['holdout_p95_px']['before'], summary['holdout_p95_px']['after']
     sim_before = summary['sim_validation_p95_px']['before']
@@ -128,8 +138,8 @@ def run_keypoints(args, out: Path) -> int:
           f'{summary["real_episodes"] - summary["holdout_episodes"]} real episodes '
           f'(epoch {summary["chosen_epoch"]} of {summary["epochs"]} kept; 0 = the base) in '
           f'{time.perf_counter() - started:.0f} s wall')
-    print(f'  real hold-out ({summary["holdout_episodes"]} episodes) p95 px: {text(before)} '
-          f'-> {text(after)}')
+    print(f'  real hold-out ({summary["holdout_episodes"]} episodes, the ones that chose the '
+          f'epoch) p95 px: {text(before)} -> {text(after)}')
     print(f'  {profile} sim validation p95 px: {text(sim_before)} -> {text(sim_after)}')
     print(f'  {summary["model"]}')
     return 0

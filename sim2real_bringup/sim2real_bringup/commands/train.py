@@ -65,6 +65,12 @@ def run(args) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f'--{name} must be >= 1, got {value}')
+    # Training worlds are seeds 10**6 + seed * 10**4 + k, validation 2 * 10**6 + ...: kept
+    # apart from each other, from fine-tuning's (3 and 4 * 10**6) and from evaluation's.
+    if not 0 <= args.seed < 100:
+        raise ValueError(f'--seed must be in [0, 100), got {args.seed}')
+    if args.worlds > 10**4:
+        raise ValueError(f"--worlds must be at most 10000 (a seed's block), got {args.worlds}")
     if args.kind == 'keypoints':
         return run_keypoints(args)
     from sim2real_bringup.config import load_yaml
@@ -121,7 +127,10 @@ def run_keypoints(args) -> int:
 
     out = args.out or Path('runs') / (f'train-{args.randomization}{"-adr" if args.adr else ""}'
                                       f'-{args.seed}')
-    resuming = args.adr and (out / 'adr_checkpoint.pt').is_file()
+    # an ADR run resumes from its checkpoint, or from its validation frames if it was stopped
+    # before the first round ended
+    resuming = args.adr and any((out / name).is_file()
+                                for name in ('adr_checkpoint.pt', 'validation.npz'))
     if out.exists() and not resuming:
         raise FileExistsError(f'{out} exists already; choose another --out')
     config = load_yaml('randomization.yaml')
@@ -129,7 +138,8 @@ def run_keypoints(args) -> int:
         raise ValueError(f'unknown randomization profile {args.randomization!r}; choose from '
                          f'{sorted(config.get("profiles", {}))}')
     if args.rounds < 1 or (args.adr and args.worlds < args.rounds):
-        raise ValueError(f'--rounds must be >= 1 and at most --worlds, got {args.rounds}')
+        raise ValueError(f'--rounds must be >= 1 and at most --worlds ({args.worlds}), got '
+                         f'{args.rounds}')
     started = time.perf_counter()
     base = args.seed * 10**4
 
@@ -189,7 +199,9 @@ def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
 
     out.mkdir(parents=True, exist_ok=True)
     if not (out / 'validation.npz').is_file():
-        np.savez_compressed(out / 'validation.npz', **validation)
+        partial = out / 'validation.partial.npz'
+        np.savez_compressed(partial, **validation)
+        partial.replace(out / 'validation.npz')     # whole or absent: a resume reads it
     settings = ADRTrainingConfig(rounds=args.rounds,
                                  worlds_per_round=max(1, args.worlds // args.rounds))
 

@@ -136,6 +136,11 @@ class ADR:
         data = json.loads(Path(path).read_text())
         if data.get('kind') != 'per_boundary':
             raise ValueError(f'{path}: not a per-boundary ADR state')
+        return cls.from_state(data)
+
+    @classmethod
+    def from_state(cls, data: dict) -> 'ADR':
+        """The ADR :meth:`state` describes."""
         adr = cls(data['nominal'], {k: tuple(v) for k, v in data['limits'].items()},
                   ADRSettings(**data['settings']))
         adr.ranges = {k: list(v) for k, v in data['ranges'].items()}
