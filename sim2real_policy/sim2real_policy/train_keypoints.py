@@ -128,6 +128,29 @@ def pixel_errors(network, frames: np.ndarray, labels: np.ndarray, batch: int = 2
     return errors
 
 
+def train_step(torch, network, optimizer, frames, labels, flip) -> float:
+    """One optimizer step on a batch; its loss."""
+    loss, _ = _loss(torch, network, frames, labels, flip)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def validation_p95(network, validation: dict) -> float:
+    """The worst keypoint's p95 error (px) on validation frames: what selects a model."""
+    errors = pixel_errors(network, validation['frames'], validation['labels'])
+    return float(np.nanmax(np.nanpercentile(errors, 95, axis=0)))
+
+
+def validation_report(network, validation: dict) -> dict:
+    """Mean and p95 error (px) of every keypoint on validation frames."""
+    errors = pixel_errors(network, validation['frames'], validation['labels'])
+    return {name: {'mean_px': float(np.nanmean(errors[:, k])),
+                   'p95_px': float(np.nanpercentile(errors[:, k], 95))}
+            for k, name in enumerate(KEYPOINTS)}
+
+
 def metadata(model_id: str, extra: dict) -> ModelMetadata:
     """The policy's metadata: the keypoint network's frame, and the planner's chunk contract."""
     from sim2real_policy.keypoint_policy import KIND
@@ -193,14 +216,10 @@ def train_keypoints(train: dict, validation: dict, out_dir: str | Path, epochs: 
         for i in range(0, len(order) - batch + 1, batch):
             index = order[i:i + batch]
             flip = torch.rand(batch, generator=generator) < 0.5
-            loss, _ = _loss(torch, network, frames[index], labels[index], flip)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            losses.append(train_step(torch, network, optimizer, frames[index], labels[index],
+                                     flip))
             schedule.step()
-            losses.append(float(loss.detach()))
-        errors = pixel_errors(network, validation['frames'], validation['labels'])
-        p95 = float(np.nanmax(np.nanpercentile(errors, 95, axis=0)))
+        p95 = validation_p95(network, validation)
         curves['train loss'].append(float(np.mean(losses)))
         curves['validation p95 px'].append(p95)
         if p95 < best:
@@ -210,16 +229,14 @@ def train_keypoints(train: dict, validation: dict, out_dir: str | Path, epochs: 
             progress(epoch + 1, epochs, float(np.mean(losses)), p95,
                      time.perf_counter() - started)
     network.load_state_dict(best_state)
-    errors = pixel_errors(network, validation['frames'], validation['labels'])
-    report = {name: {'mean_px': float(np.nanmean(errors[:, k])),
-                     'p95_px': float(np.nanpercentile(errors[:, k], 95))}
-              for k, name in enumerate(KEYPOINTS)}
+    report = validation_report(network, validation)
     meta = metadata(model_id, {'validation': report, **(extra or {})})
     torch.save(network.state_dict(), out_dir / 'keypoints.pt')
     export_keypoint_onnx(network, meta, out_dir / 'keypoints.onnx')
     _plot(curves, out_dir / 'keypoint_curves.png', 'keypoint network')
     summary = {'model': str(out_dir / 'keypoints.onnx'), 'seconds': time.perf_counter() - started,
-               'train_samples': int(len(frames)), 'validation_samples': int(len(errors)),
+               'train_samples': int(len(frames)),
+               'validation_samples': int(len(validation['frames'])),
                'validation': report, 'curves': curves}
     (out_dir / 'keypoint_summary.json').write_text(json.dumps(summary, indent=2))
     return summary
@@ -321,12 +338,8 @@ def finetune_keypoints(base: str | Path, real: dict, sim: dict, sim_validation: 
             frames = torch.cat([real_frames[index_real], sim_frames[index_sim]])
             labels = torch.cat([real_labels[index_real], sim_labels[index_sim]])
             flip = torch.rand(batch, generator=generator) < 0.5
-            loss, _ = _loss(torch, network, frames, labels, flip)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            losses.append(train_step(torch, network, optimizer, frames, labels, flip))
             schedule.step()
-            losses.append(float(loss.detach()))
         score, _ = holdout_score()
         curves['train loss'].append(float(np.mean(losses)))
         curves['real hold-out p95 px'].append(score)

@@ -35,11 +35,13 @@ from sim2real_policy.sim.adr import ADR, ADRSettings, evaluation_round
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.train import _plot, _torch
 from sim2real_policy.train_keypoints import (
-    _loss,
     build_keypoint_network,
     export_keypoint_onnx,
     metadata,
     pixel_errors,
+    train_step,
+    validation_p95,
+    validation_report,
 )
 
 STATE = 'adr_state.json'
@@ -184,13 +186,9 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
         for _ in range(settings.steps_per_round):
             index = torch.randint(len(frames), (settings.batch,), generator=generator)
             flip = torch.rand(settings.batch, generator=generator) < 0.5
-            loss, _ = _loss(torch, network, frames[index], labels[index], flip)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        errors = pixel_errors(network, validation['frames'], validation['labels'])
-        p95 = float(np.nanmax(np.nanpercentile(errors, 95, axis=0)))
+            losses.append(train_step(torch, network, optimizer, frames[index], labels[index],
+                                     flip))
+        p95 = validation_p95(network, validation)
         curves['train loss'].append(float(np.mean(losses)))
         curves['validation p95 px'].append(p95)
         curves['boundary mastery'].append(float(np.mean(outcomes)))
@@ -210,10 +208,7 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
             progress(round_index + 1, settings.rounds, float(np.mean(losses)), p95,
                      float(np.mean(outcomes)), updates, time.perf_counter() - started)
     network.load_state_dict(best['state'])
-    errors = pixel_errors(network, validation['frames'], validation['labels'])
-    report = {name: {'mean_px': float(np.nanmean(errors[:, k])),
-                     'p95_px': float(np.nanpercentile(errors[:, k], 95))}
-              for k, name in enumerate(('object_base', 'object_top', 'tcp'))}
+    report = validation_report(network, validation)
     adr_summary = {'ranges': adr.ranges, 'limits': adr.limits, 'nominal': adr.nominal,
                    'updates': len(adr.updates), 'worlds': adr.episodes,
                    'chosen_round': best['round'], 'rounds': settings.rounds}

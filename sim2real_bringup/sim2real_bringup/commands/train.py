@@ -122,7 +122,6 @@ def run_keypoints(args) -> int:
 
     from sim2real_bringup.config import load_yaml
     from sim2real_policy.keypoints import render_dataset
-    from sim2real_policy.models import BUNDLED
     from sim2real_policy.train_keypoints import train_keypoints
 
     out = args.out or Path('runs') / (f'train-{args.randomization}{"-adr" if args.adr else ""}'
@@ -178,14 +177,25 @@ def run_keypoints(args) -> int:
                               model_id=f'keypoints-{args.randomization}-s{args.seed}',
                               extra={'randomization': args.randomization,
                                      'worlds': args.worlds}, progress=epoch)
+    _print_validation(summary)
+    print(f'trained in {summary["seconds"]:.0f} s: {summary["model"]}')
+    return _bundle(args, out, started)
+
+
+def _print_validation(summary: dict) -> None:
     for name, figures in summary['validation'].items():
         print(f'  {name}: mean {figures["mean_px"]:.2f} px, p95 {figures["p95_px"]:.2f} px '
               '(validation worlds, measured)')
-    print(f'trained in {summary["seconds"]:.0f} s: {summary["model"]}')
+
+
+def _bundle(args, out: Path, started: float) -> int:
+    """Install the model as the bundled policy if asked; the total time."""
+    from sim2real_policy.models import BUNDLED
+
     if args.bundle:
         shutil.copyfile(out / 'keypoints.onnx', BUNDLED)
         print(f'bundled as {BUNDLED}')
-    print(f'total {time.perf_counter() - started:.0f} s wall')
+    print(f'total {time.perf_counter() - started:.0f} s wall (this call)')
     return 0
 
 
@@ -194,7 +204,6 @@ def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
     """The ADR curriculum (resumable), then the same report and bundling."""
     import numpy as np
 
-    from sim2real_policy.models import BUNDLED
     from sim2real_policy.train_keypoints_adr import ADRTrainingConfig, train_keypoints_adr
 
     out.mkdir(parents=True, exist_ok=True)
@@ -216,9 +225,7 @@ def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
         config, args.randomization, validation, out, settings, seed=args.seed,
         model_id=f'keypoints-{args.randomization}-adr-s{args.seed}', progress=round_done,
         **options)
-    for name, figures in summary['validation'].items():
-        print(f'  {name}: mean {figures["mean_px"]:.2f} px, p95 {figures["p95_px"]:.2f} px '
-              '(validation worlds, measured)')
+    _print_validation(summary)
     adr = summary['adr']
     print(f'ADR after {adr["worlds"]} worlds, {adr["updates"]} range updates; round '
           f'{adr["chosen_round"]} of {adr["rounds"]} kept (lowest validation p95):')
@@ -226,8 +233,4 @@ def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
         limit_low, limit_high = adr['limits'][name]
         print(f'  {name}: [{low:.4g}, {high:.4g}] (limits [{limit_low:.4g}, {limit_high:.4g}])')
     print(f'{summary["model"]}')
-    if args.bundle:
-        shutil.copyfile(out / 'keypoints.onnx', BUNDLED)
-        print(f'bundled as {BUNDLED}')
-    print(f'total {time.perf_counter() - started:.0f} s wall (this call)')
-    return 0
+    return _bundle(args, out, started)
