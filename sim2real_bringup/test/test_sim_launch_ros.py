@@ -92,6 +92,10 @@ def test_a_software_stop_freezes_the_command_and_a_named_reset_resumes_it(sim):
                               reason='launch test')
     assert answer.success
     assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_SOFTWARE_STOP, 2)
+    # The probe takes one message per spin, states before statuses: the supervisor's stop can
+    # be in hand while the safety node's latched status, published earlier, is still queued.
+    assert sim.wait(lambda: any(t >= called and m.software_stop_active
+                                for t, m in sim.statuses), 2)
     # On the nodes' own (simulated) clock: from the newest status stamped before the request
     # (statuses flow at 100 Hz, so the request came at most one period later) to the stamp
     # of the supervisor's SOFTWARE_STOP; the probe's arrival times add its own delays.
