@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sim2real_bringup import convert
+from sim2real_bringup import interfaces as ifc
 from sim2real_bringup.bag import read_bag
 from sim2real_bringup.export import CollectedEpisode, ExportError, read_episodes
 from sim2real_policy.camera import ImagePreprocessor
@@ -115,17 +116,21 @@ def bag_labels(bag: Path, calibration: CellCalibration, config: LabelConfig,
     seen = False
     for m in read_bag(bag, (RAW_IMAGE,)):
         seen = True
-        for w in windows:
-            number = w.episode.episode
-            if not (next_ns[number] <= m.time_ns <= w.held_ns):
-                continue
-            label = _frame_label(w, states.at(m.time_ns), calibration, config)
-            if label is None:
-                continue
-            frames, labels = out[number]
-            frames.append(preprocessor.image(convert.image_array(m.msg)))
-            labels.append(label)
-            next_ns[number] = m.time_ns + int(config.period * 1e9)
+        # the frame's own stamp (when the camera took it), not when the bag received it: the
+        # stage is looked up where it was when the picture was taken
+        taken = ifc.ns_from_time(m.msg.header.stamp) or m.time_ns
+        window = next((w for w in windows
+                       if next_ns[w.episode.episode] <= taken <= w.held_ns), None)
+        if window is None:
+            continue
+        label = _frame_label(window, states.at(taken), calibration, config)
+        if label is None:
+            continue
+        number = window.episode.episode
+        frames, labels = out[number]
+        frames.append(preprocessor.image(convert.image_array(m.msg)))
+        labels.append(label)
+        next_ns[number] = taken + int(config.period * 1e9)
     if not seen:
         raise ExportError(f'{bag}: no messages on {RAW_IMAGE} (keypoint labels need the '
                           'camera frames: record it)')

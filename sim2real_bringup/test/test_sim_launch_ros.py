@@ -91,32 +91,39 @@ def test_a_software_stop_freezes_the_command_and_a_named_reset_resumes_it(sim):
     answer, called = sim.call(TriggerSoftwareStop, '/safety/trigger_stop', requested_by='test',
                               reason='launch test')
     assert answer.success
-    assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_SOFTWARE_STOP, 2)
-    # The probe takes one message per spin, states before statuses: the supervisor's stop can
-    # be in hand while the safety node's latched status, published earlier, is still queued.
-    assert sim.wait(lambda: any(t >= called and m.software_stop_active
-                                for t, m in sim.statuses), 2)
-    # On the nodes' own (simulated) clock: from the newest status stamped before the request
-    # (statuses flow at 100 Hz, so the request came at most one period later) to the stamp
-    # of the supervisor's SOFTWARE_STOP; the probe's arrival times add its own delays.
-    before = max(stamp_s(m) for t, m in sim.statuses if t < called)
-    stopped = next(m for t, m in sim.statuses if t >= called and m.software_stop_active)
-    supervisor = next(m for t, m in sim.states
-                      if t >= called and m.mode == SupervisorState.MODE_SOFTWARE_STOP)
-    arrival = next(t for t, m in sim.states
-                   if t >= called and m.mode == SupervisorState.MODE_SOFTWARE_STOP)
-    latched_ms = 1e3 * (stamp_s(stopped) - before)
-    supervisor_ms = 1e3 * (stamp_s(supervisor) - before)
-    print(f'software stop: latched by the safety node {latched_ms:.1f} ms and SOFTWARE_STOP '
-          f'published by the supervisor {supervisor_ms:.1f} ms after the request (simulated '
-          f'clock, at most one 10 ms period early); seen at the probe '
-          f'{1e3 * (arrival - called):.1f} ms after it (wall clock)')
-    assert stamp_s(supervisor) - before <= 0.05
-    frozen_from = len(sim.commands)
-    sim.wait(lambda: len(sim.commands) - frozen_from >= 50, 5)
-    poses = {(m.x, m.y, m.z, m.yaw, m.gripper_width) for _, m in sim.commands[frozen_from:]}
-    assert len(poses) == 1, 'the command must be frozen during the software stop'
-
+    try:
+        assert sim.wait(lambda: mode(sim) == SupervisorState.MODE_SOFTWARE_STOP, 2)
+        # The probe takes one message per spin, states before statuses: the supervisor's stop
+        # can be in hand while the safety node's latched status, published earlier, is queued.
+        assert sim.wait(lambda: any(t >= called and m.software_stop_active
+                                    for t, m in sim.statuses), 2)
+        # On the nodes' own (simulated) clock: from the newest status stamped before the
+        # request (statuses flow at 100 Hz, so the request came at most one period later) to
+        # the stamp of the supervisor's SOFTWARE_STOP; the probe's arrival times add its own
+        # delays.
+        before = max(stamp_s(m) for t, m in sim.statuses if t < called)
+        stopped = next(m for t, m in sim.statuses if t >= called and m.software_stop_active)
+        supervisor = next(m for t, m in sim.states
+                          if t >= called and m.mode == SupervisorState.MODE_SOFTWARE_STOP)
+        arrival = next(t for t, m in sim.states
+                       if t >= called and m.mode == SupervisorState.MODE_SOFTWARE_STOP)
+        latched_ms = 1e3 * (stamp_s(stopped) - before)
+        supervisor_ms = 1e3 * (stamp_s(supervisor) - before)
+        print(f'software stop: latched by the safety node {latched_ms:.1f} ms and '
+              f'SOFTWARE_STOP published by the supervisor {supervisor_ms:.1f} ms after the '
+              f'request (simulated clock, at most one 10 ms period early); seen at the probe '
+              f'{1e3 * (arrival - called):.1f} ms after it (wall clock)')
+        assert stamp_s(supervisor) - before <= 0.05
+        frozen_from = len(sim.commands)
+        sim.wait(lambda: len(sim.commands) - frozen_from >= 50, 5)
+        poses = {(m.x, m.y, m.z, m.yaw, m.gripper_width)
+                 for _, m in sim.commands[frozen_from:]}
+        assert len(poses) == 1, 'the command must be frozen during the software stop'
+    except BaseException:
+        # a failure above must not leave the next test under the stop
+        sim.call(ResetSoftwareStop, '/safety/reset_stop', operator_name='test',
+                 reason='a failed assertion left the stop on')
+        raise
     refused, _ = sim.call(ResetSoftwareStop, '/safety/reset_stop', operator_name='',
                           reason='no name')
     assert not refused.success

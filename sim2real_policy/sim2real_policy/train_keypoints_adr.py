@@ -80,6 +80,9 @@ def adr_from_config(config: dict) -> ADR:
         raise ValueError(f'config/randomization.yaml: adr_training.limits: unknown '
                          f'parameter(s) {unknown}')
     settings = {k: v for k, v in block.items() if k != 'limits'}
+    unknown = sorted(set(settings) - set(ADRSettings.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f'config/randomization.yaml: adr_training: unknown key(s) {unknown}')
     return ADR({name: getattr(nominal, name) for name in limits}, limits,
                ADRSettings(**settings))
 
@@ -87,12 +90,12 @@ def adr_from_config(config: dict) -> ADR:
 def mastered(errors: np.ndarray, frames_per_world: int, success_px: float) -> list[bool]:
     """Per world (consecutive frames): every keypoint's mean error within ``success_px``.
 
-    A keypoint outside every frame of a world (NaN) does not count against it.
+    A keypoint outside every frame of a world (NaN) fails it: a world nothing can be scored
+    on is not one the network has shown it masters.
     """
     worlds = errors.reshape(-1, frames_per_world, errors.shape[-1])
-    with np.errstate(invalid='ignore'):
-        counts = np.isfinite(worlds).sum(axis=1)
-        means = np.where(counts > 0, np.nansum(worlds, axis=1) / np.maximum(counts, 1), 0.0)
+    counts = np.isfinite(worlds).sum(axis=1)
+    means = np.where(counts > 0, np.nansum(worlds, axis=1) / np.maximum(counts, 1), np.inf)
     return [bool(v) for v in (means <= success_px).all(axis=1)]
 
 
@@ -137,6 +140,10 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
     checkpoint = out_dir / CHECKPOINT
     if checkpoint.is_file():
         saved = torch.load(checkpoint, weights_only=False)
+        missing = {'adr', 'network', 'optimizer', 'generator', 'drawn', 'round'} - set(saved)
+        if missing:
+            raise ValueError(f'{checkpoint}: not an ADR checkpoint of this version (no '
+                             f'{sorted(missing)}); use another folder')
         if saved['settings'] != asdict(settings) or saved['seed'] != seed \
                 or saved['base_profile'] != base_profile:
             raise ValueError(f'{checkpoint}: made with other settings '
@@ -148,13 +155,16 @@ def train_keypoints_adr(config: dict, base_profile: str, validation: dict, out_d
         drawn, curves, first_round = saved['drawn'], saved['curves'], saved['round']
         best = saved['best']
         generator.set_state(saved['generator'])
-        keep = drawn[-math.ceil(settings.buffer_frames / poses_per_world):]
-        log(f'resumed {out_dir} after round {first_round}: rendering the replay buffer '
-            f'again ({len(keep)} worlds)')
-        replay = render_dataset(config, base_profile, [d['seed'] for d in keep],
-                                poses_per_world, overrides=[d['overrides'] for d in keep],
-                                **rollout_options)
-        buffer.add(replay['frames'], replay['labels'])
+        if first_round < settings.rounds:
+            keep = drawn[-math.ceil(settings.buffer_frames / poses_per_world):]
+            log(f'resumed {out_dir} after round {first_round}: rendering the replay buffer '
+                f'again ({len(keep)} worlds)')
+            replay = render_dataset(config, base_profile, [d['seed'] for d in keep],
+                                    poses_per_world, overrides=[d['overrides'] for d in keep],
+                                    **rollout_options)
+            buffer.add(replay['frames'], replay['labels'])
+        else:
+            log(f'{out_dir}: all {settings.rounds} rounds ran already; exporting the best')
     else:
         adr = adr_from_config(config)
     started = time.perf_counter()

@@ -35,10 +35,11 @@ def validation():
 
 def test_a_world_is_mastered_when_every_keypoint_is_found_on_average():
     errors = np.array([[1.0, 1.0, 3.0], [1.0, 1.0, 0.5],      # world 0: tcp mean 1.75
-                       [1.0, np.nan, 2.5], [1.0, np.nan, 2.5],  # world 1: top never seen
-                       [0.1, 0.1, 0.1], [5.0, 0.1, 0.1]])       # world 2: base mean 2.55
-    assert mastered(errors, 2, 2.0) == [True, False, False]
-    assert mastered(errors, 2, 2.6) == [True, True, True]
+                       [1.0, np.nan, 1.5], [1.0, 0.2, 2.5],     # world 1: tcp mean 2.0
+                       [0.1, 0.1, 0.1], [5.0, 0.1, 0.1],        # world 2: base mean 2.55
+                       [0.1, np.nan, 0.1], [0.1, np.nan, 0.1]])  # world 3: top never seen
+    assert mastered(errors, 2, 2.0) == [True, True, False, False]
+    assert mastered(errors, 2, 2.6) == [True, True, True, False]
 
 
 @pytest.mark.parametrize('success_px, widened', [(1e6, True), (1e-9, False)])

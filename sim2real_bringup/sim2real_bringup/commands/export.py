@@ -39,6 +39,8 @@ def run(args) -> int:
 
     if args.out.exists():
         raise FileExistsError(f'{args.out} exists already; datasets are never overwritten')
+    if not 0.0 < args.real_fraction < 1.0:
+        raise ValueError(f'--real-fraction must be in (0, 1), got {args.real_fraction}')
     calibration = read_calibration(args.calibration) if args.calibration else None
     if calibration is not None and calibration.table_height is None:
         raise ValueError(f'calibration file {args.calibration}: table_height is null (the '

@@ -17,6 +17,7 @@ Needs the optional training extra: pip install torch==2.13.0.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import shutil
 import sys
@@ -126,10 +127,16 @@ def run_keypoints(args) -> int:
 
     out = args.out or Path('runs') / (f'train-{args.randomization}{"-adr" if args.adr else ""}'
                                       f'-{args.seed}')
-    # an ADR run resumes from its checkpoint, or from its validation frames if it was stopped
-    # before the first round ended
-    resuming = args.adr and any((out / name).is_file()
-                                for name in ('adr_checkpoint.pt', 'validation.npz'))
+    # an ADR run resumes in its own folder (adr_run.json says with what), from its checkpoint
+    # or, stopped before the first round ended, from its validation frames
+    run_file = out / 'adr_run.json'
+    run_record = {'randomization': args.randomization, 'seed': args.seed,
+                  'worlds': args.worlds, 'rounds': args.rounds}
+    resuming = args.adr and run_file.is_file()
+    if resuming and json.loads(run_file.read_text()) != run_record:
+        raise ValueError(f'{run_file}: this ADR run was started with '
+                         f'{run_file.read_text().strip()}, not {json.dumps(run_record)}; '
+                         'resume it with those options or choose another --out')
     if out.exists() and not resuming:
         raise FileExistsError(f'{out} exists already; choose another --out')
     config = load_yaml('randomization.yaml')
@@ -211,6 +218,10 @@ def _train_adr(args, out: Path, config: dict, validation: dict, options: dict,
         partial = out / 'validation.partial.npz'
         np.savez_compressed(partial, **validation)
         partial.replace(out / 'validation.npz')     # whole or absent: a resume reads it
+    record = out / 'adr_run.json'
+    if not record.is_file():
+        record.write_text(json.dumps({'randomization': args.randomization, 'seed': args.seed,
+                                      'worlds': args.worlds, 'rounds': args.rounds}))
     settings = ADRTrainingConfig(rounds=args.rounds,
                                  worlds_per_round=max(1, args.worlds // args.rounds))
 

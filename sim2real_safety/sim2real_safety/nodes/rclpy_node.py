@@ -312,6 +312,12 @@ def run(node_class, args=None) -> None:
     A start-up error (a bad parameter, a missing model) is one line naming what is wrong,
     not a traceback.
     """
+    # rclpy's SIGINT handler shuts the context down (the executor's spin then ends) and chains
+    # to the Python handler it found: Python's default raises KeyboardInterrupt wherever the
+    # main thread is, even half-way through constructing an rclpy Task, whose __del__ then
+    # prints a traceback on the way out. A Python handler that does nothing leaves the
+    # shutdown to rclpy.
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
     rclpy.init(args=args)
     ros_node = interface = executor = None
     code = 0
