@@ -103,9 +103,11 @@ def bag_labels(bag: Path, calibration: CellCalibration, config: LabelConfig,
                preprocessor: ImagePreprocessor) -> dict:
     """``{episode number: (frames, labels)}`` of one bag's labelled episodes.
 
-    Two passes: events and states first (the windows), then the camera stream, whose frames
-    are decoded only inside a window, one per ``config.period``: a robot's camera at full
-    resolution is never held in memory.
+    Two passes: events and states first (the windows), then the camera stream, one message at
+    a time, keeping only the frames inside a window, one per ``config.period``: a robot's
+    camera at full resolution is never held in memory. A frame is placed by its header stamp
+    (when the camera took it); the states by when the bag received them, a few ms after
+    their stamp at most.
     """
     episodes, streams = read_episodes(bag, image_topic=None)
     states = _States(streams['states'])
