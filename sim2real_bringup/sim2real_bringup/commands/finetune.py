@@ -84,6 +84,7 @@ def run_keypoints(args, out: Path) -> int:
     from sim2real_policy.keypoints import render_dataset
     from sim2real_policy.models import resolve_model
     from sim2real_policy.policy import read_metadata
+    from sim2real_policy.rollout import Progress
     from sim2real_policy.train_keypoints import finetune_keypoints
 
     if args.real_dataset is None:
@@ -103,22 +104,18 @@ def run_keypoints(args, out: Path) -> int:
     started = time.perf_counter()
     options = rollout_options(args)
 
-    def rendered(what):
-        def progress(done, total):
-            print(f'  {what}: {done}/{total} worlds ({time.perf_counter() - started:.0f} s)',
-                  file=sys.stderr, flush=True)
-        return progress
-
     # Sim worlds from 3 * 10**6, their validation from 4 * 10**6: apart from training
     # (10**6...), its validation (2 * 10**6...) and every evaluation seed.
     base_seed = args.seed * 10**4
+    validation_worlds = max(1, args.sim_worlds // 4)
     sim = render_dataset(config, profile, range(3 * 10**6 + base_seed,
                                                 3 * 10**6 + base_seed + args.sim_worlds),
-                         progress=rendered(f'{profile} sim worlds'), **options)
+                         progress=Progress(f'{profile} sim worlds', args.sim_worlds), **options)
     validation = render_dataset(config, profile,
                                 range(4 * 10**6 + base_seed,
-                                      4 * 10**6 + base_seed + max(1, args.sim_worlds // 4)),
-                                progress=rendered('sim validation worlds'), **options)
+                                      4 * 10**6 + base_seed + validation_worlds),
+                                progress=Progress('sim validation worlds', validation_worlds),
+                                **options)
 
     def epoch(done, total, loss, p95, seconds):
         print(f'  epoch {done}/{total}: loss {loss:.3f}, real hold-out p95 {p95:.2f} px '
