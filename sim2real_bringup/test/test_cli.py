@@ -80,3 +80,20 @@ def test_calibrate_sim_records_a_bag_that_sysid_reads_back(tmp_path, capsys):
     # recording again to the same path is refused, nothing overwritten
     assert cli.main(['sysid', '--calibrate-sim', str(bag), '--no-fit']) == 2
     assert 'exists' in capsys.readouterr().err
+
+
+def test_train_from_identified_values_refuses_bad_files_in_one_line(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert cli.main(['train', '--sysid', str(tmp_path / 'absent.yaml'), '--out', str(out)]) == 2
+    assert 'absent.yaml: cannot read it' in capsys.readouterr().err
+    params = tmp_path / 'sysid_params.yaml'
+    params.write_text('fitted: {delay: 0.1}\n')
+    assert cli.main(['train', '--sysid', str(params), '--out', str(out)]) == 2
+    assert 'sysid_params.yaml: no sim_params mapping' in capsys.readouterr().err
+    params.write_text('sim_params: {action_delay: .nan}\n')
+    assert cli.main(['train', '--sysid', str(params), '--out', str(out)]) == 2
+    assert 'sim_params: action_delay must be a finite number' in capsys.readouterr().err
+    params.write_text('sim_params: {action_delay: 0.14}\n')
+    assert cli.main(['train', '--sysid', str(params), '--adr', '--out', str(out)]) == 2
+    assert '--sysid and --adr do not go together' in capsys.readouterr().err
+    assert not out.exists()

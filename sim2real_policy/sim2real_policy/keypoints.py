@@ -114,7 +114,7 @@ def render_samples(params, poses_per_world: int, size=FRAME_SIZE):
 class WorldRenderer:
     """A rollout worker: the frames and labels of a few worlds per specification."""
 
-    def __init__(self, config, profile: str, poses_per_world: int):
+    def __init__(self, config, profile, poses_per_world: int):
         self.randomizer = Randomizer(config, profile)
         self.poses = poses_per_world
 
@@ -132,14 +132,15 @@ class WorldRenderer:
         return np.asarray(frames, np.uint8), np.asarray(labels, np.float32)
 
 
-def render_dataset(config, profile: str, seeds, poses_per_world: int = 4,
+def render_dataset(config, profile, seeds, poses_per_world: int = 4,
                    workers: int | None = None, progress=None, overrides=None,
                    **rollout_options) -> dict:
     """Frames (N x H x W x 3 uint8) and labels (N x 3 x 2) of many worlds, in seed order.
 
     Worlds are rendered by :func:`sim2real_policy.rollout.run` in ``workers`` workers (default:
     the machine's cores), a few worlds per specification; the result does not depend on who
-    rendered them. ``overrides``: one mapping of pinned parameters per seed (or None).
+    rendered them. ``profile``: a profile's name or its mapping (:class:`Randomizer`).
+    ``overrides``: one mapping of pinned parameters per seed (or None).
     ``progress(worlds done, worlds)``.
     """
     from sim2real_policy import rollout

@@ -2,6 +2,8 @@
 import math
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import mujoco
 import numpy as np
 import pytest
@@ -9,7 +11,12 @@ import yaml
 
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
-from sim2real_policy.sim.randomization import RandomizationError, Randomizer, VisualRandomizer
+from sim2real_policy.sim.randomization import (
+    centred_profile,
+    RandomizationError,
+    Randomizer,
+    VisualRandomizer,
+)
 from sim2real_policy.sim.robot import GripperSim, HOME
 
 CONFIG = yaml.safe_load(
@@ -268,3 +275,41 @@ def test_heavy_yaw_draws_cover_the_circle_in_the_scene():
         with GripperSim(params, settle_s=0.05) as sim:
             yaws.append(sim.object_yaw())
     assert max(yaws) - min(yaws) > 3.0  # radians: the scene spans most of the circle
+
+
+@settings(max_examples=60, deadline=None)
+@given(delay=st.floats(0.0, 0.4), strength=st.floats(0.3, 2.0), friction=st.floats(0.0, 5.0))
+def test_identified_values_centre_the_physics_ranges(delay, strength, friction):
+    heavy = CONFIG['profiles']['heavy']
+    identified = {'action_delay': delay, 'actuator_strength': strength,
+                  'joint_friction': friction}
+    centred = centred_profile(heavy, identified)
+    for name in ('action_delay', 'actuator_strength'):
+        low, high = centred['physics'][name]
+        width = heavy['physics'][name][1] - heavy['physics'][name][0]
+        assert low >= 0.0 and low <= identified[name] <= high
+        if identified[name] - width / 2 >= 0.0:     # not cut at zero: same width, centred
+            assert high - low == pytest.approx(width)
+            assert (low + high) / 2 == pytest.approx(identified[name])
+    # heavy does not randomize the stage's dry friction: pinned to what was measured
+    assert centred['physics']['joint_friction'] == friction
+    # the rest of the profile is the profile's; the source mapping is left as it was
+    assert centred['visual'] == heavy['visual']
+    assert centred['physics']['object_mass'] == heavy['physics']['object_mass']
+    assert heavy['physics']['action_delay'] == [0.05, 0.25]
+    params = Randomizer(CONFIG, centred).sample(7)
+    assert params.joint_friction == friction
+    assert centred['physics']['action_delay'][0] <= params.action_delay \
+        <= centred['physics']['action_delay'][1]
+
+
+@pytest.mark.parametrize('identified, message', [
+    ({'mass': 1.0}, 'sysid.yaml: mass is not a numeric simulator parameter'),
+    ({'object_shape': 1.0}, 'sysid.yaml: object_shape is not a numeric simulator parameter'),
+    ({'action_delay': float('nan')}, 'sysid.yaml: action_delay must be a finite number'),
+    ({'action_delay': 'fast'}, 'sysid.yaml: action_delay must be a finite number'),
+    ({'object_rgb': 1.0}, 'sysid.yaml: object_rgb is not a numeric simulator parameter'),
+])
+def test_bad_identified_values_are_named(identified, message):
+    with pytest.raises(RandomizationError, match=message):
+        centred_profile(CONFIG['profiles']['heavy'], identified, 'sysid.yaml')

@@ -154,6 +154,26 @@ def _from_bags(bags, command_topic='/safety/command', joint_topic='/robot/joint_
     return trajectories, notes
 
 
+def read_sim_params(path: Path) -> dict:
+    """The identified simulator parameters (``sim_params``) of a sysid_params.yaml.
+
+    What ``sim2real train --sysid`` centres its randomization on. Errors are one line naming
+    the file and field.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f'{path}: cannot read it ({exc.strerror or exc})') from None
+    except yaml.YAMLError:
+        raise ValueError(f'{path}: not valid YAML') from None
+    values = data.get('sim_params') if isinstance(data, dict) else None
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f'{path}: no sim_params mapping (write it with sim2real sysid)')
+    return dict(values)
+
+
 def _write(fit, out: Path, trajectories) -> None:
     import matplotlib
     matplotlib.use('Agg')

@@ -52,6 +52,10 @@ def add_arguments(parser) -> None:
                              'randomization.yaml); resumes an interrupted run in --out')
     parser.add_argument('--rounds', type=int, default=40,
                         help='--adr: rounds (default 40), --worlds spread over them')
+    parser.add_argument('--sysid', type=Path, default=None, metavar='SYSID_PARAMS',
+                        help="centre the profile's physics ranges on the values identified "
+                             'on the robot (sysid_params.yaml of sim2real sysid): each range '
+                             'keeps its width; not with --adr')
     parser.add_argument('--bundle', action='store_true',
                         help='also install the model as the bundled policy of sim2real_policy')
     add_rollout_arguments(parser)
@@ -72,6 +76,8 @@ def run(args) -> int:
         raise ValueError(f'--seed must be in [0, 100), got {args.seed}')
     if args.worlds > 10**4:
         raise ValueError(f"--worlds must be at most 10000 (a seed's block), got {args.worlds}")
+    if args.sysid is not None and args.adr:
+        raise ValueError('--sysid and --adr do not go together (ADR moves its own ranges)')
     if args.kind == 'keypoints':
         return run_keypoints(args)
     from sim2real_bringup.config import load_yaml
@@ -80,15 +86,19 @@ def run(args) -> int:
     from sim2real_policy.rollout import Progress
     from sim2real_policy.sim.randomization import Randomizer
 
-    out = args.out or Path('runs') / f'train-{args.randomization}-{args.seed}'
+    out = args.out or Path('runs') / f'train-{_label(args)}-{args.seed}'
     if out.exists():
         raise FileExistsError(f'{out} exists already; choose another --out')
+    if args.dataset and args.sysid:
+        raise ValueError('--sysid centres the worlds a training collects; with --dataset it '
+                         'collects none')
     started = time.perf_counter()
     if args.dataset:
         dataset = data.load(args.dataset)
     else:
         episodes = args.episodes or DEFAULT_EPISODES.get(args.randomization, 150)
-        randomizer = Randomizer(load_yaml('randomization.yaml'), args.randomization)
+        config = load_yaml('randomization.yaml')
+        randomizer = Randomizer(config, _profile(args, config))
 
         # Demonstration seeds start at 10**6 so they never coincide with evaluation seeds.
         dataset = data.collect(randomizer, episodes, first_seed=10**6 + args.seed * 10**4,
@@ -105,8 +115,9 @@ def run(args) -> int:
                   file=sys.stderr, flush=True)
 
     summary = train.train(dataset, out, epochs=args.epochs or 25, seed=args.seed,
-                          model_id=f'grasp-{args.randomization}-s{args.seed}',
-                          extra={'randomization': args.randomization}, progress=epoch)
+                          model_id=f'grasp-{_label(args)}-s{args.seed}',
+                          extra={'randomization': args.randomization, **_sysid_extra(args)},
+                          progress=epoch)
     print(f'trained in {summary["seconds"]:.0f} s on {summary["samples"]} samples: '
           f'{out / "model.onnx"} (curves: {out / "training_curves.png"})')
     if args.bundle:
@@ -125,7 +136,7 @@ def run_keypoints(args) -> int:
     from sim2real_policy.keypoints import render_dataset
     from sim2real_policy.train_keypoints import train_keypoints
 
-    out = args.out or Path('runs') / (f'train-{args.randomization}{"-adr" if args.adr else ""}'
+    out = args.out or Path('runs') / (f'train-{_label(args)}{"-adr" if args.adr else ""}'
                                       f'-{args.seed}')
     # an ADR run resumes in its own folder (adr_run.json says with what), from its checkpoint
     # or, stopped before the first round ended, from its validation frames
@@ -146,6 +157,7 @@ def run_keypoints(args) -> int:
     if args.rounds < 1 or (args.adr and args.worlds < args.rounds):
         raise ValueError(f'--rounds must be >= 1 and at most --worlds ({args.worlds}), got '
                          f'{args.rounds}')
+    profile = _profile(args, config)
     started = time.perf_counter()
     base = args.seed * 10**4
 
@@ -162,12 +174,12 @@ def run_keypoints(args) -> int:
             validation = {k: saved[k] for k in saved.files}
     else:
         first = 2 * 10**6 + base
-        validation = render_dataset(config, args.randomization,
+        validation = render_dataset(config, profile,
                                     range(first, first + max(1, args.worlds // 10)),
                                     progress=rendered('validation'), **options)
     if args.adr:
         return _train_adr(args, out, config, validation, options, started)
-    training = render_dataset(config, args.randomization,
+    training = render_dataset(config, profile,
                               range(10**6 + base, 10**6 + base + args.worlds),
                               progress=rendered('training'), **options)
     out.mkdir(parents=True)
@@ -181,12 +193,40 @@ def run_keypoints(args) -> int:
 
     summary = train_keypoints(training, validation, out, epochs=args.epochs or 14,
                               seed=args.seed,
-                              model_id=f'keypoints-{args.randomization}-s{args.seed}',
+                              model_id=f'keypoints-{_label(args)}-s{args.seed}',
                               extra={'randomization': args.randomization,
-                                     'worlds': args.worlds}, progress=epoch)
+                                     'worlds': args.worlds, **_sysid_extra(args)},
+                              progress=epoch)
     _print_validation(summary)
     print(f'trained in {summary["seconds"]:.0f} s: {summary["model"]}')
     return _bundle(args, out, started)
+
+
+def _label(args) -> str:
+    return f'{args.randomization}-sysid' if args.sysid else args.randomization
+
+
+def _profile(args, config: dict):
+    """The profile's name, or with --sysid the profile centred on the identified values."""
+    from sim2real_bringup.commands.sysid import read_sim_params
+    from sim2real_policy.sim.randomization import centred_profile
+
+    if args.sysid is None:
+        return args.randomization
+    profiles = config.get('profiles', {})
+    if args.randomization not in profiles:
+        raise ValueError(f'unknown randomization profile {args.randomization!r}; choose from '
+                         f'{sorted(profiles)}')
+    identified = read_sim_params(args.sysid)
+    args.identified = identified    # recorded in the model's metadata
+    return centred_profile(profiles[args.randomization] or {}, identified,
+                           f'{args.sysid}: sim_params')
+
+
+def _sysid_extra(args) -> dict:
+    if args.sysid is None:
+        return {}
+    return {'sysid': {'file': str(args.sysid), 'sim_params': args.identified}}
 
 
 def _print_validation(summary: dict) -> None:

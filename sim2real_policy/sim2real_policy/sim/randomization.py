@@ -62,6 +62,39 @@ def check_ranges(section: Mapping, what: str) -> None:
         raise RandomizationError(f'{what}: unknown parameter(s) {unknown}')
 
 
+def centred_profile(profile: Mapping, identified: Mapping, source: str = 'identified') -> dict:
+    """``profile`` with its physics centred on identified values (``sim2real sysid``).
+
+    Each identified parameter's range keeps its width and moves so that its middle is the
+    identified value (a range that started at or above 0 is cut at 0: no negative delay or
+    gain); a parameter the profile does not randomize is pinned to the identified value.
+    Training worlds then scatter around the robot that was measured, not the nominal one.
+    ``identified``: SimParams field -> value (``sim_params`` of sysid_params.yaml); a bad
+    name or value is one line naming ``source``.
+    """
+    physics = dict((profile or {}).get('physics', {}))
+    for name, value in identified.items():
+        if name not in _PARAM_NAMES or not isinstance(getattr(SimParams(), name), float):
+            raise RandomizationError(f'{source}: {name} is not a numeric simulator parameter')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not np.isfinite(value):
+            raise RandomizationError(f'{source}: {name} must be a finite number, got {value!r}')
+        spec = physics.get(name)
+        if isinstance(spec, (list, tuple)) and len(spec) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec):
+            half = (float(spec[1]) - float(spec[0])) / 2.0
+            low, high = float(value) - half, float(value) + half
+            if spec[0] >= 0.0:
+                low = max(low, 0.0)
+            physics[name] = [low, max(high, low)]
+        elif spec is None or isinstance(spec, (int, float)):
+            physics[name] = float(value)
+        else:
+            raise RandomizationError(f'{source}: {name} is randomized as {spec!r}, which has '
+                                     'no centre to move')
+    return {**dict(profile or {}), 'physics': physics}
+
+
 class Randomizer:
     """Samples episodes of one profile (``none``, ``light``, ``heavy`` or a custom mapping)."""
 
