@@ -38,6 +38,13 @@ from sim2real_policy.sim.expert import GRASP_DEPTH, Plan, ReactiveExpert
 KIND = 'keypoint_planner'
 SQUEEZE = 0.006   # m the gripper is commanded inside its measured width while closing
 GRIP_TIME = 0.3   # s the fingers must stand still on an object before it counts as held
+# A descent is held up (the safety node's floor over a table lower than the cell was
+# commissioned for, a stiff stage) when, over the last STALL_TIME of it, the measured TCP
+# fell less than STALL_DESCENT between the window's halves (means: encoder noise of a few mm
+# per reading must not hide a stop). STALL_TIME is longer than the actuation delay (up to
+# 0.25 s in the heavy ranges), so a descent that has not started yet is never taken for one.
+STALL_TIME = 0.6      # s
+STALL_DESCENT = 0.003  # m; a moving descent falls 10 times that in half the window
 # N of closing effort that says the fingers press on something: a box gripped across its
 # corners (its yaw is not estimated) stops them wider than any object's width
 GRIP_EFFORT = 40.0
@@ -84,12 +91,16 @@ class GraspPlanner(ReactiveExpert):
 
     def __init__(self, position, min_width: float, max_width: float, gripping: bool = False,
                  previous_phase: str = '', open_width: float = 0.085, settled: bool = False,
-                 aim_offset=(0.0, 0.0)):
+                 aim_offset=(0.0, 0.0), stalled: bool = False):
         super().__init__(position, 0.0, 'cylinder', max_width, open_width)
         self.min_width = min_width
         self.gripping = gripping
         self.previous_phase = previous_phase
         self.settled = settled
+        # the stage has stood still for STALL_TIME while descending toward a grasp height
+        # below it: something holds it up (the safety node's floor over a table lower than the
+        # cell was commissioned for, a stiff stage), so it will get no lower
+        self.stalled = stalled
         # x, y added to every commanded target (not to the phase's errors): the integral of
         # a compliant stage's steady offset from the object, kept by the policy
         self.aim_offset = np.asarray(aim_offset, float)
@@ -111,6 +122,11 @@ class GraspPlanner(ReactiveExpert):
                 and math.hypot(tcp[0] - self.position[0], tcp[1] - self.position[1]) \
                 < self.DESCEND_TOLERANCE:
             return 'close'            # the stage stopped short of the grasp height
+        if phase == 'descend' and self.stalled and self.previous_phase in ('descend', 'close') \
+                and math.hypot(tcp[0] - self.position[0], tcp[1] - self.position[1]) \
+                < self.DESCEND_TOLERANCE:
+            return 'close'            # held up above it: grip as low as the stage gets (and
+            # stay closing: standing still on the floor is what the close does too)
         if phase == 'regrasp' and width >= self.min_width - 0.008:
             phase = 'lift'            # narrower than the widest object, not empty
         if phase == 'lift' and not self.gripping:
@@ -177,6 +193,25 @@ class KeypointGraspPolicy:
         self.widths: deque = deque()   # (stamp_ns, measured gripper width) of the last GRIP_TIME
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
         self.aim_offset = np.zeros(2)   # m, see GraspPlanner
+        self.descent: deque = deque()   # (stamp_ns, measured z) of this descent and close
+        self.descent_since: int | None = None
+
+    def _held_up(self, stamp_ns: int, z: float) -> bool:
+        """Whether the descent stopped falling (see STALL_TIME); keeps its window."""
+        if self.phase not in ('descend', 'close'):
+            self.descent.clear()
+            self.descent_since = None
+            return False
+        if self.descent_since is None:
+            self.descent_since = stamp_ns
+        self.descent.append((stamp_ns, z))
+        while stamp_ns - self.descent[0][0] > STALL_TIME * NS:
+            self.descent.popleft()
+        if stamp_ns - self.descent_since < STALL_TIME * NS or len(self.descent) < 4:
+            return False
+        heights = [h for _, h in self.descent]
+        half = len(heights) // 2
+        return float(np.mean(heights[:half]) - np.mean(heights[half:])) < STALL_DESCENT
 
     def table_height(self) -> float:
         """The calibrated table; below the touch-off's reach, the lowest it could be."""
@@ -247,6 +282,7 @@ class KeypointGraspPolicy:
             if dt > 0:
                 settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
         self.previous = (stamp_ns, tcp.copy(), float(width))
+        stalled = self._held_up(stamp_ns, float(tcp[2]))
         # Something is held when the fingers, told to close further, have stood still inside
         # the band of object widths for GRIP_TIME: longer than the gripper's lag, so a pause
         # of the fingers on their way shut is not taken for a grip.
@@ -273,7 +309,8 @@ class KeypointGraspPolicy:
                 self.aim_offset = np.clip(self.aim_offset + AIM_GAIN * error, -AIM_RADIUS,
                                           AIM_RADIUS)
             planner = GraspPlanner(target, self.min_width, self.max_width, gripping,
-                                   self.phase, settled=settled, aim_offset=self.aim_offset)
+                                   self.phase, settled=settled, aim_offset=self.aim_offset,
+                                   stalled=stalled)
             phase = planner.phase(tcp, width)
             if phase == 'regrasp' and self.phase != 'regrasp':
                 self.regrasps += 1   # an empty grasp: open, rise, try again

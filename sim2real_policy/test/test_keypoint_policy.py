@@ -163,6 +163,62 @@ def test_a_stage_that_stops_short_of_the_grasp_closes_there_and_is_held_down():
     assert np.all(plan.waypoints[1:-1, 2] <= 0.02 - 0.004 + 1e-9)
 
 
+def test_a_descent_held_up_far_above_the_grasp_closes_once_it_has_stood_still():
+    obj = (0.55, 0.0, 0.02)                       # grasp height 0.016
+    held_up = (0.55, 0.0, 0.05, 0.0)              # 34 mm above it: the safety node's floor
+    still = GraspPlanner(obj, 0.034, 0.052, previous_phase='descend', settled=True)
+    assert still.phase(held_up, 0.085) == 'descend'
+    stalled = GraspPlanner(obj, 0.034, 0.052, previous_phase='descend', settled=True,
+                           stalled=True)
+    assert stalled.phase(held_up, 0.085) == 'close'
+    # the close still aims at the grasp height: the floor, not the plan, holds the stage up
+    plan = stalled.plan(held_up, 0.085, settled=True)
+    assert np.all(plan.waypoints[1:-1, 2] <= 0.016 + 1e-9)
+    # a descent that has not begun (just approached), or a stage beside the object, goes on
+    approached = GraspPlanner(obj, 0.034, 0.052, previous_phase='approach', settled=True,
+                              stalled=True)
+    assert approached.phase(held_up, 0.085) == 'descend'
+    assert stalled.phase((0.57, 0.0, 0.05, 0.0), 0.085) != 'close'
+    # closing there goes on closing (it does not fall back to the descent it came from)
+    closing = GraspPlanner(obj, 0.034, 0.052, previous_phase='close', settled=True,
+                           stalled=True)
+    assert closing.phase(held_up, 0.07) == 'close'
+
+
+def test_the_policy_takes_a_descent_for_held_up_only_once_it_stopped_falling(policy):
+    from sim2real_policy.keypoint_policy import STALL_TIME
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    step = 50_000_000
+    stamps = list(range(step, int(3 * STALL_TIME * 1e9), step))
+
+    def phases(heights):
+        policy.reset()
+        policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)  # clear: seen
+        obj = np.median([e for _, e in policy.estimates], axis=0)
+        found = []
+        for stamp, dz in zip(stamps, heights):
+            policy.predict(frame, [obj[0], obj[1], obj[2] + dz, 0.0, 0.085, 0.0],
+                           stamp_ns=stamp)
+            found.append(policy.phase)
+        return found
+
+    # held up 35 mm above the object's centre, the encoder's readings 2 mm apart
+    noisy = [0.035 + 0.002 * (k % 2) for k in range(len(stamps))]
+    held = phases(noisy)
+    # the descent began with the first call; close once a whole STALL_TIME of it fell nowhere
+    closing = [t - stamps[0] >= STALL_TIME * 1e9 for t in stamps]
+    assert held == ['close' if c else 'descend' for c in closing]
+    # a stage still going down, at 40 mm/s, is never held up
+    falling = [0.10 - 0.002 * k for k in range(len(stamps))]
+    going = phases(falling)
+    assert all(p == 'descend' for p, dz in zip(going, falling) if dz > 0.03)
+
+
 def test_a_compliant_stage_is_aimed_past_the_object_by_the_planners_offset():
     obj = np.array([0.55, 0.0, 0.02])
     above = (0.53, 0.0, 0.2, 0.0)
