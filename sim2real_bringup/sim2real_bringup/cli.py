@@ -50,8 +50,10 @@ COMMANDS = {
              'summarise a rosbag2 bag: topics, types, message counts, duration'),
 }
 
-# Errors a user can fix: reported as one line, no traceback.
-_USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
+# Errors a user can fix: reported as one line, no traceback. OSError covers the file system's
+# (a folder that exists, a file that does not, no permission, a path through a file, a full
+# disk); its message names the path.
+_USER_ERRORS = (ValueError, OSError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:

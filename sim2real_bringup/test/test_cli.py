@@ -64,6 +64,12 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert cli.main(['demo', '--policy', str(tmp_path / 'no.onnx'), '--out',
                      str(tmp_path / 'y')]) == 2
     assert 'no.onnx not found' in capsys.readouterr().err
+    # the file system's errors too: here a path through a file
+    (tmp_path / 'a_file').write_text('')
+    assert cli.main(['sysid', '--excitation', str(tmp_path / 'a_file' / 'x.csv')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('sim2real sysid: error: ') and 'a_file' in err and len(
+        err.strip().splitlines()) == 1
 
 
 def test_calibrate_sim_records_a_bag_that_sysid_reads_back(tmp_path, capsys):
