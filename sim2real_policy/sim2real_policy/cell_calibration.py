@@ -290,18 +290,28 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
     window = max(2, int(round(config.stall_window / CONTROL_PERIOD)))
     heights = []
     z = config.touch_start_z
-    while z > config.touch_floor_z:
+    # at the floor, commanded on for a window plus the longest actuation delay (0.25 s in
+    # the heavy ranges): a table the fingertips reach just above it stops the stage late
+    linger = window + int(round(0.3 / CONTROL_PERIOD))
+    while linger > 0:
         z = max(config.touch_floor_z, z - config.touch_speed * CONTROL_PERIOD)
+        if z <= config.touch_floor_z:
+            linger -= 1
         robot.command((x, y, z, 0.0, 0.0))
         robot.wait(CONTROL_PERIOD)
         heights.append(float(robot.measured_tcp()[2]))
+        if len(heights) <= window:
+            continue
         # Only once the stage has been seen descending: before that, a command delay (up to
-        # a quarter second) looks like a stall and would report the table in mid-air.
-        descended = heights[0] - min(heights) > 0.005
-        if descended and len(heights) > window and z < heights[-1] - 0.004:
+        # a quarter second) looks like a stall and would report the table in mid-air. Means
+        # of half windows, never single readings: the encoder's noise (2 mm in the heavy
+        # ranges) made the first reading minus the lowest one look like a descent.
+        recent = np.asarray(heights[-window:])
+        now = float(np.mean(recent[window // 2:]))
+        descended = float(np.mean(heights[:window // 2])) - now > 0.005
+        if descended and z < now - 0.004:
             # commanded well below where it is, and no descent over the window: contact
-            recent = np.asarray(heights[-window:])
-            if np.mean(recent[:window // 2]) - np.mean(recent[window // 2:]) < 0.0005:
+            if np.mean(recent[:window // 2]) - now < 0.0005:
                 robot.command((x, y, float(np.mean(recent)) + 0.05, 0.0, 0.0))
                 robot.wait(0.5)
                 return float(np.mean(recent))

@@ -214,7 +214,7 @@ class KeypointGraspPolicy:
         return float(np.mean(heights[:half]) - np.mean(heights[half:])) < STALL_DESCENT
 
     def table_height(self) -> float:
-        """The calibrated table; below the touch-off's reach, the lowest it could be."""
+        """The calibrated table; below the touch-off's reach, the highest it could be."""
         table = self.calibration.table_height
         if table is None:
             return CellCalibrationConfig().touch_floor_z - TOUCH_OFF_TCP_HEIGHT

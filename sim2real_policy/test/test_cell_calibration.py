@@ -27,12 +27,29 @@ from sim2real_policy.sim.robot import GripperSim
     # after the descent begins, which must not read as contact
     (-0.01, {'action_delay': 0.25}),
     (0.04, {'action_delay': 0.25, 'joint_stiffness': 50.0}),
+    # a table the fingertips reach just above the stage's floor: contact comes after the
+    # command has stopped at the floor
+    (-0.03, {'action_delay': 0.25}),
+    (-0.033, {}),
 ])
 def test_the_touch_off_finds_the_table(table, physics):
     with GripperSim(SimParams(table_height=table, **physics)) as sim:
         robot = SimCellRobot(sim, VisualRandomizer({}, 0))
         contact = touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085])
     assert contact - TOUCH_OFF_TCP_HEIGHT == pytest.approx(table, abs=0.002)
+
+
+@pytest.mark.parametrize('seed', range(8))
+def test_encoder_noise_during_a_long_delay_is_not_taken_for_contact(seed):
+    # Before a delayed stage starts down, noisy readings (2 mm, the heavy ranges' most) once
+    # looked like a descent that had stopped: the table was reported in mid-air, 80 mm up.
+    table = (-0.02, 0.0, 0.03)[seed % 3]
+    with GripperSim(SimParams(seed=seed, table_height=table, action_delay=0.24,
+                              encoder_noise=0.002)) as sim:
+        robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+        contact = touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085])
+    assert contact is not None
+    assert contact - TOUCH_OFF_TCP_HEIGHT == pytest.approx(table, abs=0.003)
 
 
 def test_a_table_below_the_reach_is_reported_not_guessed():
