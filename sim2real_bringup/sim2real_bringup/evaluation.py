@@ -262,9 +262,11 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
                     'worker_max_rss_mb': list(stats.worker_max_rss_mb.values())},
         'seeds': [r['seed'] for r in results],
         'degraded_modes': _mode_counts(results),
+        # per episode, with its calibration's errors against the truth: which world a
+        # failure or a calibration outlier came from
         'episode_results': [{k: r[k] for k in ('seed', 'success', 'duration', 'lift_height',
                                                 'regrasps', 'unsafe_commands',
-                                                'degraded_modes')}
+                                                'degraded_modes', 'calibration')}
                             for r in results]}
 
 
