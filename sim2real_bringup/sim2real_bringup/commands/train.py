@@ -93,12 +93,14 @@ def run(args) -> int:
         raise ValueError('--sysid centres the worlds a training collects; with --dataset it '
                          'collects none')
     started = time.perf_counter()
+    identified = {}
     if args.dataset:
         dataset = data.load(args.dataset)
     else:
         episodes = args.episodes or DEFAULT_EPISODES.get(args.randomization, 150)
         config = load_yaml('randomization.yaml')
-        randomizer = Randomizer(config, _profile(args, config))
+        profile, identified = _profile(args, config)
+        randomizer = Randomizer(config, profile)
 
         # Demonstration seeds start at 10**6 so they never coincide with evaluation seeds.
         dataset = data.collect(randomizer, episodes, first_seed=10**6 + args.seed * 10**4,
@@ -116,7 +118,8 @@ def run(args) -> int:
 
     summary = train.train(dataset, out, epochs=args.epochs or 25, seed=args.seed,
                           model_id=f'grasp-{_label(args)}-s{args.seed}',
-                          extra={'randomization': args.randomization, **_sysid_extra(args)},
+                          extra={'randomization': args.randomization,
+                                 **_sysid_extra(args, identified)},
                           progress=epoch)
     print(f'trained in {summary["seconds"]:.0f} s on {summary["samples"]} samples: '
           f'{out / "model.onnx"} (curves: {out / "training_curves.png"})')
@@ -157,7 +160,7 @@ def run_keypoints(args) -> int:
     if args.rounds < 1 or (args.adr and args.worlds < args.rounds):
         raise ValueError(f'--rounds must be >= 1 and at most --worlds ({args.worlds}), got '
                          f'{args.rounds}')
-    profile = _profile(args, config)
+    profile, identified = _profile(args, config)
     started = time.perf_counter()
     base = args.seed * 10**4
 
@@ -195,7 +198,8 @@ def run_keypoints(args) -> int:
                               seed=args.seed,
                               model_id=f'keypoints-{_label(args)}-s{args.seed}',
                               extra={'randomization': args.randomization,
-                                     'worlds': args.worlds, **_sysid_extra(args)},
+                                     'worlds': args.worlds,
+                                     **_sysid_extra(args, identified)},
                               progress=epoch)
     _print_validation(summary)
     print(f'trained in {summary["seconds"]:.0f} s: {summary["model"]}')
@@ -206,27 +210,31 @@ def _label(args) -> str:
     return f'{args.randomization}-sysid' if args.sysid else args.randomization
 
 
-def _profile(args, config: dict):
-    """The profile's name, or with --sysid the profile centred on the identified values."""
+def _profile(args, config: dict) -> tuple:
+    """``(profile, identified values)`` of the training worlds.
+
+    The profile's name and ``{}``; with --sysid, the profile centred on the file's values, and
+    those values.
+    """
     from sim2real_bringup.commands.sysid import read_sim_params
     from sim2real_policy.sim.randomization import centred_profile
 
     if args.sysid is None:
-        return args.randomization
+        return args.randomization, {}
     profiles = config.get('profiles', {})
     if args.randomization not in profiles:
         raise ValueError(f'unknown randomization profile {args.randomization!r}; choose from '
                          f'{sorted(profiles)}')
     identified = read_sim_params(args.sysid)
-    args.identified = identified    # recorded in the model's metadata
     return centred_profile(profiles[args.randomization] or {}, identified,
-                           f'{args.sysid}: sim_params')
+                           f'{args.sysid}: sim_params'), identified
 
 
-def _sysid_extra(args) -> dict:
+def _sysid_extra(args, identified: dict) -> dict:
+    """The model's metadata of a --sysid run: what its ranges were centred on."""
     if args.sysid is None:
         return {}
-    return {'sysid': {'file': str(args.sysid), 'sim_params': args.identified}}
+    return {'sysid': {'file': str(args.sysid), 'sim_params': identified}}
 
 
 def _print_validation(summary: dict) -> None:
