@@ -11,6 +11,8 @@ Two kinds (``--kind``):
   ``adr_training`` of config/randomization.yaml (on top of the profile), widened as the
   network masters them, in ``--rounds`` rounds; the state is saved every round and the same
   command resumes an interrupted run (sim2real_policy/train_keypoints_adr.py).
+  With ``--sysid FILE`` (sysid_params.yaml of ``sim2real sysid``) the profile's physics ranges
+  are centred on the values identified on the robot, each keeping its width.
 * ``bc``: behaviour cloning of the expert end to end (model.onnx, model.pt for fine-tuning).
 
 Needs the optional training extra: pip install torch==2.13.0.
