@@ -194,20 +194,25 @@ class KeypointGraspPolicy:
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
         self.aim_offset = np.zeros(2)   # m, see GraspPlanner
         self.descent: deque = deque()   # (stamp_ns, measured z) of this descent and close
-        self.descent_since: int | None = None
+        # a close begun because the descent was held up goes on until it holds or misses:
+        # the noisy window would otherwise, now and then, send it back to the descent and
+        # open the fingers in the middle of the grip
+        self.closing_held_up = False
 
     def _held_up(self, stamp_ns: int, z: float) -> bool:
         """Whether the descent stopped falling (see STALL_TIME); keeps its window."""
         if self.phase not in ('descend', 'close'):
             self.descent.clear()
-            self.descent_since = None
             return False
-        if self.descent_since is None:
-            self.descent_since = stamp_ns
+        if self.descent and stamp_ns - self.descent[-1][0] > STALL_TIME * NS / 2:
+            # a pause (slow or missing inferences: the controller held the stage): what
+            # follows must show a whole window of its own
+            self.descent.clear()
         self.descent.append((stamp_ns, z))
-        while stamp_ns - self.descent[0][0] > STALL_TIME * NS:
+        # keep one reading at least STALL_TIME old, so the window spans all of STALL_TIME
+        while len(self.descent) > 1 and stamp_ns - self.descent[1][0] >= STALL_TIME * NS:
             self.descent.popleft()
-        if stamp_ns - self.descent_since < STALL_TIME * NS or len(self.descent) < 4:
+        if stamp_ns - self.descent[0][0] < STALL_TIME * NS or len(self.descent) < 4:
             return False
         heights = [h for _, h in self.descent]
         half = len(heights) // 2
@@ -282,7 +287,7 @@ class KeypointGraspPolicy:
             if dt > 0:
                 settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
         self.previous = (stamp_ns, tcp.copy(), float(width))
-        stalled = self._held_up(stamp_ns, float(tcp[2]))
+        stalled = self._held_up(stamp_ns, float(tcp[2])) or self.closing_held_up
         # Something is held when the fingers, told to close further, have stood still inside
         # the band of object widths for GRIP_TIME: longer than the gripper's lag, so a pause
         # of the fingers on their way shut is not taken for a grip.
@@ -300,6 +305,7 @@ class KeypointGraspPolicy:
             # nothing credible seen yet: hold where the robot is, gripper open
             hold = np.array([*tcp[:4], self.max_width + 0.033])
             actions = np.tile(hold, (horizon, 1))
+            self.closing_held_up = False
         else:
             error = target[:2] - tcp[:2]
             if settled and self.phase in ('approach', 'descend', 'close') \
@@ -315,6 +321,7 @@ class KeypointGraspPolicy:
             if phase == 'regrasp' and self.phase != 'regrasp':
                 self.regrasps += 1   # an empty grasp: open, rise, try again
             self.phase = phase
+            self.closing_held_up = phase == 'close' and stalled
             actions = planner.chunk(tcp, width, horizon, period, settled)
             if phase in ('approach', 'descend'):
                 # The fingers close only once the TCP is measured at grasp height. A chunk

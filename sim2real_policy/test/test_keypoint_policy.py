@@ -207,12 +207,32 @@ def test_the_policy_takes_a_descent_for_held_up_only_once_it_stopped_falling(pol
             found.append(policy.phase)
         return found
 
-    # held up 35 mm above the object's centre, the encoder's readings 2 mm apart
-    noisy = [0.035 + 0.002 * (k % 2) for k in range(len(stamps))]
-    held = phases(noisy)
-    # the descent began with the first call; close once a whole STALL_TIME of it fell nowhere
-    closing = [t - stamps[0] >= STALL_TIME * 1e9 for t in stamps]
-    assert held == ['close' if c else 'descend' for c in closing]
+    # held up 35 mm above the object's centre, the encoder's readings noisy (2 mm, the heavy
+    # ranges' most): a descent until a whole STALL_TIME of it fell nowhere, then a close that
+    # never goes back to the descent (which would open the fingers mid-grip)
+    noise = np.random.default_rng(7).normal(0.0, 0.002, len(stamps))
+    held = phases(0.035 + noise)
+    first = held.index('close')
+    assert all(p == 'descend' for p in held[:first])
+    assert all(p == 'close' for p in held[first:])
+    assert STALL_TIME * 1e9 <= stamps[first] - stamps[0] <= (STALL_TIME + 0.3) * 1e9
+    # nor when, closing, the window shows a fall again (the stage sinking 8 mm on the floor)
+    sinking = list(0.035 + noise[:first + 1]) + [0.035 - 0.001 * k for k in range(1, 9)]
+    assert phases(sinking)[first:] == ['close'] * (len(sinking) - first)
+    # a pause in the inferences (the controller held the stage) starts the window over: the
+    # readings after it must span a whole STALL_TIME of their own
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    still = [obj[0], obj[1], obj[2] + 0.035, 0.0, 0.085, 0.0]
+    policy.predict(frame, still, stamp_ns=step)
+    after_pause = [2 * 10**9 + k * step for k in range(int(STALL_TIME * 1e9) // step + 2)]
+    seen = []
+    for stamp in after_pause:
+        policy.predict(frame, still, stamp_ns=stamp)
+        seen.append(policy.phase)
+    assert seen == ['descend' if t - after_pause[0] < STALL_TIME * 1e9 else 'close'
+                    for t in after_pause]
     # a stage still going down, at 40 mm/s, is never held up
     falling = [0.10 - 0.002 * k for k in range(len(stamps))]
     going = phases(falling)
