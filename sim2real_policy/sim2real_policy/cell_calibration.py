@@ -67,7 +67,15 @@ class CellCalibrationConfig:
     touch_start_z: float = 0.10
     touch_speed: float = 0.02
     touch_floor_z: float = -0.02       # the stage's lowest reach
-    stall_window: float = 0.3          # s without descent = contact
+    # Contact: over stall_window, the means of its two halves fall less than stall_fall. At
+    # touch_speed a descent falls 5 mm between them; with 2 mm of encoder noise (the heavy
+    # ranges' most) the difference of two 25-reading means spreads 0.6 mm, so a moving stage
+    # is never taken for a stopped one (a 0.3 s window and 0.5 mm threshold did, about one
+    # touch-off in 14, reporting the table up to 0.1 m high).
+    stall_window: float = 0.5          # s
+    stall_fall: float = 0.001          # m
+    # s commanded on at the floor past a window: the longest actuation delay expected
+    touch_linger: float = 0.3
     camera_fovy: float = 45.0          # deg, the camera's nominal vertical field of view
 
 
@@ -290,9 +298,9 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
     window = max(2, int(round(config.stall_window / CONTROL_PERIOD)))
     heights = []
     z = config.touch_start_z
-    # at the floor, commanded on for a window plus the longest actuation delay (0.25 s in
-    # the heavy ranges): a table the fingertips reach just above it stops the stage late
-    linger = window + int(round(0.3 / CONTROL_PERIOD))
+    # at the floor, commanded on for a window plus the longest actuation delay: a stage that
+    # stops more than 4 mm above the floor (the contact test below) stops late
+    linger = window + int(round(config.touch_linger / CONTROL_PERIOD))
     while linger > 0:
         z = max(config.touch_floor_z, z - config.touch_speed * CONTROL_PERIOD)
         if z <= config.touch_floor_z:
@@ -311,7 +319,7 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
         descended = float(np.mean(heights[:window // 2])) - now > 0.005
         if descended and z < now - 0.004:
             # commanded well below where it is, and no descent over the window: contact
-            if np.mean(recent[:window // 2]) - now < 0.0005:
+            if np.mean(recent[:window // 2]) - now < config.stall_fall:
                 robot.command((x, y, float(np.mean(recent)) + 0.05, 0.0, 0.0))
                 robot.wait(0.5)
                 return float(np.mean(recent))
