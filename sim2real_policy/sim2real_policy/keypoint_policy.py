@@ -97,9 +97,9 @@ class GraspPlanner(ReactiveExpert):
         self.gripping = gripping
         self.previous_phase = previous_phase
         self.settled = settled
-        # the stage has stood still for STALL_TIME while descending toward a grasp height
-        # below it: something holds it up (the safety node's floor over a table lower than the
-        # cell was commissioned for, a stiff stage), so it will get no lower
+        # the descent stopped falling over STALL_TIME (or a close began so goes on): something
+        # holds the stage up (the safety node's floor over a table lower than the cell was
+        # commissioned for, a stiff stage), so it will get no lower
         self.stalled = stalled
         # x, y added to every commanded target (not to the phase's errors): the integral of
         # a compliant stage's steady offset from the object, kept by the policy
@@ -125,8 +125,7 @@ class GraspPlanner(ReactiveExpert):
         if phase == 'descend' and self.stalled and self.previous_phase in ('descend', 'close') \
                 and math.hypot(tcp[0] - self.position[0], tcp[1] - self.position[1]) \
                 < self.DESCEND_TOLERANCE:
-            return 'close'            # held up above it: grip as low as the stage gets (and
-            # stay closing: standing still on the floor is what the close does too)
+            return 'close'            # held up above it: grip as low as the stage gets
         if phase == 'regrasp' and width >= self.min_width - 0.008:
             phase = 'lift'            # narrower than the widest object, not empty
         if phase == 'lift' and not self.gripping:
