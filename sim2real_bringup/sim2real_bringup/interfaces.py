@@ -170,10 +170,27 @@ def _default_value(desc):
     return []
 
 
+@functools.lru_cache(maxsize=None)
+def _defaults(typename: str) -> tuple:
+    """Per field ``(name, value, desc)``: a scalar field's default, built once.
+
+    Scalars are immutable; ``value`` is None where each message needs a fresh one (arrays,
+    nested messages).
+    """
+    return tuple((name, _default_value(desc) if desc[0] == Nodetype.BASE else None, desc)
+                 for name, desc in _fielddefs(typename)[1])
+
+
 def default_message(typename: str):
     """An instance of ``typename`` with every field zero, empty or default-constructed."""
     cls = message_class(typename)
-    return cls(**{name: _default_value(desc) for name, desc in _fielddefs(typename)[1]})
+    return cls(**{name: _default_value(desc) if value is None else value
+                  for name, value, desc in _defaults(typename)})
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(typename: str) -> frozenset:
+    return frozenset(name for name, _ in _fielddefs(typename)[1])
 
 
 def make(typename: str, **fields):
@@ -181,9 +198,9 @@ def make(typename: str, **fields):
 
     Unknown field names raise :class:`MessageFieldError`; values are validated.
     """
-    names = [name for name, _ in _fielddefs(typename)[1]]
-    unknown = sorted(set(fields) - set(names))
-    if unknown:
+    if not _field_names(typename).issuperset(fields):
+        names = [name for name, _ in _fielddefs(typename)[1]]
+        unknown = sorted(set(fields) - set(names))
         raise MessageFieldError(f'{typename} has no field(s) {unknown}; fields are {names}')
     msg = default_message(typename)
     for name, value in fields.items():
@@ -253,9 +270,56 @@ def _check_primitive(value, prim: str, bound: int, where: str) -> None:
         raise MessageFieldError(f'{where}: {value} is outside the {prim} range [{low}, {high}]')
 
 
+def _quick_test(desc):
+    """A test that passes only values :func:`_check_value` passes, in a few operations.
+
+    None where there is none (lists of messages). Every message the suite publishes is
+    validated (twice in-process: built, then published), so the common case must be cheap;
+    whatever fails the quick test gets the full check and its exact error.
+    """
+    kind, rest = desc
+    if kind == Nodetype.NAME:
+        cls, fields = message_class(rest), _quick_tests(rest)
+        return lambda value: type(value) is cls and _passes(value, fields)
+    if kind == Nodetype.BASE:
+        prim, bound = rest
+        if prim in ('string', 'wstring'):
+            return lambda value: type(value) is str and (not bound or len(value) <= bound)
+        if prim == 'bool':
+            return lambda value: type(value) is bool
+        if prim.startswith('float'):
+            return lambda value: type(value) is float
+        low, high = _INT_RANGES[prim]
+        return lambda value: type(value) is int and low <= value <= high
+    sub, count = rest
+    if not (sub[0] == Nodetype.BASE and sub[1][0] in _NUMERIC_DTYPES):
+        return None
+    dtype = np.dtype(_NUMERIC_DTYPES[sub[1][0]])
+    if kind == Nodetype.ARRAY:
+        return lambda value: (type(value) is np.ndarray and value.dtype == dtype
+                              and value.ndim == 1 and len(value) == count)
+    return lambda value: (type(value) is np.ndarray and value.dtype == dtype
+                          and value.ndim == 1 and (not count or len(value) <= count))
+
+
+@functools.lru_cache(maxsize=None)
+def _quick_tests(typename: str) -> tuple:
+    """Per field of ``typename``: ``(name, desc, quick test or None)``."""
+    return tuple((name, desc, _quick_test(desc)) for name, desc in _fielddefs(typename)[1])
+
+
+def _passes(msg, fields: tuple) -> bool:
+    for name, _, test in fields:
+        if test is None or not test(getattr(msg, name)):
+            return False
+    return True
+
+
 def _check_fields(msg, typename: str, where: str) -> None:
-    for name, desc in _fielddefs(typename)[1]:
-        _check_value(getattr(msg, name), desc, f'{where}.{name}')
+    for name, desc, test in _quick_tests(typename):
+        value = getattr(msg, name)
+        if test is None or not test(value):
+            _check_value(value, desc, f'{where}.{name}')
 
 
 def validate(msg, typename: str | None = None) -> None:

@@ -1,6 +1,8 @@
 """Every interface round-trips through CDR; bad messages get errors naming the field."""
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 
@@ -124,3 +126,45 @@ def test_srv_without_separator_is_refused(tmp_path):
     (tmp_path / 'srv' / 'Broken.srv').write_text('string a\n')
     with pytest.raises(ifc.InterfaceError, match='Broken.srv.*---'):
         ifc.load_interface_definitions(tmp_path)
+
+
+# Values of every kind a field can be handed: the quick tests of validation must never pass
+# one the full check refuses.
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4),
+    st.sampled_from([np.float64(1.5), np.float32(2.0), np.int64(7), np.uint8(3), np.bool_(True)]),
+    st.builds(lambda dtype, size: np.zeros(size, dtype=dtype),
+              st.sampled_from([np.float64, np.float32, np.uint8, np.int8, np.int32, np.bool_]),
+              st.integers(0, 10)),
+    st.builds(lambda size: np.zeros((size, 2)), st.integers(0, 3)),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.sampled_from(['sim2real_msgs/msg/CartesianCommand', 'std_msgs/msg/Header',
+                     'builtin_interfaces/msg/Time']).map(ifc.default_message),
+)
+_FIELDS = [(typename, name) for typename in ifc.suite_types() + list(ifc.STANDARD_TYPES)
+           for name, _ in ifc._fielddefs(typename)[1]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=st.sampled_from(_FIELDS), value=_ANY_VALUE)
+def test_quick_validation_never_passes_what_the_full_check_refuses(field, value):
+    typename, name = field
+    msg = ifc.default_message(typename)
+    setattr(msg, name, value)
+    (desc, test), = [(d, t) for n, d, t in ifc._quick_tests(typename) if n == name]
+    try:
+        ifc._check_value(value, desc, name)
+    except ifc.MessageFieldError:
+        full = False
+    else:
+        full = True
+    if test is not None and test(value):
+        assert full, f'{typename}.{name} quick-passed {value!r}'
+    # validate() agrees with the full check of the field, the quick test or not
+    try:
+        ifc.validate(msg, typename)
+    except ifc.MessageFieldError as error:
+        assert not full and f'.{name}' in str(error)
+    else:
+        assert full
