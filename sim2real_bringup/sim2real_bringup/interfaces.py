@@ -270,10 +270,14 @@ def _check_primitive(value, prim: str, bound: int, where: str) -> None:
         raise MessageFieldError(f'{where}: {value} is outside the {prim} range [{low}, {high}]')
 
 
+# what a float field is usually handed (the full check also takes other numpy numbers)
+_QUICK_FLOAT_TYPES = frozenset({float, int, np.float64, np.float32})
+
+
 def _quick_test(desc):
     """A test that passes only values :func:`_check_value` passes, in a few operations.
 
-    None where there is none (lists of messages). Every message the suite publishes is
+    None where there is none. Every message the suite publishes is
     validated (twice in-process: built, then published), so the common case must be cheap;
     whatever fails the quick test gets the full check and its exact error.
     """
@@ -288,12 +292,19 @@ def _quick_test(desc):
         if prim == 'bool':
             return lambda value: type(value) is bool
         if prim.startswith('float'):
-            return lambda value: type(value) is float
+            return lambda value: type(value) in _QUICK_FLOAT_TYPES
         low, high = _INT_RANGES[prim]
         return lambda value: type(value) is int and low <= value <= high
     sub, count = rest
     if not (sub[0] == Nodetype.BASE and sub[1][0] in _NUMERIC_DTYPES):
-        return None
+        item = _quick_test(sub)   # a list: of strings, or of messages
+        if item is None:
+            return None
+        if kind == Nodetype.ARRAY:
+            return lambda value: (type(value) is list and len(value) == count
+                                  and all(map(item, value)))
+        return lambda value: (type(value) is list and (not count or len(value) <= count)
+                              and all(map(item, value)))
     dtype = np.dtype(_NUMERIC_DTYPES[sub[1][0]])
     if kind == Nodetype.ARRAY:
         return lambda value: (type(value) is np.ndarray and value.dtype == dtype

@@ -138,15 +138,17 @@ _ANY_VALUE = st.one_of(
               st.sampled_from([np.float64, np.float32, np.uint8, np.int8, np.int32, np.bool_]),
               st.integers(0, 10)),
     st.builds(lambda size: np.zeros((size, 2)), st.integers(0, 3)),
-    st.lists(st.integers(0, 3), max_size=3),
+    st.lists(st.integers(0, 3), max_size=3), st.lists(st.text(max_size=3), max_size=3),
+    st.lists(st.sampled_from(['diagnostic_msgs/msg/KeyValue', 'std_msgs/msg/Header'])
+             .map(ifc.default_message), max_size=2),
     st.sampled_from(['sim2real_msgs/msg/CartesianCommand', 'std_msgs/msg/Header',
                      'builtin_interfaces/msg/Time']).map(ifc.default_message),
 )
-_FIELDS = [(typename, name) for typename in ifc.suite_types() + list(ifc.STANDARD_TYPES)
-           for name, _ in ifc._fielddefs(typename)[1]]
+_TYPES = ifc.suite_types() + list(ifc.STANDARD_TYPES) + ['diagnostic_msgs/msg/DiagnosticStatus']
+_FIELDS = [(typename, name) for typename in _TYPES for name, _ in ifc._fielddefs(typename)[1]]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(field=st.sampled_from(_FIELDS), value=_ANY_VALUE)
 def test_quick_validation_never_passes_what_the_full_check_refuses(field, value):
     typename, name = field
