@@ -93,6 +93,7 @@ class GripperSim:
         self.commanded = tuple(float(v) for v in start)
         self.stuck_gripper = False   # fault injection: gripper ignores commands
         self.pushes = 0
+        self._pushed = False   # a push is on the object for the current substep
         _set_stage(self.model, self.data, start[:4])
         self.data.ctrl[4] = self._cal.control_for(start[4])
         self.rest_z = params.table_height + object_half_height(params)
@@ -128,16 +129,24 @@ class GripperSim:
         """Advance the physics by ``duration`` seconds (rounded to whole timesteps)."""
         steps = int(round(duration / TIMESTEP))
         push_p = self.params.push_rate * TIMESTEP
+        model, data = self.model, self.data
+        stage, gripper = self._stage_queue, self._gripper_queue
+        # ten substeps per control period, a hundred periods a second, in every rollout:
+        # the loop does only what a substep needs (a push lasts one substep)
         for _ in range(steps):
-            self._apply_due()
-            force = self.data.xfrc_applied[self._object_body]
-            force[:] = 0.0
+            now = data.time + 1e-12
+            if (stage and stage[0][0] <= now) or (gripper and gripper[0][0] <= now):
+                self._apply_due()
+            if self._pushed:
+                data.xfrc_applied[self._object_body] = 0.0
+                self._pushed = False
             if push_p > 0.0 and self.rng.random() < push_p:
                 direction = self.rng.normal(size=2)
                 direction /= np.linalg.norm(direction) + 1e-12
-                force[:2] = direction * self.params.push_force
+                data.xfrc_applied[self._object_body, :2] = direction * self.params.push_force
+                self._pushed = True
                 self.pushes += 1
-            mujoco.mj_step(self.model, self.data)
+            mujoco.mj_step(model, data)
 
     def place_stage(self, pose, settle_s: float = 0.15) -> None:
         """Put the stage at ``(x, y, z, yaw)`` at once and let the gripper reach ``pose[4]``.
