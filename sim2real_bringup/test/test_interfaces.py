@@ -128,6 +128,13 @@ def test_srv_without_separator_is_refused(tmp_path):
         ifc.load_interface_definitions(tmp_path)
 
 
+def _bad_header(sec):
+    """A Header whose nested stamp.sec is ``sec`` (valid or not): the quick test recurses."""
+    header = ifc.default_message('std_msgs/msg/Header')
+    header.stamp.sec = sec
+    return header
+
+
 # Values of every kind a field can be handed: the quick tests of validation must never pass
 # one the full check refuses.
 _ANY_VALUE = st.one_of(
@@ -143,6 +150,7 @@ _ANY_VALUE = st.one_of(
              .map(ifc.default_message), max_size=2),
     st.sampled_from(['sim2real_msgs/msg/CartesianCommand', 'std_msgs/msg/Header',
                      'builtin_interfaces/msg/Time']).map(ifc.default_message),
+    st.one_of(st.text(max_size=2), st.floats(), st.integers(-2**40, 2**40)).map(_bad_header),
 )
 _TYPES = ifc.suite_types() + list(ifc.STANDARD_TYPES) + ['diagnostic_msgs/msg/DiagnosticStatus']
 _FIELDS = [(typename, name) for typename in _TYPES for name, _ in ifc._fielddefs(typename)[1]]

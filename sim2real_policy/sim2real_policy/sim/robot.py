@@ -132,7 +132,8 @@ class GripperSim:
         model, data = self.model, self.data
         stage, gripper = self._stage_queue, self._gripper_queue
         # ten substeps per control period, a hundred periods a second, in every rollout:
-        # the loop does only what a substep needs (a push lasts one substep)
+        # the loop does only what a substep needs (a push lasts one substep; nothing else
+        # writes the object's applied force)
         for _ in range(steps):
             now = data.time + 1e-12
             if (stage and stage[0][0] <= now) or (gripper and gripper[0][0] <= now):
