@@ -209,14 +209,19 @@ def make(typename: str, **fields):
     return msg
 
 
-def _check_value(value, desc, where: str) -> None:
+def _check_value(value, desc, where: str, quick: bool = True) -> None:
+    """Raise :class:`MessageFieldError` unless ``value`` fits ``desc``.
+
+    ``quick=False``: nested fields by the full check too (the reference the quick tests are
+    tested against).
+    """
     kind, rest = desc
     if kind == Nodetype.NAME:
         cls = message_class(rest)
         if not isinstance(value, cls):
             raise MessageFieldError(
                 f'{where}: expected a {rest} message, got {type(value).__name__} {value!r:.60}')
-        _check_fields(value, rest, where)
+        _check_fields(value, rest, where, quick)
         return
     if kind == Nodetype.BASE:
         _check_primitive(value, rest[0], rest[1], where)
@@ -236,7 +241,7 @@ def _check_value(value, desc, where: str) -> None:
             raise MessageFieldError(f'{where}: expected a list, got {type(value).__name__}')
         size = len(value)
         for index, item in enumerate(value):
-            _check_value(item, sub, f'{where}[{index}]')
+            _check_value(item, sub, f'{where}[{index}]', quick)
     if kind == Nodetype.ARRAY and size != count:
         raise MessageFieldError(f'{where}: expected exactly {count} elements, got {size}')
     if kind == Nodetype.SEQUENCE and count and size > count:
@@ -326,11 +331,11 @@ def _passes(msg, fields: tuple) -> bool:
     return True
 
 
-def _check_fields(msg, typename: str, where: str) -> None:
+def _check_fields(msg, typename: str, where: str, quick: bool = True) -> None:
     for name, desc, test in _quick_tests(typename):
         value = getattr(msg, name)
-        if test is None or not test(value):
-            _check_value(value, desc, f'{where}.{name}')
+        if not quick or test is None or not test(value):
+            _check_value(value, desc, f'{where}.{name}', quick)
 
 
 def validate(msg, typename: str | None = None) -> None:

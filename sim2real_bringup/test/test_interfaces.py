@@ -164,7 +164,7 @@ def test_quick_validation_never_passes_what_the_full_check_refuses(field, value)
     setattr(msg, name, value)
     (desc, test), = [(d, t) for n, d, t in ifc._quick_tests(typename) if n == name]
     try:
-        ifc._check_value(value, desc, name)
+        ifc._check_value(value, desc, name, quick=False)
     except ifc.MessageFieldError:
         full = False
     else:
