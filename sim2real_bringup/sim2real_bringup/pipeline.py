@@ -52,6 +52,7 @@ from sim2real_policy.policy import model_digest
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
+from sim2real_policy.sim.scene import STAGE_JOINTS
 from sim2real_safety import limits as safety_limits
 from sim2real_safety.limits import SafetyLimits
 from sim2real_safety.node_interface import NS, Param, ParameterError, resolve_parameters
@@ -99,12 +100,22 @@ def commissioned_table(safety: SafetyLimits, table_height: float | None) -> dict
     fingertips cannot go through the table), so the floor it gives, table +
     ``table_clearance``, is never below the real table plus the clearance. Without a
     touch-off (``table_height`` None: table out of reach) the configured values stay ({}).
+
+    The workspace follows a lower table down, but never below the stage's z joint's trip
+    point (its lower limit plus ``joint_limit_margin``, where the joint monitor latches the
+    software stop) plus ``table_clearance``: a command the filter lets through must not trip
+    the monitor when the stage follows it (measured: a table touched off at -0.032 m let the
+    TCP down to -0.010 m, and 2 mm of encoder noise read -0.01503 m, a latched stop).
     """
     if table_height is None:
         return {}
     low = safety.workspace_min
     table = float(table_height)
-    return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], table)]}
+    bottom = table
+    for joint in safety.joint_limits:
+        if joint.name == STAGE_JOINTS[2]:   # the TCP's z (sim/scene.py)
+            bottom = max(bottom, joint.lower + safety.joint_limit_margin + safety.table_clearance)
+    return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], bottom)]}
 
 
 @dataclass

@@ -1,9 +1,13 @@
 """The full stack in-process: grasps with the expert, deterministic bags, safe commands."""
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from sim2real_bringup.bag import BagRecorder, read_bag
 from sim2real_bringup.config import load_yaml
-from sim2real_bringup.pipeline import Pipeline, PipelineConfig
+from sim2real_bringup.pipeline import commissioned_table, Pipeline, PipelineConfig
 from sim2real_bringup.topics import qos_map
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
@@ -64,3 +68,38 @@ def test_unknown_keys_and_out_of_range_values_are_errors_naming_them(overrides, 
     from sim2real_bringup.config import ConfigError
     with pytest.raises(ConfigError, match=message):
         PipelineConfig.load(overrides)
+
+
+_CONFIGURED_SAFETY = PipelineConfig.load().safety
+
+
+@settings(max_examples=300, deadline=None)
+@given(table=st.one_of(st.none(), st.floats(-0.2, 0.2)),
+       workspace_z=st.floats(-0.1, 0.1), clearance=st.floats(0.0, 0.05),
+       lower=st.floats(-0.2, 0.05), margin=st.floats(0.0, 0.02))
+def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, clearance, lower,
+                                                          margin):
+    """The commissioned cell's floor never lets the stage down to its z joint's trip point.
+
+    Whatever table the touch-off reports, the filter's floor stays above the reported table
+    plus the clearance and above the trip point plus the clearance (or the configured
+    workspace floor, if that was lower); the workspace is never raised.
+    """
+    configured = _CONFIGURED_SAFETY
+    limits = dataclasses.replace(
+        configured, workspace_min=(0.3, -0.25, workspace_z), table_clearance=clearance,
+        joint_limit_margin=margin,
+        joint_limits=tuple(dataclasses.replace(j, lower=lower) if j.name == 'stage_z' else j
+                           for j in configured.joint_limits))
+    cell = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in commissioned_table(limits, table).items()})
+    floor = max(cell.workspace_min[2], cell.table_height + cell.table_clearance)
+    configured_floor = max(workspace_z, limits.table_height + clearance)
+    trip = lower + margin
+    # never below the trip point plus the clearance, unless the configured workspace was
+    assert floor >= min(trip + clearance, workspace_z) - 1e-12
+    if table is not None:
+        assert floor >= table + clearance - 1e-12
+        assert cell.workspace_min[2] <= workspace_z
+    else:
+        assert floor == configured_floor
