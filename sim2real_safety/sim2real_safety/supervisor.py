@@ -74,7 +74,8 @@ FAULT_RULES = (
               'inputs_up'),
     FaultRule('gripper', Mode.GRIPPER_FAULT,
               'gripper fault flag, effort above max_gripper_effort, or a stall (commanded '
-              'open by stall_width_error while effort >= stall_effort for stall_time)',
+              'open by stall_width_error while effort >= stall_effort for stall_time, '
+              'opening less than stall_width_error meanwhile)',
               'hysteresis'),
     FaultRule('vision', Mode.VISION_DEGRADED,
               'camera unhealthy, no frame within camera_timeout, frozen for frozen_timeout, '
@@ -208,6 +209,7 @@ class Supervisor:
         self.transitions: list[Transition] = []
         self.acknowledgements: list[tuple[int, str, str]] = []
         self._stall_since_ns: int | None = None
+        self._stall_width = 0.0   # m measured when the stall window began
         self._silent = {'camera': False, 'policy': False}
         self._commanded_width: float | None = None
 
@@ -270,12 +272,19 @@ class Supervisor:
             return
         # A stall: told to open further than it is, pushing hard, not getting there. Closing
         # onto an object (commanded narrower than measured, high effort) is a grasp, not this.
+        # "Not getting there" is judged on the width: fingers that opened stall_width_error
+        # since the window began are opening, and the window starts over. Without that a
+        # gripper opening as it should behind a lagging drive (up to 0.25 s in the heavy
+        # ranges, the command ramping ahead at max_gripper_speed) was a fault (measured: 4
+        # re-grasps in 100 random realities).
         stalled = (self._commanded_width is not None
                    and self._commanded_width - gripper_width > cfg.stall_width_error
                    and abs(gripper_effort) >= cfg.stall_effort)
         if stalled:
-            if self._stall_since_ns is None:
+            if (self._stall_since_ns is None
+                    or gripper_width - self._stall_width >= cfg.stall_width_error):
                 self._stall_since_ns = now_ns
+                self._stall_width = gripper_width
             if now_ns - self._stall_since_ns >= cfg.stall_time * NS:
                 self._conditions['gripper'] = (
                     f'gripper stalled: commanded {self._commanded_width:.4f} m, measured '

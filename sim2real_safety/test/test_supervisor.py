@@ -1,6 +1,8 @@
 """The supervisor's transition table, row by row, plus coinciding faults and recovery."""
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from sim2real_safety.supervisor import (
@@ -317,3 +319,47 @@ def test_shipped_config_loads():
     path = Path(__file__).resolve().parents[2] / 'config' / 'supervisor.yaml'
     params = yaml.safe_load(path.read_text())['supervisor_node']['ros__parameters']
     assert SupervisorConfig.from_parameters(params).inference_deadline == 1.0
+
+
+def _stall_run(start_width, lead, speed, effort, seconds):
+    """Fingers told to open ``lead`` past them, opening at ``speed`` (m/s) at ``effort``.
+
+    The command keeps its lead (it ramps ahead of a lagging drive) until the fully open width;
+    returns the first time (s) the supervisor is in GRIPPER_FAULT, or None.
+    """
+    rig = started()
+    width = start_width
+    for tick in range(int(round(seconds * 100))):
+        width = min(0.085, width + speed * 0.01)
+        rig.gripper.update(gripper_width=width, gripper_effort=effort)
+        rig.commanded_width = min(0.085 + lead, width + lead)
+        rig.run(0.01)
+        if rig.mode == Mode.GRIPPER_FAULT:
+            return (tick + 1) * 0.01
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(start_width=st.floats(0.0, 0.08), lead=st.floats(CFG.stall_width_error * 1.01, 0.085),
+       speed=st.floats(2.0 * CFG.stall_width_error / CFG.stall_time, 0.3),
+       effort=st.floats(CFG.stall_effort, CFG.max_gripper_effort), sign=st.sampled_from([-1, 1]))
+def test_fingers_opening_behind_their_command_are_not_a_stall(start_width, lead, speed, effort,
+                                                              sign):
+    # opening at least twice stall_width_error per stall_time, until fully open: no fault while
+    # they move; stopped there with the command still ahead, a stall within stall_time
+    moving_for = (0.085 - start_width) / speed
+    fault = _stall_run(start_width, lead, speed, sign * effort, moving_for + 0.5)
+    assert fault is not None and moving_for < fault <= moving_for + CFG.stall_time + 0.02, fault
+
+
+@settings(max_examples=150, deadline=None)
+@given(start_width=st.floats(0.0, 0.075), lead=st.floats(CFG.stall_width_error * 1.01, 0.085),
+       creep=st.floats(0.0, 0.99), effort=st.floats(CFG.stall_effort, CFG.max_gripper_effort),
+       sign=st.sampled_from([-1, 1]))
+def test_fingers_that_do_not_get_there_are_a_stall_within_stall_time(start_width, lead, creep,
+                                                                     effort, sign):
+    # creeping open slower than stall_width_error per stall_time (a jam): a fault, no later
+    # than stall_time after the stall began
+    speed = creep * CFG.stall_width_error / (CFG.stall_time + 0.02)
+    fault = _stall_run(start_width, lead, speed, sign * effort, CFG.stall_time + 0.1)
+    assert fault is not None and fault <= CFG.stall_time + 0.02, fault
