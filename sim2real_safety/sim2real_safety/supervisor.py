@@ -75,7 +75,8 @@ FAULT_RULES = (
     FaultRule('gripper', Mode.GRIPPER_FAULT,
               'gripper fault flag, effort above max_gripper_effort, or a stall (commanded '
               'open by stall_width_error while effort >= stall_effort for stall_time, '
-              'opening less than stall_width_error meanwhile)',
+              'opening less than stall_width_error meanwhile, or for stall_opening_time in '
+              'all), a non-finite width',
               'hysteresis'),
     FaultRule('vision', Mode.VISION_DEGRADED,
               'camera unhealthy, no frame within camera_timeout, frozen for frozen_timeout, '
@@ -96,6 +97,8 @@ PARAMETERS = {
     'stall_width_error': ('commanded minus measured opening of a stall (m)', (0.0, 0.1)),
     'stall_effort': ('gripper effort of a stall (N)', (0.0, 1000.0)),
     'stall_time': ('how long a stall lasts before it is a fault (s)', (0.0, 60.0)),
+    'stall_opening_time': ('longest the fingers may keep opening behind their command before '
+                           'it is a stall anyway (s)', (0.0, 60.0)),
     'max_gripper_effort': ('gripper effort that is a fault by itself (N)', (0.0, 10000.0)),
     'max_consecutive_failures': ('failed grasps in a row allowed before a human', (0, 1000)),
     'vision_grace_period': ('time on the last good image before going home (s)',
@@ -120,6 +123,7 @@ class SupervisorConfig:
     stall_width_error: float = 0.005
     stall_effort: float = 20.0
     stall_time: float = 0.3
+    stall_opening_time: float = 1.0
     max_gripper_effort: float = 200.0
     max_consecutive_failures: int = 3
     vision_grace_period: float = 1.0
@@ -210,6 +214,9 @@ class Supervisor:
         self.acknowledgements: list[tuple[int, str, str]] = []
         self._stall_since_ns: int | None = None
         self._stall_width = 0.0   # m measured when the stall window began
+        self._stall_began_ns = 0   # when the stall condition began (opening does not reset)
+        self._opened_readings = 0  # readings in a row stall_width_error past _stall_width
+        self._unstalled_readings = 0   # readings in a row without the stall condition
         self._silent = {'camera': False, 'policy': False}
         self._commanded_width: float | None = None
 
@@ -266,6 +273,9 @@ class Supervisor:
         if gripper_fault:
             self._conditions['gripper'] = 'gripper driver reports a fault'
             return
+        if not math.isfinite(gripper_width):
+            self._conditions['gripper'] = f'gripper width {gripper_width} is not finite'
+            return
         if not math.isfinite(gripper_effort) or abs(gripper_effort) > cfg.max_gripper_effort:
             self._conditions['gripper'] = (f'gripper effort {gripper_effort:.1f} N > '
                                            f'max_gripper_effort {cfg.max_gripper_effort} N')
@@ -273,23 +283,41 @@ class Supervisor:
         # A stall: told to open further than it is, pushing hard, not getting there. Closing
         # onto an object (commanded narrower than measured, high effort) is a grasp, not this.
         # "Not getting there" is judged on the width: fingers that opened stall_width_error
-        # since the window began are opening, and the window starts over. Without that a
-        # gripper opening as it should behind a lagging drive (up to 0.25 s in the heavy
-        # ranges, the command ramping ahead at max_gripper_speed) was a fault (measured: 4
-        # re-grasps in 100 random realities).
+        # since the window began, on two readings in a row (one noisy reading is not a
+        # motion, nor does one reading without the condition end it), are opening, and the
+        # window starts over; but never past
+        # stall_opening_time from the first moment: a jam that creeps open is caught then.
+        # Without the restart a gripper opening as it should behind a lagging drive (up to
+        # 0.25 s in the heavy ranges, the command ramping ahead at max_gripper_speed) was a
+        # fault (measured: 4 re-grasps in 100 random realities).
         stalled = (self._commanded_width is not None
                    and self._commanded_width - gripper_width > cfg.stall_width_error
                    and abs(gripper_effort) >= cfg.stall_effort)
         if stalled:
-            if (self._stall_since_ns is None
-                    or gripper_width - self._stall_width >= cfg.stall_width_error):
-                self._stall_since_ns = now_ns
+            self._unstalled_readings = 0
+            if self._stall_since_ns is None:
+                self._stall_began_ns = self._stall_since_ns = now_ns
                 self._stall_width = gripper_width
-            if now_ns - self._stall_since_ns >= cfg.stall_time * NS:
+                self._opened_readings = 0
+            elif gripper_width - self._stall_width >= cfg.stall_width_error:
+                self._opened_readings += 1
+                if self._opened_readings >= 2:
+                    self._stall_since_ns = now_ns
+                    self._stall_width = gripper_width
+                    self._opened_readings = 0
+            else:
+                self._opened_readings = 0
+            if (now_ns - self._stall_since_ns >= cfg.stall_time * NS
+                    or now_ns - self._stall_began_ns >= cfg.stall_opening_time * NS):
                 self._conditions['gripper'] = (
                     f'gripper stalled: commanded {self._commanded_width:.4f} m, measured '
                     f'{gripper_width:.4f} m at {gripper_effort:.1f} N for '
-                    f'{(now_ns - self._stall_since_ns) / NS:.2f} s')
+                    f'{(now_ns - self._stall_since_ns) / NS:.2f} s '
+                    f'({(now_ns - self._stall_began_ns) / NS:.2f} s in all)')
+            return
+        # over only after two readings in a row: one noisy reading does not restart the clock
+        self._unstalled_readings += 1
+        if self._stall_since_ns is not None and self._unstalled_readings < 2:
             return
         self._stall_since_ns = None
         self._conditions['gripper'] = ''
