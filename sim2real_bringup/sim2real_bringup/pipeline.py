@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -111,10 +112,15 @@ def commissioned_table(safety: SafetyLimits, table_height: float | None) -> dict
         return {}
     low = safety.workspace_min
     table = float(table_height)
+    if not math.isfinite(table):
+        raise ValueError(f'commissioning: the touched-off table height is {table}')
     bottom = table
-    for joint in safety.joint_limits:
-        if joint.name == STAGE_JOINTS[2]:   # the TCP's z (sim/scene.py)
-            bottom = max(bottom, joint.lower + safety.joint_limit_margin + safety.table_clearance)
+    if safety.joint_limits:
+        z_joints = [j for j in safety.joint_limits if j.name == STAGE_JOINTS[2]]  # the TCP's z
+        # monitored joints without the stage's z (another robot): where the TCP may go
+        # without tripping them is not known here, so the workspace stays as configured
+        bottom = (max(bottom, z_joints[0].lower + safety.joint_limit_margin
+                      + safety.table_clearance) if z_joints else low[2])
     return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], bottom)]}
 
 

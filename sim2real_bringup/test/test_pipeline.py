@@ -1,5 +1,6 @@
 """The full stack in-process: grasps with the expert, deterministic bags, safe commands."""
 import dataclasses
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,9 +77,10 @@ _CONFIGURED_SAFETY = PipelineConfig.load().safety
 @settings(max_examples=300, deadline=None)
 @given(table=st.one_of(st.none(), st.floats(-0.2, 0.2)),
        workspace_z=st.floats(-0.1, 0.1), clearance=st.floats(0.0, 0.05),
-       lower=st.floats(-0.2, 0.05), margin=st.floats(0.0, 0.02))
+       lower=st.floats(-0.2, 0.05), margin=st.floats(0.0, 0.02),
+       z_name=st.sampled_from(['stage_z', 'z_axis', None]))
 def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, clearance, lower,
-                                                          margin):
+                                                          margin, z_name):
     """The commissioned cell's floor never lets the stage down to its z joint's trip point.
 
     Whatever table the touch-off reports, the filter's floor stays above the reported table
@@ -89,17 +91,26 @@ def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, cl
     limits = dataclasses.replace(
         configured, workspace_min=(0.3, -0.25, workspace_z), table_clearance=clearance,
         joint_limit_margin=margin,
-        joint_limits=tuple(dataclasses.replace(j, lower=lower) if j.name == 'stage_z' else j
-                           for j in configured.joint_limits))
+        joint_limits=tuple(dataclasses.replace(j, lower=lower, name=z_name)
+                           if j.name == 'stage_z' else j
+                           for j in configured.joint_limits if j.name != 'stage_z' or z_name))
     cell = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in commissioned_table(limits, table).items()})
     floor = max(cell.workspace_min[2], cell.table_height + cell.table_clearance)
     configured_floor = max(workspace_z, limits.table_height + clearance)
     trip = lower + margin
-    # never below the trip point plus the clearance, unless the configured workspace was
-    assert floor >= min(trip + clearance, workspace_z) - 1e-12
+    # never below the trip point plus the clearance, unless the configured workspace was;
+    # with the z joint under another name, never below the configured workspace
+    assert floor >= min(trip + clearance if z_name == 'stage_z' else workspace_z,
+                        workspace_z) - 1e-12
     if table is not None:
         assert floor >= table + clearance - 1e-12
         assert cell.workspace_min[2] <= workspace_z
     else:
         assert floor == configured_floor
+
+
+@pytest.mark.parametrize('table', [math.nan, math.inf, -math.inf])
+def test_a_non_finite_touched_off_table_is_refused(table):
+    with pytest.raises(ValueError, match='table height'):
+        commissioned_table(_CONFIGURED_SAFETY, table)
