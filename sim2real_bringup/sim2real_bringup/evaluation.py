@@ -23,6 +23,7 @@ import numpy as np
 from sim2real_bringup.config import load_yaml
 from sim2real_bringup.pipeline import load_runner, Pipeline, PipelineConfig
 from sim2real_policy import rollout
+from sim2real_policy.camera_geometry import GeometryError
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
@@ -146,7 +147,18 @@ class EpisodeEvaluator:
         """Run the episode of ``spec['seed']`` through the whole stack; plain values out."""
         config, seed = self.config, spec['seed']
         overrides = spec.get('overrides')
-        pipe = Pipeline(config, lambda i: self.params(seed, overrides), policy=self.runner)
+        try:
+            pipe = Pipeline(config, lambda i: self.params(seed, overrides), policy=self.runner)
+        except GeometryError as error:
+            # The cell's calibration found no camera (the network did not find the TCP at
+            # enough poses): on a robot the policy would not start. A failed episode, with
+            # its reason, not an evaluation that stops.
+            params = self.params(seed, overrides)
+            return {'seed': seed, 'success': False, 'duration': 0.0, 'lift_height': 0.0,
+                    'regrasps': 0, 'unsafe_commands': 0, 'degraded_modes': [],
+                    'overrides': {k: getattr(params, k) for k in overrides or {}},
+                    'latencies_s': [], 'inference_wall_s': [], 'calibration': None,
+                    'calibration_failed': str(error)}
         # The auditor checks the episode against the limits its cell was commissioned with
         # (the table from the touch-off; every other limit as configured).
         auditor = OutputAuditor(dataclasses.replace(
@@ -188,7 +200,8 @@ class EpisodeEvaluator:
                 'latencies_s': latencies,            # charged on the simulated clock
                 'inference_wall_s': list(pipe.wall_latencies),   # measured, wall clock
                 'calibration': (_calibration_check(pipe.calibrations[0])
-                                if pipe.calibrations else None)}
+                                if pipe.calibrations else None),
+                'calibration_failed': None}
 
 
 def acknowledgements_needed(outcomes: list[bool], max_consecutive_failures: int) -> int:
@@ -250,6 +263,7 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
         'inference_wall_ms_p99': _percentile(wall, 99),
         'calibration': calibration_summary([r['calibration'] for r in results
                                             if r['calibration'] is not None]),
+        'calibration_failed': sum(r['calibration_failed'] is not None for r in results),
         'regrasps': {'episodes_with_regrasp': sum(r['regrasps'] > 0 for r in results),
                      'recovered': sum(r['regrasps'] > 0 and r['success'] for r in results)},
         'unsafe_commands': sum(r['unsafe_commands'] for r in results),
@@ -266,7 +280,8 @@ def evaluate(model: str, where: str, episodes: int, first_seed: int = 0,
         # failure or a calibration outlier came from
         'episode_results': [{k: r[k] for k in ('seed', 'success', 'duration', 'lift_height',
                                                 'regrasps', 'unsafe_commands',
-                                                'degraded_modes', 'calibration')}
+                                                'degraded_modes', 'calibration',
+                                                'calibration_failed')}
                             for r in results]}
 
 

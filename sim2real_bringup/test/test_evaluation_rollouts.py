@@ -145,3 +145,14 @@ def test_sim2real_evaluate_compares_a_finetuned_model_with_the_cell_it_came_from
     assert finetune['after'] == cell['proxy_success']   # the same model on the same seeds
     assert cli.main(['evaluate', '--episodes', '1', '--only', 'heavy',
                      '--finetuned', str(tmp_path / 'missing.onnx')]) == 2
+
+
+def test_a_cell_whose_calibration_fails_is_a_failed_episode_not_a_stopped_evaluation():
+    # a camera tilted 0.8 rad away: the TCP is at none of the calibration poses; with the
+    # rollout layer's rule (an episode that raises stops everything) one such world ended a
+    # whole evaluation of a weak model on random realities
+    tilted = {'seed': 0, 'overrides': {'camera_tilt': 0.8}}
+    (result,), _ = run_episodes('bundled', 'none', [tilted], workers=1)
+    assert result['success'] is False
+    assert 'TCP was found at 0 of 17' in result['calibration_failed']
+    assert result['calibration'] is None and result['unsafe_commands'] == 0

@@ -110,6 +110,9 @@ def run(args) -> int:
         print(f'  {where}: {episodes} episodes in {rollout["seconds"]:.0f} s on '
               f'{rollout["workers"]} {rollout["backend"]} worker(s) (wall clock; start-up '
               f'{rollout["startup_seconds"]:.1f} s)', flush=True)
+        if result['calibration_failed']:
+            print(f'    the cell calibration failed in {result["calibration_failed"]} episode(s) '
+                  '(counted as failed)', flush=True)
         for mode, count in result['degraded_modes'].items():
             print(f'    supervisor went to {mode} in {count["episodes"]} episode(s), '
                   f'{count["failed_episodes"]} of them failed', flush=True)
