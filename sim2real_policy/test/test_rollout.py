@@ -152,12 +152,16 @@ def test_a_local_ray_listens_on_loopback_only(serial):
 
 
 CTRL_C_SCRIPT = """
+import signal
 import sys
 from sim2real_bringup.config import load_yaml
 from sim2real_policy import rollout
 from sim2real_policy.keypoints import WorldRenderer
 
 if __name__ == '__main__':
+    # as in a terminal: a test runner started as a background job hands its children SIGINT
+    # ignored (POSIX shells do that to asynchronous commands), and Ctrl-C would do nothing
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     task = rollout.Task(WorldRenderer, {'config': load_yaml('randomization.yaml'),
                                         'profile': 'heavy', 'poses_per_world': 4})
     def progress(done, total):
