@@ -282,9 +282,9 @@ _QUICK_FLOAT_TYPES = frozenset({float, int, np.float64, np.float32})
 def _quick_test(desc):
     """A test that passes only values :func:`_check_value` passes, in a few operations.
 
-    None where there is none. Every message the suite publishes is
-    validated (twice in-process: built, then published), so the common case must be cheap;
-    whatever fails the quick test gets the full check and its exact error.
+    None where there is none. Every message the suite publishes is validated (twice
+    in-process: built, then published), so the common case must be cheap; whatever fails the
+    quick test gets the full check and its exact error.
     """
     kind, rest = desc
     if kind == Nodetype.NAME:
