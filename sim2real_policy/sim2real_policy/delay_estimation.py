@@ -11,7 +11,8 @@ through the costs.
 A stage at rest says nothing about delay: an estimate is made only when the command moved at
 least ``min_excursion`` along some axis inside the window, and a window whose best fit is the
 slowest servo on the grid is dropped (the stage did not follow its command: it pressed on
-the table or the object). The median of the last three window fits feeds
+the table or the object). The median of the last three window fits (those made within one
+``window`` of each other: after a still spell, a fit from before it does not vote) feeds
 :class:`sim2real_policy.sysid.OnlineAdaptation` (the delay seen as a constant, ``phi = 1``):
 bounded, rate-limited steps, every update recorded, so a bad window moves the delay by at
 most ``max_step``.
@@ -95,6 +96,7 @@ class DelayEstimator:
                                            rate=config.rate, max_step=config.max_step)
         self._next_ns: int | None = None
         self._fits = np.zeros(MEDIAN_OF)
+        self._fit_times = np.full(MEDIAN_OF, -np.inf)   # s, when each fit was made
         self._fit_count = 0
         self.last_fit: dict | None = None   # the last window's fit: delay, gain, rms (m)
 
@@ -158,11 +160,16 @@ class DelayEstimator:
         self.last_fit = fit
         if fit is not None:
             # the median of the last few windows: one window spoiled by a contact or a
-            # push moves nothing
-            self._fits[self._fit_count % len(self._fits)] = fit['delay']
+            # push moves nothing. Only windows that overlap this one vote: after the stage
+            # stood still (a grasp closing, a reset), fits from before the spell describe
+            # the stage as it was then; measured in the delay drill, two such stale fits
+            # outvoted the first fit of a new delay and held the estimate back 2.5 s.
+            now_s = now_ns / NS
+            slot = self._fit_count % len(self._fits)
+            self._fits[slot], self._fit_times[slot] = fit['delay'], now_s
             self._fit_count += 1
-            recent = self._fits[:min(self._fit_count, len(self._fits))]
-            self.adaptation.update(1.0, float(np.median(recent)), now_ns / NS)
+            recent = self._fits[self._fit_times > now_s - self.config.window]
+            self.adaptation.update(1.0, float(np.median(recent)), now_s)
         return self.delay
 
     def _costs(self, costs, gains, delays, t, commands, measured, start) -> None:

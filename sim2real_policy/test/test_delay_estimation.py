@@ -66,6 +66,21 @@ def test_a_change_of_delay_is_followed_and_a_restart_keeps_the_estimate():
     assert estimator.delay == _close(0.15)
 
 
+def test_one_spoiled_window_moves_nothing_but_a_fit_from_before_a_still_spell_does_not_vote():
+    estimator = DelayEstimator(DelayEstimationConfig(initial=0.05))
+    for k in range(3):   # three overlapping windows: 50 ms
+        estimator.accept({'delay': 0.05}, (10_000 + 250 * k) * MS)
+    # the next window reads 300 ms (a contact): the median of three still says 50 ms
+    estimator.accept({'delay': 0.3}, 10_750 * MS)
+    assert estimator.delay == pytest.approx(0.05)
+    for k in range(2):   # two more at 50 ms
+        estimator.accept({'delay': 0.05}, (11_000 + 250 * k) * MS)
+    # the stage stood still 2 s (no window said anything), the delay changed meanwhile: the
+    # first window after the spell moves the estimate; the two fits before it do not outvote it
+    estimator.accept({'delay': 0.15}, 13_250 * MS)
+    assert estimator.delay == pytest.approx(0.1)   # one max_step up
+
+
 finite = st.floats(-1.0, 2.0)
 sample = st.one_of(finite, st.just(math.nan), st.just(math.inf))
 
