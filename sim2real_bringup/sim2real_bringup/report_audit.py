@@ -30,7 +30,8 @@ def audit_commands(series: dict, info: dict) -> dict:
     def auditor_for(episode: int) -> OutputAuditor:
         limits = config.safety
         if per_episode and config.runtime['commission_table'] and episode < len(calibrations):
-            table = commissioned_table(limits, calibrations[episode].get('table_height'))
+            table = commissioned_table(limits, calibrations[episode].get('table_height'),
+                                       calibrations[episode].get('table_height_max'))
             limits = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in table.items()})
         return OutputAuditor(limits)

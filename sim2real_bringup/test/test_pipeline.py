@@ -76,16 +76,18 @@ _CONFIGURED_SAFETY = PipelineConfig.load().safety
 
 @settings(max_examples=300, deadline=None)
 @given(table=st.one_of(st.none(), st.floats(-0.2, 0.2)),
+       bound=st.one_of(st.none(), st.floats(-0.2, 0.2)),
        workspace_z=st.floats(-0.1, 0.1), clearance=st.floats(0.0, 0.05),
        lower=st.floats(-0.2, 0.05), margin=st.floats(0.0, 0.02),
        z_name=st.sampled_from(['stage_z', 'z_axis', None]))
-def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, clearance, lower,
-                                                          margin, z_name):
+def test_commissioned_floor_never_trips_the_joint_monitor(table, bound, workspace_z, clearance,
+                                                          lower, margin, z_name):
     """The commissioned cell's floor never lets the stage down to its z joint's trip point.
 
-    Whatever table the touch-off reports, the filter's floor stays above the reported table
-    plus the clearance and above the trip point plus the clearance (or the configured
-    workspace floor, if that was lower); the workspace is never raised.
+    Whatever table the touch-off reports (or, out of its reach, the highest the table can
+    be), the filter's floor stays above that table plus the clearance and above the trip point
+    plus the clearance (or the configured workspace floor, if that was lower); the workspace
+    is never raised. Neither a table nor a bound: the configured floor.
     """
     configured = _CONFIGURED_SAFETY
     limits = dataclasses.replace(
@@ -94,8 +96,9 @@ def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, cl
         joint_limits=tuple(dataclasses.replace(j, lower=lower, name=z_name)
                            if j.name == 'stage_z' else j
                            for j in configured.joint_limits if j.name != 'stage_z' or z_name))
-    cell = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in commissioned_table(limits, table).items()})
+    cell = dataclasses.replace(limits, **{
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in commissioned_table(limits, table, bound).items()})
     floor = max(cell.workspace_min[2], cell.table_height + cell.table_clearance)
     configured_floor = max(workspace_z, limits.table_height + clearance)
     trip = lower + margin
@@ -103,8 +106,9 @@ def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, cl
     # with the z joint under another name, never below the configured workspace
     assert floor >= min(trip + clearance if z_name == 'stage_z' else workspace_z,
                         workspace_z) - 1e-12
-    if table is not None:
-        assert floor >= table + clearance - 1e-12
+    highest = table if table is not None else bound   # the table as high as it can be
+    if highest is not None:
+        assert floor >= highest + clearance - 1e-12
         assert cell.workspace_min[2] <= workspace_z
     else:
         assert floor == configured_floor
@@ -114,3 +118,5 @@ def test_commissioned_floor_never_trips_the_joint_monitor(table, workspace_z, cl
 def test_a_non_finite_touched_off_table_is_refused(table):
     with pytest.raises(ValueError, match='table height'):
         commissioned_table(_CONFIGURED_SAFETY, table)
+    with pytest.raises(ValueError, match='table height'):
+        commissioned_table(_CONFIGURED_SAFETY, None, table)

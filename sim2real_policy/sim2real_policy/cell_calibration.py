@@ -10,7 +10,9 @@
   The control node leads its chunks by it from the first tick.
 * **Table height**: a touch-off. The closed gripper descends slowly beside the workspace until
   the stage stops following its target; the contact height minus the tool's own height below
-  the TCP (:data:`TOUCH_OFF_TCP_HEIGHT`, a property of the gripper) is the table.
+  the TCP (:data:`TOUCH_OFF_TCP_HEIGHT`, a property of the gripper) is the table. A descent to
+  the stage's lowest reach without a contact bounds the table from above instead
+  (:func:`out_of_reach_table`).
 
 Nothing here reads the simulator's camera pose or table: the procedure uses commands, the
 measured TCP and camera frames, the same as on a robot. It talks to the robot through
@@ -32,6 +34,9 @@ CONTROL_PERIOD = 0.01
 # Height of the TCP above the surface its closed fingertips touch (m): the 2F-85's geometry,
 # measured once by a touch-off on a table of known height (test_cell_calibration checks it).
 TOUCH_OFF_TCP_HEIGHT = 0.0179
+# m the touch-off's command must be below the measured TCP before a stop counts as a contact:
+# a stage that lags its descending command is not resting on anything.
+CONTACT_LAG = 0.004
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,9 @@ class CellCalibration:
     points_seen: int
     extra: dict = field(default_factory=dict)
     actuation_delay: float | None = None   # s from command to stage motion; None: unknown
+    # m: with table_height None, the highest the table can be (the touch-off reached the
+    # stage's lowest point without a contact); None: no bound known (an older file)
+    table_height_max: float | None = None
 
     @property
     def matrix(self) -> np.ndarray:
@@ -115,10 +123,16 @@ class CellCalibration:
                                       and 0.0 <= float(delay) <= 1.0):
             raise ValueError(f'calibration actuation_delay must be None or in [0, 1] s, got '
                              f'{delay!r}')
+        bound = data.get('table_height_max')
+        if bound is not None and not (isinstance(bound, (int, float))
+                                      and math.isfinite(float(bound))):
+            raise ValueError(f'calibration table_height_max must be None or finite, got '
+                             f'{bound!r}')
         return cls(projection.tolist(), None if table is None else float(table),
                    float(data.get('reprojection_rms_px', math.nan)),
                    int(data.get('points_used', 0)), int(data.get('points_seen', 0)),
-                   dict(data.get('extra', {})), None if delay is None else float(delay))
+                   dict(data.get('extra', {})), None if delay is None else float(delay),
+                   None if table is not None or bound is None else float(bound))
 
 
 def read_calibration(path) -> CellCalibration:
@@ -317,7 +331,7 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
         recent = np.asarray(heights[-window:])
         now = float(np.mean(recent[window // 2:]))
         descended = float(np.mean(heights[:window // 2])) - now > 0.005
-        if descended and z < now - 0.004:
+        if descended and z < now - CONTACT_LAG:
             # commanded well below where it is, and no descent over the window: contact
             if np.mean(recent[:window // 2]) - now < config.stall_fall:
                 robot.command((x, y, float(np.mean(recent)) + 0.05, 0.0, 0.0))
@@ -326,6 +340,16 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
     robot.command((x, y, config.touch_start_z, 0.0, 0.0))
     robot.wait(1.0)
     return None
+
+
+def out_of_reach_table(config: CellCalibrationConfig) -> float:
+    """The highest a table can be when the touch-off found none (m).
+
+    The command went down to ``touch_floor_z``; a stage stopped by the table at least
+    :data:`CONTACT_LAG` above that would have been taken for a contact, so the fingertips met
+    nothing down to ``touch_floor_z + CONTACT_LAG``.
+    """
+    return config.touch_floor_z + CONTACT_LAG - TOUCH_OFF_TCP_HEIGHT
 
 
 def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None
@@ -380,4 +404,6 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
     else:
         keep[:] = True
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
-                           actuation_delay=probe.delay)
+                           actuation_delay=probe.delay,
+                           table_height_max=out_of_reach_table(config) if table is None
+                           else None)

@@ -6,6 +6,7 @@ from sim2real_policy.cell_calibration import (
     calibrate_cell,
     CellCalibration,
     CellCalibrationConfig,
+    out_of_reach_table,
     read_calibration,
     SimCellRobot,
     touch_off,
@@ -56,6 +57,28 @@ def test_a_table_below_the_reach_is_reported_not_guessed():
     with GripperSim(SimParams(table_height=-0.05)) as sim:
         robot = SimCellRobot(sim, VisualRandomizer({}, 0))
         assert touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085]) is None
+
+
+@pytest.mark.parametrize('physics', [
+    {}, {'action_delay': 0.25}, {'encoder_noise': 0.002, 'seed': 3},
+    {'joint_stiffness': 50.0, 'actuator_strength': 0.7},
+])
+def test_a_table_the_touch_off_does_not_find_is_never_above_its_bound(physics):
+    """Across the edge of the reach: found within 3 mm, or not found and under the bound.
+
+    The safety node's floor for a cell whose table was out of reach is that bound plus the
+    clearance: a table above it and not found would leave the fingertips less than the
+    clearance above it.
+    """
+    bound = out_of_reach_table(CellCalibrationConfig())
+    for table in np.arange(-0.040, -0.0295, 0.001):
+        with GripperSim(SimParams(table_height=float(table), **physics)) as sim:
+            robot = SimCellRobot(sim, VisualRandomizer({}, 0))
+            contact = touch_off(robot, CellCalibrationConfig(), [*sim.tcp(False), 0.085])
+        if contact is None:
+            assert table <= bound, (table, bound)
+        else:
+            assert contact - TOUCH_OFF_TCP_HEIGHT == pytest.approx(table, abs=0.003)
 
 
 class TruthDetector:
@@ -119,9 +142,16 @@ def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path)
     assert read_calibration(path) == calibration
     with pytest.raises(FileExistsError):
         write_calibration(calibration, path)          # never overwritten
+    # a table out of reach: no height, its bound kept
+    below = CellCalibration(np.arange(12.0).reshape(3, 4).tolist(), None, 0.3, 14, 17,
+                            table_height_max=-0.0339)
+    write_calibration(below, tmp_path / 'below.yaml')
+    assert read_calibration(tmp_path / 'below.yaml') == below
     for text, message in (('projection: [1, 2]', 'projection'),
                           ('- a list', 'not a mapping'),
                           ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,.nan]]', 'finite'),
+                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
+                           'table_height_max: .inf', 'table_height_max'),
                           ('{unclosed', 'calibration file')):
         bad = tmp_path / 'bad.yaml'
         bad.write_text(text)
