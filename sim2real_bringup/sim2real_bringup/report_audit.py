@@ -20,7 +20,9 @@ NS = 1e9
 
 def audit_commands(series: dict, info: dict) -> dict:
     """``{"commands", "unsafe", "first_problems", "what"}`` for the bag's safe commands."""
+    from sim2real_bringup.bag import BagError
     from sim2real_bringup.pipeline import commissioned_table, PipelineConfig
+    from sim2real_policy.cell_calibration import CellCalibration
 
     config = PipelineConfig.load()
     per_episode = info['clock'] == 'simulated'
@@ -30,8 +32,14 @@ def audit_commands(series: dict, info: dict) -> dict:
     def auditor_for(episode: int) -> OutputAuditor:
         limits = config.safety
         if per_episode and config.runtime['commission_table'] and episode < len(calibrations):
-            table = commissioned_table(limits, calibrations[episode].get('table_height'),
-                                       calibrations[episode].get('table_height_max'))
+            # checked as the replay checks it: a recorded calibration that is not one is an
+            # error naming the episode, never a cell commissioned from what it happens to say
+            try:
+                calibration = CellCalibration.from_dict(calibrations[episode])
+            except (ValueError, TypeError) as exc:
+                raise BagError(f'episode {episode}: recorded cell calibration: {exc}') from None
+            table = commissioned_table(limits, calibration.table_height,
+                                       calibration.table_height_max)
             limits = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in table.items()})
         return OutputAuditor(limits)

@@ -271,3 +271,28 @@ def test_report_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert cli.main(['report', str(tmp_path), str(tmp_path), str(tmp_path)]) == 2
     assert 'one run, or two' in capsys.readouterr().err
     assert not (tmp_path / 'report.html').exists()
+
+
+@pytest.mark.parametrize('recorded, message', [
+    ({'projection': [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], 'table_height_max': True},
+     'table_height_max'),
+    ({'projection': [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], 'table_height': '0.01'},
+     'table_height'),
+    ({'projection': [1, 2]}, 'projection'),
+])
+def test_the_audit_refuses_a_recorded_calibration_that_is_not_one(recorded, message):
+    """A bag's per-episode cell calibration commissions the audited floor: checked first."""
+    import json
+
+    from sim2real_bringup.bag import BagError
+    from sim2real_bringup.report_audit import audit_commands
+
+    series = {'results': [{'t_end': 1.0}], 'commands': [(0.5, 0.55, 0.0, 0.2, 0.0, 0.085)]}
+    info = {'clock': 'simulated', 'calibrations': json.dumps([recorded])}
+    with pytest.raises(BagError, match=f'episode 0: recorded cell calibration: .*{message}'):
+        audit_commands(series, info)
+    recorded.pop('table_height_max', None)
+    recorded.pop('table_height', None)
+    if recorded['projection'] != [1, 2]:
+        assert audit_commands(series, info | {'calibrations': json.dumps([recorded])})[
+            'commands'] == 1

@@ -37,6 +37,9 @@ TOUCH_OFF_TCP_HEIGHT = 0.0179
 # m the touch-off's command must be below the measured TCP before a stop counts as a contact:
 # a stage that lags its descending command is not resting on anything.
 CONTACT_LAG = 0.004
+# m added to a height the touch-off bounds the table by: the contact test compares means of
+# 25 readings, which spread 0.4 mm (1 sigma) at 2 mm of encoder noise, the heavy ranges' most.
+TOUCH_NOISE_MARGIN = 0.002
 
 
 @dataclass(frozen=True)
@@ -115,24 +118,28 @@ class CellCalibration:
         if projection.shape != (3, 4) or not np.all(np.isfinite(projection)):
             raise ValueError(f'calibration projection must be 3 x 4 finite numbers, got '
                              f'{data.get("projection")!r}')
-        table = data.get('table_height')
-        if table is not None and not math.isfinite(float(table)):
-            raise ValueError(f'calibration table_height must be finite, got {table!r}')
-        delay = data.get('actuation_delay')
-        if delay is not None and not (isinstance(delay, (int, float))
-                                      and 0.0 <= float(delay) <= 1.0):
-            raise ValueError(f'calibration actuation_delay must be None or in [0, 1] s, got '
-                             f'{delay!r}')
-        bound = data.get('table_height_max')
-        if bound is not None and not (isinstance(bound, (int, float))
-                                      and math.isfinite(float(bound))):
-            raise ValueError(f'calibration table_height_max must be None or finite, got '
-                             f'{bound!r}')
-        return cls(projection.tolist(), None if table is None else float(table),
+        table = _optional_number(data, 'table_height', (-math.inf, math.inf), 'm')
+        delay = _optional_number(data, 'actuation_delay', (0.0, 1.0), 's')
+        bound = _optional_number(data, 'table_height_max', (-math.inf, math.inf), 'm')
+        return cls(projection.tolist(), table,
                    float(data.get('reprojection_rms_px', math.nan)),
                    int(data.get('points_used', 0)), int(data.get('points_seen', 0)),
-                   dict(data.get('extra', {})), None if delay is None else float(delay),
-                   None if table is not None or bound is None else float(bound))
+                   dict(data.get('extra', {})), delay,
+                   None if table is not None else bound)
+
+
+def _optional_number(data: dict, key: str, bounds: tuple, unit: str) -> float | None:
+    """``data[key]``: None (absent or null) or a finite number in ``bounds``, else ValueError."""
+    value = data.get(key)
+    if value is None:
+        return None
+    # a YAML true/false or a quoted number is a mistake in the file, not a height
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or not bounds[0] <= value <= bounds[1]:
+        where = '' if math.isinf(bounds[0]) else f' in [{bounds[0]}, {bounds[1]}] {unit}'
+        raise ValueError(f'calibration {key} must be null or a finite number{where}, got '
+                         f'{value!r}')
+    return float(value)
 
 
 def read_calibration(path) -> CellCalibration:
@@ -305,6 +312,15 @@ def observe_tcp(robot: CellRobot, detector, config: CellCalibrationConfig):
 
 def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float | None:
     """Height of the TCP where the closed fingertips stop on the table (None: no contact)."""
+    return probe_table(robot, config, start)[0]
+
+
+def probe_table(robot: CellRobot, config: CellCalibrationConfig, start
+                ) -> tuple[float | None, float]:
+    """The touch-off: TCP contact height (None: no contact) and where the descent ended (m).
+
+    Where it ended: the mean measured TCP height over the last half stall window.
+    """
     x, y = config.touch_xy
     above = np.array([x, y, config.touch_start_z, 0.0, 0.0])
     _move(robot, start, above, config.speed)
@@ -336,20 +352,27 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
             if np.mean(recent[:window // 2]) - now < config.stall_fall:
                 robot.command((x, y, float(np.mean(recent)) + 0.05, 0.0, 0.0))
                 robot.wait(0.5)
-                return float(np.mean(recent))
+                return float(np.mean(recent)), float(np.mean(recent))
+    ended = float(np.mean(heights[-(window // 2):]))
     robot.command((x, y, config.touch_start_z, 0.0, 0.0))
     robot.wait(1.0)
-    return None
+    return None, ended
 
 
-def out_of_reach_table(config: CellCalibrationConfig) -> float:
+def out_of_reach_table(config: CellCalibrationConfig, ended_z: float | None = None) -> float:
     """The highest a table can be when the touch-off found none (m).
 
     The command went down to ``touch_floor_z``; a stage stopped by the table at least
-    :data:`CONTACT_LAG` above that would have been taken for a contact, so the fingertips met
-    nothing down to ``touch_floor_z + CONTACT_LAG``.
+    :data:`CONTACT_LAG` above that would have been taken for a contact (give or take the
+    noise of the test's means, :data:`TOUCH_NOISE_MARGIN`). A stage that had not got there
+    when the touch-off ended (slower than its servo should be, delayed past the linger) says
+    only that the table is below where it ended: ``ended_z``, the TCP's height then.
+    Whichever is higher.
     """
-    return config.touch_floor_z + CONTACT_LAG - TOUCH_OFF_TCP_HEIGHT
+    bound = config.touch_floor_z + CONTACT_LAG
+    if ended_z is not None:
+        bound = max(bound, float(ended_z))
+    return bound + TOUCH_NOISE_MARGIN - TOUCH_OFF_TCP_HEIGHT
 
 
 def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None
@@ -362,7 +385,7 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
     config = config or CellCalibrationConfig()
     robot = probe = _DelayProbe(robot)
     start = np.concatenate([robot.measured_tcp(), [0.085]])
-    contact = touch_off(robot, config, start)
+    contact, ended = probe_table(robot, config, start)
     table = None if contact is None else contact - TOUCH_OFF_TCP_HEIGHT
     reach = config.touch_floor_z - TOUCH_OFF_TCP_HEIGHT   # a lower table is out of reach
     here = np.concatenate([robot.measured_tcp(), [0.0]])
@@ -405,5 +428,5 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
         keep[:] = True
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
                            actuation_delay=probe.delay,
-                           table_height_max=out_of_reach_table(config) if table is None
-                           else None)
+                           table_height_max=out_of_reach_table(config, ended)
+                           if table is None else None)

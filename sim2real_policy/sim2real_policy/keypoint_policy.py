@@ -218,7 +218,11 @@ class KeypointGraspPolicy:
         return float(np.mean(heights[:half]) - np.mean(heights[half:])) < STALL_DESCENT
 
     def table_height(self) -> float:
-        """The calibrated table; below the touch-off's reach, the highest it could be."""
+        """The calibrated table; below the touch-off's reach, the stage's lowest reach.
+
+        A planning guess, for projecting pixels onto the table: the table is somewhere below
+        there. The safety bound is the calibration's ``table_height_max``, a few mm higher.
+        """
         table = self.calibration.table_height
         if table is None:
             return CellCalibrationConfig().touch_floor_z - TOUCH_OFF_TCP_HEIGHT
