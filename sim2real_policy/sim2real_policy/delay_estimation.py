@@ -14,8 +14,10 @@ slowest servo on the grid is dropped (the stage did not follow its command: it p
 the table or the object). The median of the last three window fits (those made within one
 ``window`` of each other: after a still spell, a fit from before it does not vote) feeds
 :class:`sim2real_policy.sysid.OnlineAdaptation` (the delay seen as a constant, ``phi = 1``):
-bounded, rate-limited steps, every update recorded, so a bad window moves the delay by at
-most ``max_step``.
+bounded, rate-limited steps, every update recorded. One bad window among three overlapping
+good ones moves nothing; the first window after a still spell votes alone, then as one of
+two, so a bad one there moves the delay by at most ``max_step`` per update, at most twice,
+before the windows after it bring it back (tested).
 
 The buffers are allocated once; :meth:`DelayEstimator.add_command` and
 :meth:`DelayEstimator.add_state` write one row each, so the control node can feed them from its
@@ -160,7 +162,10 @@ class DelayEstimator:
         self.last_fit = fit
         if fit is not None:
             # the median of the last few windows: one window spoiled by a contact or a
-            # push moves nothing. Only windows that overlap this one vote: after the stage
+            # push among good ones moves nothing. Only windows that overlap this one vote
+            # (the price: a spoiled first window after a spell moves it, see the module's
+            # docstring; a window that ended as the stage started, required to hold the
+            # response to its motion instead, slowed the drill by 0.3-1.4 s): after the stage
             # stood still (a grasp closing, a reset), fits from before the spell describe
             # the stage as it was then; measured in the delay drill, two such stale fits
             # outvoted the first fit of a new delay and held the estimate back 2.5 s.

@@ -81,6 +81,26 @@ def test_one_spoiled_window_moves_nothing_but_a_fit_from_before_a_still_spell_do
     assert estimator.delay == pytest.approx(0.1)   # one max_step up
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.floats(0.0, 0.3), st.floats(0.0, 0.3), st.floats(1.0, 10.0))
+def test_a_spoiled_first_window_after_a_still_spell_costs_at_most_two_steps(
+        delay, spoiled, spell_s):
+    """Good windows at ``delay``, a still spell, one spoiled window, then good ones again."""
+    cfg = DelayEstimationConfig(initial=delay, max_delay=0.3)
+    estimator = DelayEstimator(cfg)
+    t = 10_000 * MS
+    for _ in range(4):
+        t += 250 * MS
+        estimator.accept({'delay': delay}, t)
+    t += int(spell_s * 1000) * MS
+    errors = [abs(estimator.accept({'delay': spoiled}, t) - delay)]
+    for _ in range(12):
+        t += 250 * MS
+        errors.append(abs(estimator.accept({'delay': delay}, t) - delay))
+    assert max(errors) <= 2 * cfg.max_step + 1e-9
+    assert errors[-1] <= 0.1 * max(delay, 0.05)   # back within 10 % (or 5 ms) in 3 s
+
+
 finite = st.floats(-1.0, 2.0)
 sample = st.one_of(finite, st.just(math.nan), st.just(math.inf))
 
