@@ -244,8 +244,13 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
                        for t in inputs.get(topic, {})]
         if all(t % period_ns == 0 for t in robot_times):
             grid_s, start_ns = period_ns / NS, 1
-    calibrations = [CellCalibration.from_dict(c)
-                    for c in json.loads(custom.get(CALIBRATIONS_KEY, '[]'))]
+    calibrations = []
+    for episode, recorded in enumerate(json.loads(custom.get(CALIBRATIONS_KEY, '[]'))):
+        try:
+            calibrations.append(CellCalibration.from_dict(recorded))
+        except (ValueError, TypeError) as exc:
+            raise BagError(f'{bag}: episode {episode}: recorded cell calibration: {exc}'
+                           ) from None
     pipe = Pipeline(config, lambda i: SimParams(), policy=(
         'recorded' if policy in POLICIES_FROM_BAG else policy), backend=backend,
                     start_ns=max(0, start_ns - 1), episode_reset=reset,

@@ -37,7 +37,8 @@ def audit_commands(series: dict, info: dict) -> dict:
             try:
                 calibration = CellCalibration.from_dict(calibrations[episode])
             except (ValueError, TypeError) as exc:
-                raise BagError(f'episode {episode}: recorded cell calibration: {exc}') from None
+                raise BagError(f'{info.get("bag", "the bag")}: episode {episode}: recorded '
+                               f'cell calibration: {exc}') from None
             table = commissioned_table(limits, calibration.table_height,
                                        calibration.table_height_max)
             limits = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v

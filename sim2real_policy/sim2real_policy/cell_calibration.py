@@ -114,6 +114,8 @@ class CellCalibration:
     @classmethod
     def from_dict(cls, data: dict) -> 'CellCalibration':
         """The inverse of :meth:`to_dict`, checked."""
+        if not isinstance(data, dict):
+            raise ValueError(f'a calibration is a mapping, got {type(data).__name__}')
         projection = np.asarray(data.get('projection'), float)
         if projection.shape != (3, 4) or not np.all(np.isfinite(projection)):
             raise ValueError(f'calibration projection must be 3 x 4 finite numbers, got '
@@ -133,9 +135,14 @@ def _optional_number(data: dict, key: str, bounds: tuple, unit: str) -> float | 
     value = data.get(key)
     if value is None:
         return None
-    # a YAML true/false or a quoted number is a mistake in the file, not a height
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or not bounds[0] <= value <= bounds[1]:
+    # a YAML true/false or a quoted number is a mistake in the file, not a height; an int
+    # too large for a float is one too
+    try:
+        finite = (not isinstance(value, bool) and isinstance(value, (int, float))
+                  and math.isfinite(value))
+    except OverflowError:
+        finite = False
+    if not finite or not bounds[0] <= value <= bounds[1]:
         where = '' if math.isinf(bounds[0]) else f' in [{bounds[0]}, {bounds[1]}] {unit}'
         raise ValueError(f'calibration {key} must be null or a finite number{where}, got '
                          f'{value!r}')
@@ -371,6 +378,10 @@ def out_of_reach_table(config: CellCalibrationConfig, ended_z: float | None = No
     """
     bound = config.touch_floor_z + CONTACT_LAG
     if ended_z is not None:
+        if not math.isfinite(ended_z):
+            # max() would drop a NaN and keep the floor's bound, which needs the stage there
+            raise GeometryError(f'the touch-off ended at a TCP height of {ended_z} m: no '
+                                'bound on the table')
         bound = max(bound, float(ended_z))
     return bound + TOUCH_NOISE_MARGIN - TOUCH_OFF_TCP_HEIGHT
 

@@ -221,7 +221,8 @@ class KeypointGraspPolicy:
         """The calibrated table; below the touch-off's reach, the stage's lowest reach.
 
         A planning guess, for projecting pixels onto the table: the table is somewhere below
-        there. The safety bound is the calibration's ``table_height_max``, a few mm higher.
+        there. The safety bound is the calibration's ``table_height_max``: at least 6 mm
+        higher, more if the stage ended its descent above its floor.
         """
         table = self.calibration.table_height
         if table is None:

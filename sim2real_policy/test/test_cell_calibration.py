@@ -176,3 +176,21 @@ def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path)
         assert str(bad) in str(error.value) and '\n' not in str(error.value)
     with pytest.raises(ValueError, match='missing.yaml'):
         read_calibration(tmp_path / 'missing.yaml')
+    huge = tmp_path / 'huge.yaml'
+    huge.write_text('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\ntable_height_max: ' + '9' * 400)
+    with pytest.raises(ValueError, match='table_height_max') as error:
+        read_calibration(huge)
+    assert '\n' not in str(error.value)
+    with pytest.raises(ValueError, match='mapping'):
+        CellCalibration.from_dict(['not', 'a', 'mapping'])
+
+
+def test_a_touch_off_that_ended_at_no_height_bounds_nothing():
+    from sim2real_policy.camera_geometry import GeometryError
+
+    config = CellCalibrationConfig()
+    assert out_of_reach_table(config, -0.05) == out_of_reach_table(config)   # the floor's
+    assert out_of_reach_table(config, 0.05) > 0.05 - TOUCH_OFF_TCP_HEIGHT    # where it got
+    for ended in (float('nan'), float('inf')):
+        with pytest.raises(GeometryError, match='no bound'):
+            out_of_reach_table(config, ended)
