@@ -101,6 +101,28 @@ def test_a_spoiled_first_window_after_a_still_spell_costs_at_most_two_steps(
     assert errors[-1] <= 0.1 * max(delay, 0.05)   # back within 10 % (or 5 ms) in 3 s
 
 
+def test_a_window_without_the_stages_response_says_nothing():
+    """Still 1.5 s, then a 4 cm move: no fit until the stage has moved too, then the delay."""
+    sim = GripperSim(SimParams(action_delay=0.2))
+    estimator = DelayEstimator(DelayEstimationConfig())
+    start = sim.tcp(False)[:3]
+    still = np.tile(start, (150, 1))
+    moved = np.tile(start + [0.0, 0.0, -0.04], (100, 1))
+    fits = []
+    t = 0
+    for command in np.vstack([still, moved]):
+        sim.command((*command, 0.0, 0.085))
+        estimator.add_command(t, command)
+        sim.step(0.01)
+        t += 10 * MS
+        estimator.add_state(t, sim.tcp()[:3])
+        fits.append((t / 1e9, estimator.fit(estimator.snapshot(t))))
+    # the command jumped at 1.5 s and the stage 0.2 s later: in between, nothing
+    assert all(fit is None for when, fit in fits if when <= 1.7)
+    found = [fit for when, fit in fits if when >= 1.8 and fit is not None]
+    assert len(found) >= 35 and all(fit['delay'] == _close(0.2) for fit in found)
+
+
 finite = st.floats(-1.0, 2.0)
 sample = st.one_of(finite, st.just(math.nan), st.just(math.inf))
 
