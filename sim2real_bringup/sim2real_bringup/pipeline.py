@@ -93,6 +93,32 @@ SPECS = {spec.executable: spec for spec in (lg.SAFETY, lg.SUPERVISOR, lg.CONTROL
                                             lg.CALIBRATION)}
 
 
+def recorded_calibrations(text: str | None, bag) -> list:
+    """The cell calibrations a run recorded (custom data :data:`CALIBRATIONS_KEY`), checked.
+
+    A recorded calibration that is not one is a BagError naming the bag and the episode, never
+    a cell commissioned from whatever it happens to say.
+    """
+    from sim2real_bringup.bag import BagError
+    from sim2real_policy.cell_calibration import CellCalibration
+
+    try:
+        recorded = json.loads(text or '[]')
+    except ValueError as exc:
+        raise BagError(f'{bag}: recorded cell calibrations: {exc}') from None
+    if not isinstance(recorded, list):
+        raise BagError(f'{bag}: recorded cell calibrations: a list, got '
+                       f'{type(recorded).__name__}')
+    calibrations = []
+    for episode, data in enumerate(recorded):
+        try:
+            calibrations.append(CellCalibration.from_dict(data))
+        except (ValueError, TypeError) as exc:
+            raise BagError(f'{bag}: episode {episode}: recorded cell calibration: {exc}'
+                           ) from None
+    return calibrations
+
+
 def commissioned_table(safety: SafetyLimits, table_height: float | None,
                        table_height_max: float | None = None) -> dict:
     """The safety node's table parameters for a cell whose table was touched off.

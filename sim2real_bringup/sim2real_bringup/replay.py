@@ -25,9 +25,13 @@ from typing import Callable
 
 from sim2real_bringup import interfaces as ifc
 from sim2real_bringup.bag import BagError, BagRecorder, custom_data, read_bag
-from sim2real_bringup.pipeline import CALIBRATIONS_KEY, Pipeline, PipelineConfig
+from sim2real_bringup.pipeline import (
+    CALIBRATIONS_KEY,
+    Pipeline,
+    PipelineConfig,
+    recorded_calibrations,
+)
 from sim2real_bringup.topics import BY_NAME, qos_map
-from sim2real_policy.cell_calibration import CellCalibration
 from sim2real_policy.sim.params import SimParams
 from sim2real_safety.node_interface import NS
 
@@ -244,13 +248,7 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
                        for t in inputs.get(topic, {})]
         if all(t % period_ns == 0 for t in robot_times):
             grid_s, start_ns = period_ns / NS, 1
-    calibrations = []
-    for episode, recorded in enumerate(json.loads(custom.get(CALIBRATIONS_KEY, '[]'))):
-        try:
-            calibrations.append(CellCalibration.from_dict(recorded))
-        except (ValueError, TypeError) as exc:
-            raise BagError(f'{bag}: episode {episode}: recorded cell calibration: {exc}'
-                           ) from None
+    calibrations = recorded_calibrations(custom.get(CALIBRATIONS_KEY), bag)
     pipe = Pipeline(config, lambda i: SimParams(), policy=(
         'recorded' if policy in POLICIES_FROM_BAG else policy), backend=backend,
                     start_ns=max(0, start_ns - 1), episode_reset=reset,

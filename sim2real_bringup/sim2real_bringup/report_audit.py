@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import json
 
 from sim2real_bringup.config import config_digest
 from sim2real_safety.audit import OutputAuditor
@@ -20,25 +19,22 @@ NS = 1e9
 
 def audit_commands(series: dict, info: dict) -> dict:
     """``{"commands", "unsafe", "first_problems", "what"}`` for the bag's safe commands."""
-    from sim2real_bringup.bag import BagError
-    from sim2real_bringup.pipeline import commissioned_table, PipelineConfig
-    from sim2real_policy.cell_calibration import CellCalibration
+    from sim2real_bringup.pipeline import (
+        commissioned_table,
+        PipelineConfig,
+        recorded_calibrations,
+    )
 
     config = PipelineConfig.load()
     per_episode = info['clock'] == 'simulated'
-    calibrations = json.loads(info['calibrations']) if info.get('calibrations') else []
+    calibrations = (recorded_calibrations(info['calibrations'], info.get('bag', 'the bag'))
+                    if per_episode and config.runtime['commission_table'] else [])
     ends = [r['t_end'] for r in series['results']]
 
     def auditor_for(episode: int) -> OutputAuditor:
         limits = config.safety
         if per_episode and config.runtime['commission_table'] and episode < len(calibrations):
-            # checked as the replay checks it: a recorded calibration that is not one is an
-            # error naming the episode, never a cell commissioned from what it happens to say
-            try:
-                calibration = CellCalibration.from_dict(calibrations[episode])
-            except (ValueError, TypeError) as exc:
-                raise BagError(f'{info.get("bag", "the bag")}: episode {episode}: recorded '
-                               f'cell calibration: {exc}') from None
+            calibration = calibrations[episode]
             table = commissioned_table(limits, calibration.table_height,
                                        calibration.table_height_max)
             limits = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v

@@ -120,3 +120,19 @@ def test_a_non_finite_touched_off_table_is_refused(table):
         commissioned_table(_CONFIGURED_SAFETY, table)
     with pytest.raises(ValueError, match='table height'):
         commissioned_table(_CONFIGURED_SAFETY, None, table)
+
+
+@pytest.mark.parametrize('text, message', [
+    ('{not json', 'bag.mcap: recorded cell calibrations'),
+    ('{"projection": 1}', 'bag.mcap: recorded cell calibrations: a list, got dict'),
+    ('[{"projection": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]}, {"projection": [1]}]',
+     'bag.mcap: episode 1: recorded cell calibration: .*projection'),
+])
+def test_recorded_calibrations_that_are_not_ones_name_the_bag_and_episode(text, message):
+    from sim2real_bringup.bag import BagError
+    from sim2real_bringup.pipeline import recorded_calibrations
+
+    with pytest.raises(BagError, match=message) as error:
+        recorded_calibrations(text, 'bag.mcap')
+    assert '\n' not in str(error.value)
+    assert recorded_calibrations(None, 'bag.mcap') == []
