@@ -18,6 +18,7 @@ pytest.importorskip('control_msgs.action', reason='needs control_msgs (ROS 2)')
 if shutil.which('ros2') is None:
     pytest.skip('needs the ros2 command (source install/setup.bash)', allow_module_level=True)
 
+from bench_control_ros import stamped_rate  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from launch_harness import Launched  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -33,10 +34,6 @@ LATCHED = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
 
 def stamps(messages) -> list[float]:
     return [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in messages]
-
-
-def rate(stamped: list[float]) -> float:
-    return (len(stamped) - 1) / (stamped[-1] - stamped[0])
 
 
 @pytest.fixture(scope='module')
@@ -63,9 +60,9 @@ def test_the_suite_drives_the_standard_interfaces(robot):
                       and len(robot.targets) - start_t >= 1000, 40)
     command_stamps = stamps(robot.commands[start_c:])
     target_stamps = stamps(robot.targets[start_t:])
-    print(f'robot.launch: /safety/command {rate(command_stamps):.2f} Hz, /arm/target_pose '
-          f'{rate(target_stamps):.2f} Hz (header stamps, wall clock, measured; a figure, '
-          f'not an assertion)')
+    print(f'robot.launch: /safety/command {stamped_rate(robot.commands[start_c:]):.2f} Hz, '
+          f'/arm/target_pose {stamped_rate(robot.targets[start_t:]):.2f} Hz (header stamps, '
+          f'wall clock, measured; a figure, not an assertion)')
     # one command per tick and one target per command, in order: no stamp repeats or goes back
     assert all(b > a for a, b in zip(command_stamps, command_stamps[1:]))
     assert all(b > a for a, b in zip(target_stamps, target_stamps[1:]))

@@ -164,13 +164,12 @@ class DelayEstimator:
         self.last_fit = fit
         if fit is not None:
             # the median of the last few windows: one window spoiled by a contact or a
-            # push among good ones moves nothing. Only windows that overlap this one vote
-            # (the price: a spoiled first window after a spell moves it, see the module's
-            # docstring; a window that ended as the stage started, required to hold the
-            # response to its motion instead, slowed the drill by 0.3-1.4 s): after the stage
-            # stood still (a grasp closing, a reset), fits from before the spell describe
-            # the stage as it was then; measured in the delay drill, two such stale fits
-            # outvoted the first fit of a new delay and held the estimate back 2.5 s.
+            # push among good ones moves nothing. Only windows that overlap this one vote:
+            # after the stage stood still (a grasp closing, a reset), fits from before the
+            # spell describe the stage as it was then (measured in the delay drill: two
+            # such stale fits outvoted the first fit of a new delay and held the estimate
+            # back 2.5 s). The price, bounded in the module's docstring: a spoiled first
+            # window after a spell votes alone.
             now_s = now_ns / NS
             slot = self._fit_count % len(self._fits)
             self._fits[slot], self._fit_times[slot] = fit['delay'], now_s
