@@ -48,6 +48,11 @@ STALL_DESCENT = 0.003  # m; a moving descent falls 10 times that in half the win
 # N of closing effort that says the fingers press on something: a box gripped across its
 # corners (its yaw is not estimated) stops them wider than any object's width
 GRIP_EFFORT = 40.0
+# What was held is lost (it slipped out of the lift) when, over a whole GRIP_TIME, the fingers
+# pressed on nothing (effort under GRIP_EFFORT at every reading) and still closed SLIP_CLOSE:
+# fingers on an object stand still; empty, they follow the grip floor shut at about 13 mm/s.
+# Waiting instead for them to shut below the narrowest object took 2-3 s of a 12 s episode.
+SLIP_CLOSE = 0.003  # m
 AIM_GAIN = 0.2     # share of the remaining x, y error added to the aim per settled inference
 AIM_RADIUS = 0.03  # m: the aim is corrected within this of the object, and by at most this
 # Lowest object centre the planner aims at above the table (m): the grasp TCP (GRASP_DEPTH
@@ -91,10 +96,11 @@ class GraspPlanner(ReactiveExpert):
 
     def __init__(self, position, min_width: float, max_width: float, gripping: bool = False,
                  previous_phase: str = '', open_width: float = 0.085, settled: bool = False,
-                 aim_offset=(0.0, 0.0), stalled: bool = False):
+                 aim_offset=(0.0, 0.0), stalled: bool = False, lost: bool = False):
         super().__init__(position, 0.0, 'cylinder', max_width, open_width)
         self.min_width = min_width
         self.gripping = gripping
+        self.lost = lost     # the lift's fingers close on nothing (see SLIP_CLOSE)
         self.previous_phase = previous_phase
         self.settled = settled
         # the descent stopped falling over STALL_TIME (or a close began so goes on): something
@@ -109,6 +115,8 @@ class GraspPlanner(ReactiveExpert):
         """As :meth:`ReactiveExpert.phase`, with the width band and the fingers' motion."""
         if self.previous_phase == 'regrasp' and width < self.object_width + 0.01:
             return 'regrasp'          # still opening after an empty grasp
+        if self.previous_phase == 'lift' and self.lost:
+            return 'regrasp'          # it slipped out: open, and try again
         phase = super().phase(tcp, width)
         held = self.gripping and width >= self.min_width - 0.008
         if self.previous_phase == 'lift' and (
@@ -189,7 +197,9 @@ class KeypointGraspPolicy:
         self.last_keypoints: dict = {}
         self.phase = ''
         self.regrasps = 0       # empty grasps retried since the reset
-        self.widths: deque = deque()   # (stamp_ns, measured gripper width) of the last GRIP_TIME
+        # (stamp_ns, measured gripper width, effort) of the last GRIP_TIME
+        self.widths: deque = deque()
+        self.grip_width: float | None = None   # m: where the fingers last held something
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
         self.aim_offset = np.zeros(2)   # m, see GraspPlanner
         self.descent: deque = deque()   # (stamp_ns, measured z) of this descent and close
@@ -228,6 +238,20 @@ class KeypointGraspPolicy:
         if table is None:
             return CellCalibrationConfig().touch_floor_z - TOUCH_OFF_TCP_HEIGHT
         return table
+
+    def first_contact_width(self) -> float:
+        """The widest (m) the closing fingers can first touch the object at.
+
+        The fingers go there at once, then on at SQUEEZE inside their measured width: the
+        command is never inside a contact, so no close presses harder than SQUEEZE does. A
+        box's footprint is widest across its diagonal (its yaw is not estimated): the widest
+        object's, or, once the fingers held it, the held width's (held across its faces at
+        the least); a round object is never wider than the widest object.
+        """
+        widest = self.max_width * math.sqrt(2.0) + 0.002
+        if self.grip_width is None:
+            return widest
+        return max(min(self.grip_width * math.sqrt(2.0), widest), self.max_width + 0.006)
 
     def locate(self, keypoints: dict) -> np.ndarray | None:
         """Object centre ``(x, y, z)`` from one frame's keypoints, or None if not credible."""
@@ -295,15 +319,21 @@ class KeypointGraspPolicy:
         # Something is held when the fingers, told to close further, have stood still inside
         # the band of object widths for GRIP_TIME: longer than the gripper's lag, so a pause
         # of the fingers on their way shut is not taken for a grip.
-        self.widths.append((stamp_ns, float(width)))
+        effort = float(proprio[5])
+        self.widths.append((stamp_ns, float(width), effort))
         while self.widths and stamp_ns - self.widths[0][0] > GRIP_TIME * NS:
             self.widths.popleft()
-        recent = [w for _, w in self.widths]
-        effort = proprio[5]
-        gripping = (self.phase in ('close', 'lift') and stamp_ns - self.widths[0][0] >=
-                    (GRIP_TIME - 0.05) * NS and max(recent) - min(recent) < 0.0008
+        recent = [w for _, w, _ in self.widths]
+        spanned = stamp_ns - self.widths[0][0] >= (GRIP_TIME - 0.05) * NS
+        gripping = (self.phase in ('close', 'lift') and spanned
+                    and max(recent) - min(recent) < 0.0008
                     and self.min_width - 0.008 <= width
                     and (width <= self.max_width + 0.006 or effort >= GRIP_EFFORT))
+        if gripping:
+            self.grip_width = float(width)
+        lost = (self.phase == 'lift' and spanned and not gripping
+                and recent[0] - recent[-1] >= SLIP_CLOSE
+                and all(e < GRIP_EFFORT for _, _, e in self.widths))
         horizon, period = self.meta.horizon, self.meta.action_period
         if target is None:
             # nothing credible seen yet: hold where the robot is, gripper open
@@ -320,7 +350,7 @@ class KeypointGraspPolicy:
                                           AIM_RADIUS)
             planner = GraspPlanner(target, self.min_width, self.max_width, gripping,
                                    self.phase, settled=settled, aim_offset=self.aim_offset,
-                                   stalled=stalled)
+                                   stalled=stalled, lost=lost)
             phase = planner.phase(tcp, width)
             if phase == 'regrasp' and self.phase != 'regrasp':
                 self.regrasps += 1   # an empty grasp: open, rise, try again
@@ -341,7 +371,7 @@ class KeypointGraspPolicy:
                 # gripper's full force, which can exceed the supervisor's effort limit. The
                 # floor only falls: a width measured before the gripper's lag caught up must
                 # not ask fingers that have closed further to open again.
-                floor = width - SQUEEZE
+                floor = min(width - SQUEEZE, self.first_contact_width())
                 if self.close_floor is not None:
                     floor = min(floor, self.close_floor)
                 self.close_floor = floor

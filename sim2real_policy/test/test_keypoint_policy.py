@@ -272,3 +272,97 @@ def test_the_fingers_close_only_at_the_grasp_and_the_grip_floor_never_rises(poli
         assert policy.phase == 'close'
         floors.append(chunk[0, 4])
     assert np.allclose(floors, [0.074, 0.064, 0.064, 0.054])
+
+
+def test_a_grip_that_slips_out_of_the_lift_is_retried_at_once():
+    up = (0.55, 0.0, 0.10, 0.0)
+    holding = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, previous_phase='lift')
+    assert holding.phase(up, 0.050) == 'lift'
+    slipped = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, previous_phase='lift', lost=True)
+    assert slipped.phase(up, 0.050) == 'regrasp'
+
+
+def _lifting(policy, held=0.045):
+    """The policy lifting a grip ``held`` wide; returns the frame, TCP and next stamp."""
+    from sim2real_policy.keypoint_policy import GRIP_TIME
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
+    stamp = 10**8
+    for width in (0.085, 0.075, 0.07, held + 0.005):
+        chunk = policy.predict(frame, [*at_grasp, width, 0.0], stamp_ns=stamp)
+        if width == 0.085:     # the fingers go at once to where they may first touch
+            assert chunk[0, 4] == pytest.approx(policy.first_contact_width())
+        stamp += 10**8
+    while policy.phase != 'lift':        # still on the object, pressing
+        assert stamp < 10**8 * (5 + 3 * GRIP_TIME * 10)
+        policy.predict(frame, [*at_grasp, held, 170.0], stamp_ns=stamp)
+        stamp += 5 * 10**7
+    return frame, [obj[0], obj[1], obj[2] + 0.03, 0.0], stamp
+
+
+def test_the_policy_retries_once_the_lifted_fingers_close_on_nothing(policy):
+    from sim2real_policy.keypoint_policy import GRIP_TIME, SLIP_CLOSE
+
+    step = 5 * 10**7
+    n = int(GRIP_TIME * 1e9) // step + 1
+    # fingers still pressing on what they hold: the lift goes on
+    frame, up, stamp = _lifting(policy)
+    for k in range(2 * n):
+        policy.predict(frame, [*up, 0.045, 170.0], stamp_ns=stamp + k * step)
+        assert policy.phase == 'lift'
+    # a grip settling, its effort under GRIP_EFFORT: the fingers creep in by less than
+    # SLIP_CLOSE over a GRIP_TIME, so something is still between them
+    frame, up, stamp = _lifting(policy)
+    creep = SLIP_CLOSE / (n + 1)
+    for k in range(2 * n):
+        policy.predict(frame, [*up, 0.045 - creep * k, 30.0], stamp_ns=stamp + k * step)
+        assert policy.phase == 'lift'
+    # a box turning in the grip: the fingers close in, but press on it all along
+    frame, up, stamp = _lifting(policy)
+    for k in range(2 * n):
+        policy.predict(frame, [*up, 0.045 - 0.001 * k, 120.0], stamp_ns=stamp + k * step)
+        assert policy.phase == 'lift'
+    # empty fingers following the grip floor shut: a re-grasp once a whole GRIP_TIME shows
+    # them closing on nothing, long before they are shut below the narrowest object
+    frame, up, stamp = _lifting(policy)
+    regrasps = policy.regrasps
+    phases = []
+    for k in range(2 * n):
+        policy.predict(frame, [*up, 0.045 - 0.001 * k, -10.0], stamp_ns=stamp + k * step)
+        phases.append(policy.phase)
+    first = phases.index('regrasp')
+    assert all(p == 'lift' for p in phases[:first])
+    assert step * first >= (GRIP_TIME - 0.05) * 1e9
+    assert first <= n and 0.045 - 0.001 * first > 0.034
+    assert policy.regrasps == regrasps + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.034, 0.052), st.floats(0.0, np.pi / 2), st.floats(0.0, np.pi / 2),
+       st.sampled_from(['box', 'round']))
+def test_the_first_contact_bound_is_never_inside_the_object(policy, face, held_yaw, yaw, shape):
+    # The close goes at once to the widest width the fingers can first touch the object at
+    # (then on at SQUEEZE inside their measured width), so it must be at least the widest
+    # contact: a box's diagonal, whatever yaw it was held at before and is met at now.
+    def contact(angle):
+        return face * (abs(np.cos(angle)) + abs(np.sin(angle))) if shape == 'box' else face
+
+    policy.reset()
+    first = policy.first_contact_width()
+    # held before across some yaw (a box) or off its centre (a sphere's chord)
+    policy.grip_width = (contact(held_yaw) if shape == 'box'
+                         else face * (0.5 + 0.5 * np.cos(held_yaw)))
+    again = policy.first_contact_width()
+    for bound in (first, again):
+        assert bound >= contact(yaw) - 1e-9
+        assert bound < 0.085 - 0.006          # and it is a faster close than SQUEEZE's
+    policy.reset()
+    assert policy.grip_width is None
