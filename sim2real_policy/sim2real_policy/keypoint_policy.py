@@ -370,10 +370,15 @@ class KeypointGraspPolicy:
                 # (about 170 N in the simulated 2F-85, whatever its strength) instead of the
                 # gripper's full force, which can exceed the supervisor's effort limit. The
                 # floor only falls: a width measured before the gripper's lag caught up must
-                # not ask fingers that have closed further to open again.
+                # not ask fingers that have closed further to open again. Pressing on something
+                # (effort GRIP_EFFORT and up), the floor holds: the fingers give a little under
+                # the load, and a floor following them down tightened the grip to the
+                # gripper's full force (measured: 250 N at strength 1.08, past the supervisor's
+                # max_gripper_effort, a GRIPPER_FAULT).
                 floor = min(width - SQUEEZE, self.first_contact_width())
                 if self.close_floor is not None:
-                    floor = min(floor, self.close_floor)
+                    floor = (self.close_floor if effort >= GRIP_EFFORT
+                             else min(floor, self.close_floor))
                 self.close_floor = floor
                 actions[:, 4] = np.maximum(actions[:, 4], floor)
             else:

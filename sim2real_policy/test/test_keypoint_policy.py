@@ -366,3 +366,27 @@ def test_the_first_contact_bound_is_never_inside_the_object(policy, face, held_y
         assert bound < 0.085 - 0.006          # and it is a faster close than SQUEEZE's
     policy.reset()
     assert policy.grip_width is None
+
+
+def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
+    # Fingers give a little under load; a floor that followed them down would tighten the
+    # grip until the gripper's full force (a GRIPPER_FAULT past max_gripper_effort). While
+    # they press, it holds; once they press on nothing again (the object turned in the grip),
+    # it falls on.
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
+    readings = [(0.060, -10.0), (0.056, 60.0), (0.0555, 150.0), (0.055, 170.0),
+                (0.0545, 200.0), (0.054, 5.0)]
+    floors = []
+    for k, (width, effort) in enumerate(readings):
+        chunk = policy.predict(frame, [*at_grasp, width, effort], stamp_ns=(1 + k) * 10**8)
+        floors.append(round(float(chunk[0, 4]), 6))
+    assert floors == [0.054, 0.054, 0.054, 0.054, 0.054, 0.048]
