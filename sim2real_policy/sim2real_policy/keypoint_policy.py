@@ -45,14 +45,20 @@ GRIP_TIME = 0.3   # s the fingers must stand still on an object before it counts
 # 0.25 s in the heavy ranges), so a descent that has not started yet is never taken for one.
 STALL_TIME = 0.6      # s
 STALL_DESCENT = 0.003  # m; a moving descent falls 10 times that in half the window
-# N of closing effort that says the fingers press on something: a box gripped across its
-# corners (its yaw is not estimated) stops them wider than any object's width
+# N of closing effort that says the fingers press on something
 GRIP_EFFORT = 40.0
 # What was held is lost (it slipped out of the lift) when, over a whole GRIP_TIME, the fingers
 # pressed on nothing (effort under GRIP_EFFORT at every reading) and still closed SLIP_CLOSE:
 # fingers on an object stand still; empty, they follow the grip floor shut at about 13 mm/s.
 # Waiting instead for them to shut below the narrowest object took 2-3 s of a 12 s episode.
 SLIP_CLOSE = 0.003  # m
+# N of a firm grip: the closing floor stops following the fingers in (see the close) once
+# they grip this hard, and fingers stopped wider than any object's width (a box across its
+# corners: its yaw is not estimated) are a grip only this hard. Near the grip SQUEEZE makes
+# (about 170 N), under the weakest heavy gripper's full force (164 N), well under the
+# supervisor's max_gripper_effort (250 N). Lifting a corner grip at GRIP_EFFORT (60 N,
+# measured) let the box turn out of the fingers.
+HOLD_EFFORT = 120.0
 AIM_GAIN = 0.2     # share of the remaining x, y error added to the aim per settled inference
 AIM_RADIUS = 0.03  # m: the aim is corrected within this of the object, and by at most this
 # Lowest object centre the planner aims at above the table (m): the grasp TCP (GRASP_DEPTH
@@ -328,7 +334,7 @@ class KeypointGraspPolicy:
         gripping = (self.phase in ('close', 'lift') and spanned
                     and max(recent) - min(recent) < 0.0008
                     and self.min_width - 0.008 <= width
-                    and (width <= self.max_width + 0.006 or effort >= GRIP_EFFORT))
+                    and (width <= self.max_width + 0.006 or effort >= HOLD_EFFORT))
         if gripping:
             self.grip_width = float(width)
         lost = (self.phase == 'lift' and spanned and not gripping
@@ -370,14 +376,13 @@ class KeypointGraspPolicy:
                 # (about 170 N in the simulated 2F-85, whatever its strength) instead of the
                 # gripper's full force, which can exceed the supervisor's effort limit. The
                 # floor only falls: a width measured before the gripper's lag caught up must
-                # not ask fingers that have closed further to open again. Pressing on something
-                # (effort GRIP_EFFORT and up), the floor holds: the fingers give a little under
-                # the load, and a floor following them down tightened the grip to the
-                # gripper's full force (measured: 250 N at strength 1.08, past the supervisor's
-                # max_gripper_effort, a GRIPPER_FAULT).
+                # not ask fingers that have closed further to open again. Gripping at
+                # HOLD_EFFORT, the floor holds: the fingers give a little under the load, and a
+                # floor following them down tightened the grip to the gripper's full force
+                # (measured: 250 N at strength 1.08, past max_gripper_effort: GRIPPER_FAULT).
                 floor = min(width - SQUEEZE, self.first_contact_width())
                 if self.close_floor is not None:
-                    floor = (self.close_floor if effort >= GRIP_EFFORT
+                    floor = (self.close_floor if effort >= HOLD_EFFORT
                              else min(floor, self.close_floor))
                 self.close_floor = floor
                 actions[:, 4] = np.maximum(actions[:, 4], floor)

@@ -371,8 +371,9 @@ def test_the_first_contact_bound_is_never_inside_the_object(policy, face, held_y
 def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
     # Fingers give a little under load; a floor that followed them down would tighten the
     # grip until the gripper's full force (a GRIPPER_FAULT past max_gripper_effort). While
-    # they press, it holds; once they press on nothing again (the object turned in the grip),
-    # it falls on.
+    # they grip at HOLD_EFFORT it holds; under it (a box's corners, the object turned in the
+    # grip) it falls on.
+    from sim2real_policy.keypoint_policy import HOLD_EFFORT
     from sim2real_policy.sim.params import SimParams
     from sim2real_policy.sim.robot import GripperSim, HOME
 
@@ -383,10 +384,38 @@ def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
     policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
     obj = np.median([e for _, e in policy.estimates], axis=0)
     at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
-    readings = [(0.060, -10.0), (0.056, 60.0), (0.0555, 150.0), (0.055, 170.0),
-                (0.0545, 200.0), (0.054, 5.0)]
+    # (measured width, effort): free; on a box's corners (it turns square under a closing
+    # floor); gripping at HOLD_EFFORT and giving under it; pressing on nothing again
+    readings = [(0.060, -10.0), (0.058, 60.0), (0.056, HOLD_EFFORT), (0.0555, 170.0),
+                (0.055, 200.0), (0.054, 5.0)]
     floors = []
     for k, (width, effort) in enumerate(readings):
         chunk = policy.predict(frame, [*at_grasp, width, effort], stamp_ns=(1 + k) * 10**8)
         floors.append(round(float(chunk[0, 4]), 6))
-    assert floors == [0.054, 0.054, 0.054, 0.054, 0.054, 0.048]
+    assert floors == [0.054, 0.052, 0.052, 0.052, 0.052, 0.048]
+
+
+def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
+    # A box met across its corners stops the fingers wider than any object's width; lifted
+    # at a light press (60 N, measured) it turned out of them. It is a grip at HOLD_EFFORT.
+    from sim2real_policy.keypoint_policy import GRIP_TIME, HOLD_EFFORT
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
+    step = 5 * 10**7
+    stamps = iter(range(step, 10**10, step))
+    for width in (0.085, 0.075, 0.067):
+        policy.predict(frame, [*at_grasp, width, 0.0], stamp_ns=next(stamps))
+    for _ in range(3 * int(GRIP_TIME * 1e9) // step):
+        policy.predict(frame, [*at_grasp, 0.061, 60.0], stamp_ns=next(stamps))
+        assert policy.phase == 'close'
+    phases = [policy.predict(frame, [*at_grasp, 0.061, HOLD_EFFORT], stamp_ns=next(stamps))
+              is not None and policy.phase for _ in range(int(GRIP_TIME * 1e9) // step + 1)]
+    assert phases[-1] == 'lift'
