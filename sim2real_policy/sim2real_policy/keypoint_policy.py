@@ -54,10 +54,11 @@ GRIP_EFFORT = 40.0
 SLIP_CLOSE = 0.003  # m
 # N of a firm grip: the closing floor stops following the fingers in (see the close) once
 # they grip this hard, and fingers stopped wider than any object's width (a box across its
-# corners: its yaw is not estimated) are a grip only this hard. Near the grip SQUEEZE makes
-# (about 170 N), under the weakest heavy gripper's full force (164 N), well under the
-# supervisor's max_gripper_effort (250 N). Lifting a corner grip at GRIP_EFFORT (60 N,
-# measured) let the box turn out of the fingers.
+# corners: its yaw is not estimated) begin a lift only this hard (lifted at 60 N, in a
+# trace, the box turned out of them); lifting, GRIP_EFFORT keeps them a grip, so one lighter
+# reading does not open them. Near the grip SQUEEZE makes (about 170 N in traces), under the
+# weakest heavy gripper's full force (164 N), well under the supervisor's max_gripper_effort
+# (250 N).
 HOLD_EFFORT = 120.0
 AIM_GAIN = 0.2     # share of the remaining x, y error added to the aim per settled inference
 AIM_RADIUS = 0.03  # m: the aim is corrected within this of the object, and by at most this
@@ -205,7 +206,6 @@ class KeypointGraspPolicy:
         self.regrasps = 0       # empty grasps retried since the reset
         # (stamp_ns, measured gripper width, effort) of the last GRIP_TIME
         self.widths: deque = deque()
-        self.grip_width: float | None = None   # m: where the fingers last held something
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
         self.aim_offset = np.zeros(2)   # m, see GraspPlanner
         self.descent: deque = deque()   # (stamp_ns, measured z) of this descent and close
@@ -248,16 +248,16 @@ class KeypointGraspPolicy:
     def first_contact_width(self) -> float:
         """The widest (m) the closing fingers can first touch the object at.
 
-        The fingers go there at once, then on at SQUEEZE inside their measured width: the
-        command is never inside a contact, so no close presses harder than SQUEEZE does. A
-        box's footprint is widest across its diagonal (its yaw is not estimated): the widest
-        object's, or, once the fingers held it, the held width's (held across its faces at
-        the least); a round object is never wider than the widest object.
+        The fingers go there at once, then on at SQUEEZE inside their measured width, so the
+        command is never inside a contact and no close presses harder than SQUEEZE does.
+        The object stands as it was placed until a re-grasp: its footprint is widest across
+        a box's diagonal (its yaw is not estimated). After a re-grasp it may lie on its side
+        (a footprint as long as it is tall, and the trained heights reach past the widths):
+        no shortcut then.
         """
-        widest = self.max_width * math.sqrt(2.0) + 0.002
-        if self.grip_width is None:
-            return widest
-        return max(min(self.grip_width * math.sqrt(2.0), widest), self.max_width + 0.006)
+        if self.regrasps:
+            return math.inf
+        return self.max_width * math.sqrt(2.0) + 0.002
 
     def locate(self, keypoints: dict) -> np.ndarray | None:
         """Object centre ``(x, y, z)`` from one frame's keypoints, or None if not credible."""
@@ -334,9 +334,8 @@ class KeypointGraspPolicy:
         gripping = (self.phase in ('close', 'lift') and spanned
                     and max(recent) - min(recent) < 0.0008
                     and self.min_width - 0.008 <= width
-                    and (width <= self.max_width + 0.006 or effort >= HOLD_EFFORT))
-        if gripping:
-            self.grip_width = float(width)
+                    and (width <= self.max_width + 0.006
+                         or effort >= (GRIP_EFFORT if self.phase == 'lift' else HOLD_EFFORT)))
         lost = (self.phase == 'lift' and spanned and not gripping
                 and recent[0] - recent[-1] >= SLIP_CLOSE
                 and all(e < GRIP_EFFORT for _, _, e in self.widths))

@@ -309,7 +309,7 @@ def _lifting(policy, held=0.045):
 
 
 def test_the_policy_retries_once_the_lifted_fingers_close_on_nothing(policy):
-    from sim2real_policy.keypoint_policy import GRIP_TIME, SLIP_CLOSE
+    from sim2real_policy.keypoint_policy import GRIP_EFFORT, GRIP_TIME, SLIP_CLOSE
 
     step = 5 * 10**7
     n = int(GRIP_TIME * 1e9) // step + 1
@@ -323,12 +323,14 @@ def test_the_policy_retries_once_the_lifted_fingers_close_on_nothing(policy):
     frame, up, stamp = _lifting(policy)
     creep = SLIP_CLOSE / (n + 1)
     for k in range(2 * n):
-        policy.predict(frame, [*up, 0.045 - creep * k, 30.0], stamp_ns=stamp + k * step)
+        policy.predict(frame, [*up, 0.045 - creep * k, GRIP_EFFORT - 1.0],
+                       stamp_ns=stamp + k * step)
         assert policy.phase == 'lift'
     # a box turning in the grip: the fingers close in, but press on it all along
     frame, up, stamp = _lifting(policy)
     for k in range(2 * n):
-        policy.predict(frame, [*up, 0.045 - 0.001 * k, 120.0], stamp_ns=stamp + k * step)
+        policy.predict(frame, [*up, 0.045 - 0.001 * k, GRIP_EFFORT + 1.0],
+                       stamp_ns=stamp + k * step)
         assert policy.phase == 'lift'
     # empty fingers following the grip floor shut: a re-grasp once a whole GRIP_TIME shows
     # them closing on nothing, long before they are shut below the narrowest object
@@ -336,7 +338,8 @@ def test_the_policy_retries_once_the_lifted_fingers_close_on_nothing(policy):
     regrasps = policy.regrasps
     phases = []
     for k in range(2 * n):
-        policy.predict(frame, [*up, 0.045 - 0.001 * k, -10.0], stamp_ns=stamp + k * step)
+        policy.predict(frame, [*up, 0.045 - 0.001 * k, GRIP_EFFORT - 1.0],
+                       stamp_ns=stamp + k * step)
         phases.append(policy.phase)
     first = phases.index('regrasp')
     assert all(p == 'lift' for p in phases[:first])
@@ -346,26 +349,53 @@ def test_the_policy_retries_once_the_lifted_fingers_close_on_nothing(policy):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(0.034, 0.052), st.floats(0.0, np.pi / 2), st.floats(0.0, np.pi / 2),
+@given(st.floats(0.02, 0.07), st.floats(0.0, 1.0), st.floats(0.0, np.pi / 2),
        st.sampled_from(['box', 'round']))
-def test_the_first_contact_bound_is_never_inside_the_object(policy, face, held_yaw, yaw, shape):
-    # The close goes at once to the widest width the fingers can first touch the object at
-    # (then on at SQUEEZE inside their measured width), so it must be at least the widest
-    # contact: a box's diagonal, whatever yaw it was held at before and is met at now.
-    def contact(angle):
-        return face * (abs(np.cos(angle)) + abs(np.sin(angle))) if shape == 'box' else face
+def test_the_first_close_goes_at_once_to_where_an_upright_object_can_be_met(
+        policy, widest, share, yaw, shape):
+    # The first close jumps to the widest width the fingers can first touch the object at,
+    # then follows them at SQUEEZE: never inside an upright object of the widths the policy
+    # was trained for (a box met across its diagonal), and a faster close than SQUEEZE's.
+    from sim2real_policy.keypoint_policy import SQUEEZE
 
-    policy.reset()
-    first = policy.first_contact_width()
-    # held before across some yaw (a box) or off its centre (a sphere's chord)
-    policy.grip_width = (contact(held_yaw) if shape == 'box'
-                         else face * (0.5 + 0.5 * np.cos(held_yaw)))
-    again = policy.first_contact_width()
-    for bound in (first, again):
-        assert bound >= contact(yaw) - 1e-9
-        assert bound < 0.085 - 0.006          # and it is a faster close than SQUEEZE's
-    policy.reset()
-    assert policy.grip_width is None
+    face = widest * share
+    contact = face * (abs(np.cos(yaw)) + abs(np.sin(yaw))) if shape == 'box' else face
+    trained = policy.max_width
+    try:
+        policy.reset()
+        policy.max_width = widest
+        bound = policy.first_contact_width()
+        assert bound >= contact
+        assert bound <= widest * np.sqrt(2.0) + 0.003
+        # after a re-grasp the object may lie on its side (longer than it is wide): no jump
+        policy.regrasps = 1
+        assert policy.first_contact_width() >= 0.085 - SQUEEZE
+    finally:
+        policy.max_width = trained
+        policy.reset()
+
+
+def test_after_a_regrasp_the_close_follows_the_fingers_from_the_start(policy):
+    from sim2real_policy.keypoint_policy import SQUEEZE
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    firsts = []
+    for regrasps in (0, 1):
+        policy.reset()
+        policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+        obj = np.median([e for _, e in policy.estimates], axis=0)
+        policy.regrasps = regrasps
+        chunk = policy.predict(frame, [obj[0], obj[1], obj[2] - 0.004, 0.0, 0.085, 0.0],
+                               stamp_ns=10**8)
+        assert policy.phase == 'close'
+        firsts.append(chunk[0, 4])
+    assert firsts[0] == pytest.approx(policy.max_width * np.sqrt(2.0) + 0.002)
+    assert firsts[0] < 0.085 - SQUEEZE
+    assert firsts[1] == pytest.approx(0.085 - SQUEEZE)
 
 
 def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
@@ -398,7 +428,7 @@ def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
 def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
     # A box met across its corners stops the fingers wider than any object's width; lifted
     # at a light press (60 N, measured) it turned out of them. It is a grip at HOLD_EFFORT.
-    from sim2real_policy.keypoint_policy import GRIP_TIME, HOLD_EFFORT
+    from sim2real_policy.keypoint_policy import GRIP_EFFORT, GRIP_TIME, HOLD_EFFORT
     from sim2real_policy.sim.params import SimParams
     from sim2real_policy.sim.robot import GripperSim, HOME
 
@@ -419,3 +449,10 @@ def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
     phases = [policy.predict(frame, [*at_grasp, 0.061, HOLD_EFFORT], stamp_ns=next(stamps))
               is not None and policy.phase for _ in range(int(GRIP_TIME * 1e9) // step + 1)]
     assert phases[-1] == 'lift'
+    # lifting, a lighter reading (still pressing: GRIP_EFFORT and up) keeps the grip: the
+    # fingers must not open under a box in the air
+    up = [at_grasp[0], at_grasp[1], at_grasp[2] + 0.02, 0.0]
+    for effort in (HOLD_EFFORT - 1.0, GRIP_EFFORT, HOLD_EFFORT):
+        chunk = policy.predict(frame, [*up, 0.061, effort], stamp_ns=next(stamps))
+        assert policy.phase == 'lift'
+        assert np.all(chunk[:, 4] < 0.061)
