@@ -327,7 +327,10 @@ class KeypointGraspPolicy:
         # of the fingers on their way shut is not taken for a grip.
         effort = float(proprio[5])
         self.widths.append((stamp_ns, float(width), effort))
-        while self.widths and stamp_ns - self.widths[0][0] > GRIP_TIME * NS:
+        # keep one reading at least GRIP_TIME old, so the window spans all of GRIP_TIME
+        # however far apart the inferences are (up to the supervisor's inference_deadline:
+        # trimmed to GRIP_TIME, inferences 0.3 s apart could never see a grip, nor lift)
+        while len(self.widths) > 1 and stamp_ns - self.widths[1][0] >= GRIP_TIME * NS:
             self.widths.popleft()
         recent = [w for _, w, _ in self.widths]
         spanned = stamp_ns - self.widths[0][0] >= (GRIP_TIME - 0.05) * NS

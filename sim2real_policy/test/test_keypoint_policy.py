@@ -456,3 +456,24 @@ def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
         chunk = policy.predict(frame, [*up, 0.061, effort], stamp_ns=next(stamps))
         assert policy.phase == 'lift'
         assert np.all(chunk[:, 4] < 0.061)
+
+
+@pytest.mark.parametrize('period', [0.05, 0.35, 0.9])
+def test_a_grip_is_seen_and_lifted_however_far_apart_the_inferences_are(policy, period):
+    # Up to the supervisor's inference_deadline (1 s) a slow policy is not a degraded mode,
+    # so it must still lift what it holds: a window trimmed to GRIP_TIME held one reading
+    # when inferences came more than GRIP_TIME apart, and no grip was ever seen.
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    obj = np.median([e for _, e in policy.estimates], axis=0)
+    at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
+    step = int(period * 1e9)
+    phases = [policy.predict(frame, [*at_grasp, 0.045, 170.0], stamp_ns=k * step)
+              is not None and policy.phase for k in range(1, 3 + int(0.6 / period))]
+    assert phases[0] == 'close' and phases[-1] == 'lift'
