@@ -204,7 +204,7 @@ class KeypointGraspPolicy:
         self.last_keypoints: dict = {}
         self.phase = ''
         self.regrasps = 0       # empty grasps retried since the reset
-        # (stamp_ns, measured gripper width, effort) of the last GRIP_TIME
+        # (stamp_ns, measured gripper width, effort) over the last GRIP_TIME (and one before)
         self.widths: deque = deque()
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
         self.aim_offset = np.zeros(2)   # m, see GraspPlanner
@@ -333,14 +333,21 @@ class KeypointGraspPolicy:
         while len(self.widths) > 1 and stamp_ns - self.widths[1][0] >= GRIP_TIME * NS:
             self.widths.popleft()
         recent = [w for _, w, _ in self.widths]
-        spanned = stamp_ns - self.widths[0][0] >= (GRIP_TIME - 0.05) * NS
-        gripping = (self.phase in ('close', 'lift') and spanned
-                    and max(recent) - min(recent) < 0.0008
-                    and self.min_width - 0.008 <= width
-                    and (width <= self.max_width + 0.006
-                         or effort >= (GRIP_EFFORT if self.phase == 'lift' else HOLD_EFFORT)))
-        lost = (self.phase == 'lift' and spanned and not gripping
-                and recent[0] - recent[-1] >= SLIP_CLOSE
+        span = (stamp_ns - self.widths[0][0]) / NS
+        still = span >= GRIP_TIME and max(recent) - min(recent) < 0.0008
+        if self.phase == 'close':
+            gripping = (still and self.min_width - 0.008 <= width
+                        and (width <= self.max_width + 0.006 or effort >= HOLD_EFFORT))
+        elif self.phase == 'lift':
+            # lifting, fingers that press on something hold it, still or turning in the grip
+            # (a box gripped across its corners squares up): only empty ones may open
+            gripping = self.min_width - 0.008 <= width and (
+                effort >= GRIP_EFFORT or (still and width <= self.max_width + 0.006))
+        else:
+            gripping = False
+        # empty fingers close at least SLIP_CLOSE per GRIP_TIME, however long the window
+        lost = (self.phase == 'lift' and span >= GRIP_TIME and not gripping
+                and recent[0] - recent[-1] >= SLIP_CLOSE * span / GRIP_TIME
                 and all(e < GRIP_EFFORT for _, _, e in self.widths))
         horizon, period = self.meta.horizon, self.meta.action_period
         if target is None:

@@ -456,6 +456,12 @@ def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
         chunk = policy.predict(frame, [*up, 0.061, effort], stamp_ns=next(stamps))
         assert policy.phase == 'lift'
         assert np.all(chunk[:, 4] < 0.061)
+    # nor when the box squares up in the grip: the fingers close in, pressing all along
+    for k in range(1, 12):
+        chunk = policy.predict(frame, [*up, 0.061 - 0.001 * k, GRIP_EFFORT + 10.0],
+                               stamp_ns=next(stamps))
+        assert policy.phase == 'lift'
+        assert np.all(chunk[:, 4] < 0.061 - 0.001 * k)
 
 
 @pytest.mark.parametrize('period', [0.05, 0.35, 0.9])
@@ -477,3 +483,20 @@ def test_a_grip_is_seen_and_lifted_however_far_apart_the_inferences_are(policy, 
     phases = [policy.predict(frame, [*at_grasp, 0.045, 170.0], stamp_ns=k * step)
               is not None and policy.phase for k in range(1, 3 + int(0.6 / period))]
     assert phases[0] == 'close' and phases[-1] == 'lift'
+
+
+def test_slow_inferences_tell_a_settling_grip_from_empty_fingers(policy):
+    # Inferences 0.9 s apart (inside the supervisor's 1 s deadline): the window spans 0.9 s,
+    # so a grip creeping in at 4 mm/s under GRIP_EFFORT (3.6 mm between two readings) is no
+    # slip, and empty fingers closing at 13 mm/s are one.
+    from sim2real_policy.keypoint_policy import GRIP_EFFORT
+
+    step = 9 * 10**8
+    for speed, slipped in ((0.004, False), (0.013, True)):
+        frame, up, stamp = _lifting(policy)
+        phases = []
+        for k in range(1, 4):
+            policy.predict(frame, [*up, 0.045 - speed * 0.9 * k, GRIP_EFFORT - 1.0],
+                           stamp_ns=stamp + k * step)
+            phases.append(policy.phase)
+        assert ('regrasp' in phases) == slipped, (speed, phases)
