@@ -92,9 +92,10 @@ class GraspPlanner(ReactiveExpert):
     """The reactive grasp for an object known only by its estimated position.
 
     The object's width is not measured, so the phases use the range of widths the policy was
-    trained for and what the fingers do: the grasp is lifted only once the fingers stopped
-    inside that range (``gripping``); fingers closed below the narrowest object mean an empty
-    grasp (re-grasp), and a re-grasp goes on until the gripper is open again.
+    trained for and what the fingers do: the grasp is lifted only once they grip
+    (``gripping``: see :meth:`KeypointGraspPolicy.predict`); fingers closed below the
+    narrowest object, or closing on nothing in the lift (``lost``), mean an empty grasp
+    (re-grasp), and a re-grasp goes on until the gripper is open again.
     """
 
     # m above the grasp height where a stage that stopped descending (stiff joints, weak
@@ -204,6 +205,7 @@ class KeypointGraspPolicy:
         self.last_keypoints: dict = {}
         self.phase = ''
         self.regrasps = 0       # empty grasps retried since the reset
+        self.lifted = False     # a lift began since the reset (see first_contact_width)
         # (stamp_ns, measured gripper width, effort) over the last GRIP_TIME (and one before)
         self.widths: deque = deque()
         self.close_floor: float | None = None   # lowest grip floor of this close (m)
@@ -250,12 +252,12 @@ class KeypointGraspPolicy:
 
         The fingers go there at once, then on at SQUEEZE inside their measured width, so the
         command is never inside a contact and no close presses harder than SQUEEZE does.
-        The object stands as it was placed until a re-grasp: its footprint is widest across
-        a box's diagonal (its yaw is not estimated). After a re-grasp it may lie on its side
-        (a footprint as long as it is tall, and the trained heights reach past the widths):
-        no shortcut then.
+        The object stands as it was placed until it was lifted: its footprint is widest
+        across a box's diagonal (its yaw is not estimated). Once lifted (and perhaps dropped)
+        it may lie on its side (a footprint as long as it is tall, and the trained heights
+        reach past the widths): no shortcut then.
         """
-        if self.regrasps:
+        if self.lifted or self.regrasps:
             return math.inf
         return self.max_width * math.sqrt(2.0) + 0.002
 
@@ -322,9 +324,10 @@ class KeypointGraspPolicy:
                 settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
         self.previous = (stamp_ns, tcp.copy(), float(width))
         stalled = self._held_up(stamp_ns, float(tcp[2])) or self.closing_held_up
-        # Something is held when the fingers, told to close further, have stood still inside
-        # the band of object widths for GRIP_TIME: longer than the gripper's lag, so a pause
-        # of the fingers on their way shut is not taken for a grip.
+        # Closing, something is held when the fingers, told to close further, have stood
+        # still for GRIP_TIME (longer than the gripper's lag, so a pause of the fingers on
+        # their way shut is not taken for a grip) inside the band of object widths, or wider
+        # at HOLD_EFFORT. Lifting, it is held while they press (see below) or stand still.
         effort = float(proprio[5])
         self.widths.append((stamp_ns, float(width), effort))
         # keep one reading at least GRIP_TIME old, so the window spans all of GRIP_TIME
@@ -339,10 +342,12 @@ class KeypointGraspPolicy:
             gripping = (still and self.min_width - 0.008 <= width
                         and (width <= self.max_width + 0.006 or effort >= HOLD_EFFORT))
         elif self.phase == 'lift':
-            # lifting, fingers that press on something hold it, still or turning in the grip
-            # (a box gripped across its corners squares up): only empty ones may open
+            # lifting, fingers that pressed on something within GRIP_TIME hold it, still or
+            # turning in the grip (a box gripped across its corners squares up), and one
+            # light reading does not open them in the air: only empty ones may open
+            pressed = max(e for _, _, e in self.widths) >= GRIP_EFFORT
             gripping = self.min_width - 0.008 <= width and (
-                effort >= GRIP_EFFORT or (still and width <= self.max_width + 0.006))
+                pressed or (still and width <= self.max_width + 0.006))
         else:
             gripping = False
         # empty fingers close at least SLIP_CLOSE per GRIP_TIME, however long the window
@@ -370,6 +375,7 @@ class KeypointGraspPolicy:
             if phase == 'regrasp' and self.phase != 'regrasp':
                 self.regrasps += 1   # an empty grasp: open, rise, try again
             self.phase = phase
+            self.lifted = self.lifted or phase == 'lift'
             self.closing_held_up = phase == 'close' and stalled
             actions = planner.chunk(tcp, width, horizon, period, settled)
             if phase in ('approach', 'descend'):
@@ -382,8 +388,9 @@ class KeypointGraspPolicy:
             elif phase in ('close', 'lift'):
                 # Close toward SQUEEZE inside the fingers' measured width, never to zero: the
                 # fingers follow it shut, and on the object it becomes a force-limited grip
-                # (about 170 N in the simulated 2F-85, whatever its strength) instead of the
-                # gripper's full force, which can exceed the supervisor's effort limit. The
+                # (about 170 N in traces of the simulated 2F-85, less for the weakest ones)
+                # instead of the gripper's full force, which can exceed the supervisor's
+                # effort limit. The
                 # floor only falls: a width measured before the gripper's lag caught up must
                 # not ask fingers that have closed further to open again. Gripping at
                 # HOLD_EFFORT, the floor holds: the fingers give a little under the load, and a
