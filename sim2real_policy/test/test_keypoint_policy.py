@@ -274,6 +274,19 @@ def test_the_fingers_close_only_at_the_grasp_and_the_grip_floor_never_rises(poli
     assert np.allclose(floors, [0.074, 0.064, 0.064, 0.054])
 
 
+def _seen(policy):
+    """The nominal scene's frame, and the object the reset policy estimates from clear above."""
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_policy.sim.robot import GripperSim, HOME
+
+    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
+        frame = sim.render(96, 96)
+    policy.calibration = _calibration()
+    policy.reset()
+    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
+    return frame, np.median([e for _, e in policy.estimates], axis=0)
+
+
 def test_a_grip_that_slips_out_of_the_lift_is_retried_at_once():
     up = (0.55, 0.0, 0.10, 0.0)
     holding = GraspPlanner((0.55, 0.0, 0.02), 0.034, 0.052, previous_phase='lift')
@@ -285,15 +298,8 @@ def test_a_grip_that_slips_out_of_the_lift_is_retried_at_once():
 def _lifting(policy, held=0.045):
     """The policy lifting a grip ``held`` wide; returns the frame, TCP and next stamp."""
     from sim2real_policy.keypoint_policy import GRIP_TIME
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
 
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
-    policy.reset()
-    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-    obj = np.median([e for _, e in policy.estimates], axis=0)
+    frame, obj = _seen(policy)
     at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
     stamp = 10**8
     for width in (0.085, 0.075, 0.07, held + 0.005):
@@ -378,17 +384,10 @@ def test_the_first_close_goes_at_once_to_where_an_upright_object_can_be_met(
 
 def test_after_a_regrasp_the_close_follows_the_fingers_from_the_start(policy):
     from sim2real_policy.keypoint_policy import SQUEEZE
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
 
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
     firsts = []
     for regrasps in (0, 1):
-        policy.reset()
-        policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-        obj = np.median([e for _, e in policy.estimates], axis=0)
+        frame, obj = _seen(policy)
         policy.regrasps = regrasps
         chunk = policy.predict(frame, [obj[0], obj[1], obj[2] - 0.004, 0.0, 0.085, 0.0],
                                stamp_ns=10**8)
@@ -405,15 +404,8 @@ def test_the_grip_floor_holds_while_the_fingers_press_on_something(policy):
     # they grip at HOLD_EFFORT it holds; under it (a box's corners, the object turned in the
     # grip) it falls on.
     from sim2real_policy.keypoint_policy import HOLD_EFFORT
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
 
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
-    policy.reset()
-    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-    obj = np.median([e for _, e in policy.estimates], axis=0)
+    frame, obj = _seen(policy)
     at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
     # (measured width, effort): free; on a box's corners (it turns square under a closing
     # floor); gripping at HOLD_EFFORT and giving under it; pressing on nothing again
@@ -430,15 +422,8 @@ def test_fingers_stopped_wider_than_any_object_lift_only_on_a_firm_grip(policy):
     # A box met across its corners stops the fingers wider than any object's width; lifted
     # at a light press (60 N, measured) it turned out of them. It is a grip at HOLD_EFFORT.
     from sim2real_policy.keypoint_policy import GRIP_EFFORT, GRIP_TIME, HOLD_EFFORT
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
 
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
-    policy.reset()
-    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-    obj = np.median([e for _, e in policy.estimates], axis=0)
+    frame, obj = _seen(policy)
     at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
     step = 5 * 10**7
     stamps = iter(range(step, 10**10, step))
@@ -471,15 +456,8 @@ def test_a_grip_is_seen_and_lifted_however_far_apart_the_inferences_are(policy, 
     # Up to the supervisor's inference_deadline (1 s) a slow policy is not a degraded mode,
     # so it must still lift what it holds: a window trimmed to GRIP_TIME held one reading
     # when inferences came more than GRIP_TIME apart, and no grip was ever seen.
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
 
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
-    policy.reset()
-    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-    obj = np.median([e for _, e in policy.estimates], axis=0)
+    frame, obj = _seen(policy)
     at_grasp = [obj[0], obj[1], obj[2] - 0.004, 0.0]
     step = int(period * 1e9)
     phases = [policy.predict(frame, [*at_grasp, 0.045, 170.0], stamp_ns=k * step)
