@@ -252,15 +252,7 @@ def test_a_compliant_stage_is_aimed_past_the_object_by_the_planners_offset():
 
 
 def test_the_fingers_close_only_at_the_grasp_and_the_grip_floor_never_rises(policy):
-    from sim2real_policy.sim.params import SimParams
-    from sim2real_policy.sim.robot import GripperSim, HOME
-
-    with GripperSim(SimParams(), start=HOME, settle_s=0.2) as sim:
-        frame = sim.render(96, 96)
-    policy.calibration = _calibration()
-    policy.reset()
-    policy.predict(frame, [0.55, 0.0, 0.25, 0.0, 0.085, 0.0], stamp_ns=0)   # clear: seen
-    obj = np.median([e for _, e in policy.estimates], axis=0)
+    frame, obj = _seen(policy)
     above = [obj[0], obj[1], obj[2] + 0.03, 0.0, 0.085, 0.0]
     descending = policy.predict(frame, above, stamp_ns=100_000_000)
     assert policy.phase == 'descend'
