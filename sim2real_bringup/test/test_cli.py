@@ -75,11 +75,14 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
 def test_calibrate_sim_records_a_bag_that_sysid_reads_back(tmp_path, capsys):
     from sim2real_bringup.bag import bag_summary
     from sim2real_bringup.commands.sysid import _from_bags
+    from sim2real_safety.filter import SEED_READINGS
 
     bag = tmp_path / 'calibration'
     assert cli.main(['sysid', '--calibrate-sim', str(bag), '--no-fit']) == 0
     summary = bag_summary(bag)
-    assert summary['/safety/command']['count'] == summary['/robot/joint_states']['count'] > 2000
+    # one safe command per robot state, once the first SEED_READINGS agreeing readings came
+    assert summary['/safety/command']['count'] == (
+        summary['/robot/joint_states']['count'] - (SEED_READINGS - 1)) > 2000
     trajectories, notes = _from_bags([bag])
     # cut at the rests: one piece per excitation plus the first move
     assert len(trajectories) == 7 and notes == []

@@ -201,6 +201,8 @@ def execute_grasp_safely(robot, safety, locate, config: GraspCheckConfig,
     def send(target) -> np.ndarray:
         now = clock['ns']
         s = state()
+        names, positions, velocities = robot.joint_state()
+        safety.update_joint_state(names, positions.tolist(), velocities.tolist(), now)
         safety.update_robot_state((*s[:4], s[7]), now)
         safety.supervisor_heartbeat(now)
         decision = safety.check(tuple(float(v) for v in target), now, now)

@@ -215,17 +215,19 @@ def excitation(seed: int, duration: float = 3.0, start=(0.55, 0.0, 0.22),
 
 
 def _through_safety(command: np.ndarray, limits) -> np.ndarray:
-    from sim2real_safety.filter import SafetyFilter
+    from sim2real_safety.filter import SafetyFilter, SEED_READINGS
 
     flt = SafetyFilter(limits)
     ns = 1_000_000_000
     now = 10 * ns
     pose = (*command[0], 0.0, 0.085)
-    flt.update_robot_state(pose, now)
+    for _ in range(SEED_READINGS):  # the filter trusts agreeing readings only
+        now += int(SAMPLE * ns)
+        flt.observe_exact_robot(pose, now)
     out = []
     for target in command:
         now += int(SAMPLE * ns)
-        flt.update_robot_state(pose, now)
+        flt.observe_exact_robot(pose, now)  # the stage where its last command was
         flt.supervisor_heartbeat(now)
         decision = flt.check((*target, 0.0, 0.085), now - 1, now)
         pose = decision.command

@@ -20,7 +20,7 @@ def _drive(limits, twist, seconds, anchor=True):
     for k in range(1, int(seconds * 100) + 1):
         now = k * TICK
         teleop.on_twist(twist[:3], twist[3], now)
-        safety.update_robot_state(pose, now)
+        safety.observe_exact_robot(pose, now)  # its joints and its state
         safety.supervisor_heartbeat(now)
         proposal = teleop.tick(now)
         decision = safety.check(proposal, now, now)

@@ -3,9 +3,16 @@
 It restates the filter's promises from the limits alone (numpy, no shared code with
 ``filter.py``): every output is finite, inside every range limit (always, from the first
 output on, whatever state the robot started in), within the rate limits of the previous
-output, and frozen while the software stop is latched.
+output, within ``max_follow_error`` (and ``max_yaw_follow_error``) of the measured robot pose
+it is given, and frozen while the software stop is latched. The one exception to the rate
+limits is the pull toward the robot: when the previous output lies outside the follow region
+of the current measured pose (the robot was pushed away, or moved on commands in flight), the
+output must be nearer the robot than the previous one: it approaches, at the rate limits,
+never jumping and never running farther.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -25,26 +32,82 @@ class OutputAuditor:
         self.upper = np.array(limits.upper)
         self.previous: np.ndarray | None = None
         self.previous_ns = 0
+        self.previous_stopped = False
+        self.previous_step = None   # velocity of the last output's step (m/s, rad/s)
         self.outputs = 0
         self.unsafe = 0
 
-    def audit(self, command, now_ns: int, stopped_pose=None) -> list[str]:
-        """Problems of ``command`` sent at ``now_ns`` (``stopped_pose``: the latched hold)."""
+    def region(self, measured, speeds=(0.0, 0.0)):
+        """The follow region (centre, radius, yaw_lo, yaw_hi) around ``measured``.
+
+        The measured TCP clamped into the box, and what is left of the follow bounds at the
+        measured ``speeds`` (m/s, rad/s) after that.
+        """
+        measured = np.asarray(measured, dtype=float)
+        lim = self.limits
+        follow = min(lim.max_follow_error, lim.max_cartesian_speed * lim.follow_response_time
+                     + abs(speeds[0]) * lim.follow_lag_time)
+        yaw_follow = min(lim.max_yaw_follow_error, lim.max_yaw_rate * lim.follow_response_time
+                         + abs(speeds[1]) * lim.follow_lag_time)
+        centre = np.clip(measured[:3], self.lower[:3], self.upper[:3])
+        radius = max(0.0, follow - float(np.linalg.norm(centre - measured[:3])))
+        yaw = float(np.clip(measured[3], self.lower[3], self.upper[3]))
+        slack = max(0.0, yaw_follow - abs(yaw - measured[3]))
+        return centre, radius, max(self.lower[3], yaw - slack), min(self.upper[3], yaw + slack)
+
+    def _with_command_speed(self, speeds, centre):
+        """The faster of the measured speeds and the previous output's own.
+
+        The output's is its speed away from the robot (its last step, radial from ``centre``).
+        """
+        step = self.previous_step
+        if step is None or self.previous is None:
+            return speeds
+        offset = self.previous[:3] - centre
+        norm = float(np.linalg.norm(offset))
+        away = (max(0.0, float(step[:3] @ offset) / norm) if norm > 0.0
+                else float(np.linalg.norm(step[:3])))
+        return (max(abs(speeds[0]), away), max(abs(speeds[1]), abs(float(step[3]))))
+
+    def audit(self, command, now_ns: int, stopped_pose=None, measured=None,
+              speeds=(0.0, 0.0)) -> list[str]:
+        """Problems of ``command`` sent at ``now_ns``.
+
+        ``stopped_pose``: the latched hold; ``measured``: the robot's measured pose the output
+        must stay near, moving at ``speeds`` (m/s, rad/s).
+        """
         problems = []
         pose = np.asarray(command, dtype=float)
+        previous = self.previous
         if pose.shape != (5,) or not np.all(np.isfinite(pose)):
             problems.append(f'not a finite 5-vector: {command!r}')
         else:
             for i in np.flatnonzero((pose < self.lower) | (pose > self.upper)):
                 problems.append(f'field {i} = {pose[i]} outside '
                                 f'[{self.lower[i]}, {self.upper[i]}]')
-        if not problems and self.previous is not None:
+        if not problems and measured is not None:
+            centre = self.region(measured, speeds)[0]
+            speeds = self._with_command_speed(speeds, centre)
+            centre, radius, yaw_lo, yaw_hi = self.region(measured, speeds)
+            distance = float(np.linalg.norm(pose[:3] - centre))
+            gap = (math.inf if previous is None
+                   else float(np.linalg.norm(previous[:3] - centre)))
+            if distance > radius * (1.0 + RTOL) + 1e-15 and distance > gap + 1e-12:
+                problems.append(f'{distance:.6g} m from the measured robot {measured!r}, '
+                                f'bound {radius:.6g}, and not approaching it')
+            yaw_gap = abs(pose[3] - np.clip(pose[3], yaw_lo, yaw_hi))
+            previous_yaw_gap = (math.inf if previous is None
+                                else abs(previous[3] - np.clip(previous[3], yaw_lo, yaw_hi)))
+            if yaw_gap > 1e-15 and yaw_gap > previous_yaw_gap + 1e-12:
+                problems.append(f'yaw {pose[3]} outside [{yaw_lo}, {yaw_hi}] around the '
+                                f'measured {measured[3]}, and not approaching it')
+        if not problems and previous is not None:
             lim = self.limits
             period_ns = round(lim.control_period * 1e9)
             # A clock that went backwards hides how long passed: allow one period at most.
             elapsed_ns = now_ns - self.previous_ns if now_ns >= self.previous_ns else period_ns
             dt = min(elapsed_ns, period_ns) / 1e9
-            step = pose - self.previous
+            step = pose - previous
             checks = (
                 (np.linalg.norm(step[:3]),
                  min(lim.max_cartesian_step, lim.max_cartesian_speed * dt), 'linear'),
@@ -58,7 +121,16 @@ class OutputAuditor:
         if stopped_pose is not None and pose.shape == (5,) and not np.array_equal(
                 pose, np.asarray(stopped_pose, dtype=float)):
             problems.append(f'moved during the software stop: {command!r} != {stopped_pose!r}')
+        if (stopped_pose is not None and previous is not None and pose.shape == (5,)
+                and self.previous_stopped
+                and not np.allclose(pose, previous, rtol=0.0, atol=1e-12)):
+            problems.append(f'the stop hold moved other than toward the robot: {command!r}')
+        self.previous_stopped = stopped_pose is not None
         if pose.shape == (5,) and np.all(np.isfinite(pose)):
+            elapsed = (now_ns - self.previous_ns) / 1e9
+            period = self.limits.control_period
+            self.previous_step = (None if self.previous is None or not elapsed > 0.0
+                                  else (pose - self.previous) / min(elapsed, period))
             self.previous = pose
             self.previous_ns = now_ns
         self.outputs += 1

@@ -3,8 +3,11 @@
 ``check_cost`` times ``SafetyFilter.check`` on a realistic 100 Hz stream (cruising, creeping
 into limits, occasional malformed proposals). ``fuzz`` feeds seeded random and adversarial
 inputs (NaN/Inf, huge values, boundary values, wrong lengths, future, stale and backwards
-stamps, clock jumps, silence, software stops and resets) and audits every output with the
-independent :class:`~sim2real_safety.audit.OutputAuditor`.
+stamps, clock jumps, silence, software stops and resets, a glitched first robot state,
+glitched states and incomplete joint states later) and audits every output with the
+independent :class:`~sim2real_safety.audit.OutputAuditor`, including the follow-error bound
+around the latest plausible measured pose. What the robot really does is judged in the
+simulator (``sim2real_policy.sim.safety_motion``), not here: this package has no robot.
 """
 from __future__ import annotations
 
@@ -34,7 +37,18 @@ def check_cost(limits: SafetyLimits, samples: int = 50_000, seed: int = 0) -> di
     lower, upper = np.array(limits.lower), np.array(limits.upper)
     centre = (lower + upper) / 2.0
     now = 10_000 * MS
-    flt.update_robot_state(tuple(centre), now)
+    names = [joint.name for joint in limits.joint_limits]
+    tcp = {name: i for i, name in enumerate(limits.tcp_joints)}
+
+    def feed(pose):
+        flt.update_joint_state(names, [pose[tcp[j.name]] if j.name in tcp
+                                       else (j.lower + j.upper) / 2.0
+                                       for j in limits.joint_limits], [0.0] * len(names), now)
+        flt.update_robot_state(pose, now)
+
+    for _ in range(3):
+        now += 10 * MS
+        feed(tuple(centre))
     flt.supervisor_heartbeat(now)
     targets = centre + (upper - lower) * rng.uniform(-0.7, 0.7, size=(samples, 5))
     targets[rng.random(samples) < 0.01, 0] = math.nan
@@ -44,7 +58,7 @@ def check_cost(limits: SafetyLimits, samples: int = 50_000, seed: int = 0) -> di
     for k, proposal in enumerate(proposals):
         now += 10 * MS
         flt.supervisor_heartbeat(now)
-        flt.update_robot_state(flt._sent, now)
+        feed(flt._sent)
         start = clock()
         flt.check(proposal, now - MS, now)
         times[k] = clock() - start
@@ -102,10 +116,31 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
     withheld = 0
     flt = None
 
+    joint_names = [joint.name for joint in limits.joint_limits]
+    tcp_index = {name: i for i, name in enumerate(limits.tcp_joints)}
+    glitches = 0
+
     def state(flt):
+        """Feed the robot: its joints, then its state.
+
+        The joints say where it really is (the last output: a stage that tracks); 2 % of the
+        states are a glitch; 1 % of the joint states lack a joint or its velocity.
+        """
+        nonlocal glitches
+        truth = flt._sent if flt._sent is not None else first
+        positions = [truth[tcp_index[name]] if name in tcp_index else
+                     (joint.lower + joint.upper) / 2.0
+                     for name, joint in zip(joint_names, limits.joint_limits)]
+        names, velocities = joint_names, [0.0] * len(joint_names)
+        if rng.random() < 0.01:
+            names = joint_names[1:] if rng.random() < 0.5 else joint_names
+            velocities = [] if names is joint_names else velocities[1:]
+            positions = positions[-len(names):]
+        flt.update_joint_state(names, positions, velocities, now)
         if rng.random() < 0.02:
+            glitches += 1
             return _random_state(rng, lower, upper)   # a glitch
-        return flt._sent if flt._sent is not None else first
+        return truth
 
     for k in range(inputs):
         if k % restart_every == 0:
@@ -117,10 +152,9 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
             inside = all(lo <= v <= hi for v, lo, hi in zip(first, lower, upper))
             starts['non-finite' if not all(map(math.isfinite, first))
                    else 'inside' if inside else 'outside'] += 1
-            flt.update_robot_state(first, now)
+            flt.update_robot_state(first, now)  # one glitched reading first, alone
             flt.supervisor_heartbeat(now)
-            if not all(map(math.isfinite, first)):
-                first = tuple((lo + hi) / 2.0 for lo, hi in zip(lower, upper))
+            first = tuple(rng.uniform(lower, upper))  # where the robot really starts
         roll = rng.random()
         decision = None
         if roll < 0.80:
@@ -151,6 +185,7 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
             operator, reason = ('ana', 'ok') if rng.random() < 0.8 else ('', 'ok')
             try:
                 flt.reset_stop(operator, reason, now)
+                auditor.previous = None  # a reset starts from the measured pose, as start-up
             except ResetRefusedError:
                 pass
         if decision is not None:
@@ -159,7 +194,8 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
                 withheld += 1   # nothing sent (a robot outside the limits is not commanded)
             else:
                 problems = auditor.audit(decision.command, now,
-                                         flt._stop_pose if flt.stop_active else None)
+                                         flt._stop_pose if flt.stop_active else None,
+                                         flt._measured, flt.measured_speeds())
                 if problems and len(examples) < 5:
                     examples.append({'decision': repr(decision), 'problems': problems})
         if progress is not None and (k + 1) % 20_000 == 0:
@@ -167,4 +203,4 @@ def fuzz(limits: SafetyLimits, inputs: int = 100_000, seed: int = 0,
     guard_trips += sum('internal guard' in e.reason for e in flt.latch.events)
     return {'inputs': inputs, 'outputs': auditor.outputs, 'unsafe_outputs': auditor.unsafe,
             'guard_trips': guard_trips, 'verdicts': verdicts, 'examples': examples,
-            'first_states': starts, 'withheld': withheld}
+            'first_states': starts, 'withheld': withheld, 'glitched_states': glitches}

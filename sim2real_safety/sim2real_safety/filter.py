@@ -7,12 +7,29 @@ order of the checks is the order of their severity:
 1. software stop latched -> hold the pose latched at the trigger (STOPPED);
 2. malformed proposal (wrong length, non-finite value or stamp) -> hold (REJECTED);
 3. stamp from the future, too old, or not newer than the last one -> hold (REJECTED);
-4. an unhealthy input (supervisor heartbeat or robot state stale, no state yet) -> hold;
+4. an unhealthy input (supervisor heartbeat, robot state or a monitored joint's state stale
+   or missing, a robot state that is not plausible) -> hold;
 5. range limits (workspace box, table clearance, yaw, gripper width) -> scale/clamp/reject;
 6. rate limits from the last command actually sent (Cartesian speed and step, yaw rate,
    gripper speed) -> scale/clamp/reject;
-7. a final guard, independent of 5 and 6, re-checks the output; if it ever fails, the filter
+7. the follow-error bound: the output lies near the latest plausible measured pose: within
+   what the robot closes at the speed limit in ``follow_response_time`` when robot and
+   command are at rest, plus ``follow_lag_time`` x the faster of the robot's measured and
+   the command's own speed while either moves (the lag of a moving robot behind its command:
+   latency, actuation delay, servo), never more than ``max_follow_error``
+   (``max_yaw_follow_error`` for yaw). An output outside it (the robot was pushed away, or
+   stopped by an obstacle) may only approach the robot, at the rate limits: never a jump;
+8. a final guard, independent of 5 to 7, re-checks the output; if it ever fails, the filter
    holds and latches the software stop (the filter contradicted itself).
+
+The measured pose is trusted only when it is plausible: the first command waits for
+``SEED_READINGS`` consecutive readings that agree with each other (one glitched first reading
+never seeds), and after that a reading farther from the last plausible one than the robot can
+move (``state_tolerance`` + ``max_state_speed`` x the time between them), or one that
+disagrees with the ``tcp_joints`` of the joint states, is a fault: it is not used, the gate
+holds, and if no plausible reading comes for ``state_timeout`` the software stop latches.
+Every monitored joint must be present in the joint states, finite, with its velocity, and
+fresh (``state_timeout``); a missing, renamed or stale joint holds the gate.
 
 "Hold" decelerates: the output keeps the direction of the last sent motion and slows at
 ``stop_deceleration`` until it rests, so a rejected proposal or a silent policy never causes a
@@ -39,6 +56,12 @@ NS = 1_000_000_000
 PROPOSAL_SOURCES = frozenset(range(7))
 # Relative slack of the final guard, for floating-point rounding of the scaled step only.
 _GUARD_RTOL = 1e-9
+# Consecutive, mutually plausible robot states before the first command (and before a new
+# reference while the stop is latched): one glitched reading can never seed a command.
+SEED_READINGS = 3
+# Violations that say the robot's measured state cannot be trusted (the supervisor names them).
+STATE_FAULTS = frozenset(('robot_state_jump', 'robot_state_disagrees_with_joints',
+                          'joint_state_missing', 'joint_state_stale'))
 
 
 class Violation:
@@ -104,12 +127,25 @@ class SafetyFilter:
              'gripper_width_range', r['gripper_width_range']),
         )
         self._joints = {joint.name: joint for joint in limits.joint_limits}
+        self._tcp_joints = tuple(limits.tcp_joints)
+        self._joint_vel: dict[str, float] = {}
+        self._speeds = (0.0, 0.0)               # measured TCP speed, yaw rate (m/s, rad/s)
+        self._anchor: tuple | None = None       # the follow region's centre, from _measured
+        self._at_rest = limits.follow_bounds(0.0, 0.0)
         self._sent: tuple | None = None        # last command actually sent
         self._sent_ns = 0
         self._velocity = (0.0, 0.0, 0.0)       # of the last sent linear step (m/s)
+        self._yaw_rate = 0.0                    # |rad/s| of the last sent yaw step
         self._stop_pose: tuple | None = None
         self._last_stamp_ns: int | None = None  # stamp of the last accepted proposal
-        self._state_ns: int | None = None
+        self._measured: tuple | None = None     # latest plausible robot state
+        self._state_ns: int | None = None       # ... and when it arrived
+        self._streak: tuple | None = None       # (pose, ns, count) of agreeing readings
+        self._state_fault: Violation | None = None  # the latest reading was not plausible
+        self._fault_since_ns: int | None = None
+        self._joint_ns: dict[str, int] = {}     # when each monitored joint was last complete
+        self._joint_pos: dict[str, float] = {}
+        self._joint_absent = ''                 # monitored joints the last message lacked
         self._heartbeat_ns: int | None = None
         self._reset_ns: int | None = None       # proposals must be newer than the last reset
         self._outside: Violation | None = None  # why the measured state could not seed
@@ -124,23 +160,62 @@ class SafetyFilter:
             # The clock went backwards: every stamp we hold is on the old timeline.
             self._last_stamp_ns = None
             self._state_ns = None
+            self._streak = None
+            self._fault_since_ns = None
+            self._joint_ns.clear()
             self._heartbeat_ns = None
             self._reset_ns = None if self._reset_ns is None else now_ns
             self._sent_ns = now_ns
         self._clock_ns = now_ns
 
     def update_robot_state(self, pose: Sequence[float], now_ns: int) -> None:
-        """Record the measured ``(x, y, z, yaw, gripper_width)``; the first one seeds the hold.
+        """Record the measured ``(x, y, z, yaw, gripper_width)`` if it is plausible.
 
         A non-finite or malformed state means the sensors cannot be trusted: the software stop
-        is latched.
+        is latched. Before the first command, ``SEED_READINGS`` readings in a row must agree;
+        after it, a reading the robot cannot have reached from the last plausible one (or that
+        disagrees with the joint states) is a fault, never a new reference.
         """
         self._observe_clock(now_ns)
         if len(pose) != 5 or not all(math.isfinite(v) for v in pose):
             self.trigger_stop('safety', f'robot state malformed or non-finite: {tuple(pose)}',
                               now_ns)
             return
+        pose = tuple(float(v) for v in pose)
+        streak = self._streak
+        count = (streak[2] + 1 if streak is not None and self._jump(pose, streak[0], now_ns
+                                                                     - streak[1]) is None
+                 else 1)
+        self._streak = (pose, now_ns, count)
+        fault = self._disagreement(pose, now_ns)
+        # No reference before the first plausible reading, nor after the clock jumped back
+        # (the time since it is unknown): then only agreeing readings in a row are trusted.
+        reference = self._measured if self._state_ns is not None else None
+        if fault is None and reference is not None:
+            fault = self._jump(pose, reference, now_ns - self._state_ns)
+            if fault is not None and count >= SEED_READINGS and (
+                    self.latch.active or self._sent is None):
+                # Nothing moves on it (stopped, or never commanded): readings that agree
+                # with each other re-anchor.
+                fault = None
+        if fault is not None:
+            self._state_fault = fault
+            if self._fault_since_ns is None:
+                self._fault_since_ns = now_ns
+            elif (now_ns - self._fault_since_ns >= self._state_timeout_ns
+                  and not self.latch.active):
+                self.trigger_stop('safety', f'robot state not plausible for '
+                                  f'{(now_ns - self._fault_since_ns) / NS:.3f} s: '
+                                  f'{fault.constraint} {fault.field}={fault.value:.4g} '
+                                  f'(limit {fault.limit:.4g})', now_ns)
+            return
+        if reference is None and count < SEED_READINGS:
+            return  # waiting for readings that agree
+        self._measured = pose
+        self._set_anchor(pose)
         self._state_ns = now_ns
+        self._state_fault = None
+        self._fault_since_ns = None
         if self._sent is None:
             # Start-up: the first command sent is the current state, brought inside the
             # limits by at most one allowed step. A robot measured farther outside is not
@@ -151,9 +226,48 @@ class SafetyFilter:
                 return
             self._sent = seed
             self._sent_ns = now_ns
+            self._velocity = (0.0, 0.0, 0.0)
             self._outside = None
             if self.latch.active and self._stop_pose is None:
                 self._stop_pose = self._sent
+
+    def observe_exact_robot(self, pose: Sequence[float], now_ns: int) -> None:
+        """Feed a robot measured exactly at ``pose``, at rest: its joint states, then its state.
+
+        The ``tcp_joints`` are at the pose, other monitored joints mid-range.
+
+        For tools that shape a trajectory through the filter offline (a system-identification
+        excitation); a robot's own node feeds the measured states instead.
+        """
+        index = {name: i for i, name in enumerate(self._tcp_joints)}
+        joints = self.limits.joint_limits
+        self.update_joint_state([j.name for j in joints],
+                                [float(pose[index[j.name]]) if j.name in index
+                                 else (j.lower + j.upper) / 2.0 for j in joints],
+                                [0.0] * len(joints), now_ns)
+        self.update_robot_state(pose, now_ns)
+
+    def _jump(self, pose: tuple, reference: tuple, dt_ns: int) -> Violation | None:
+        """A violation if ``pose`` is farther from ``reference`` than the robot can move."""
+        lim = self.limits
+        distance = math.dist(pose[:3], reference[:3])
+        allowed = lim.state_tolerance + lim.max_state_speed * max(dt_ns, 0) / NS
+        if distance <= allowed:
+            return None
+        return Violation('robot_state_jump', 'xyz', distance, allowed, Reaction.REJECT)
+
+    def _disagreement(self, pose: tuple, now_ns: int) -> Violation | None:
+        """A violation if the pose and the fresh ``tcp_joints`` positions disagree."""
+        tolerance = self.limits.state_tolerance
+        for index, name in enumerate(self._tcp_joints):
+            seen = self._joint_ns.get(name)
+            if seen is None or now_ns - seen > self._state_timeout_ns:
+                continue  # a stale joint holds the gate by itself
+            error = abs(pose[index] - self._joint_pos[name])
+            if error > tolerance:
+                return Violation('robot_state_disagrees_with_joints', COMMAND_FIELDS[index],
+                                 error, tolerance, Reaction.REJECT)
+        return None
 
     def _seed_from(self, pose: Sequence[float]) -> tuple | None:
         """``pose`` clamped into the limits if it lies within one step of them, else None."""
@@ -172,15 +286,22 @@ class SafetyFilter:
 
     def update_joint_state(self, names: Sequence[str], positions: Sequence[float],
                            velocities: Sequence[float], now_ns: int) -> list[Violation]:
-        """Check configured joints; a joint within the margin of a limit, or too fast, stops."""
+        """Check configured joints; a joint within the margin of a limit, or too fast, stops.
+
+        A monitored joint counts as fresh only when this message carries it with a finite
+        position and velocity; one it lacks (renamed, a typo, no velocity) goes stale and
+        holds the gate after ``state_timeout``, whatever else the message says.
+        """
         self._observe_clock(now_ns)
         found = []
         margin = self.limits.joint_limit_margin
+        complete = set()
         for index, name in enumerate(names):
             joint = self._joints.get(name)
             if joint is None:
                 continue
             position = positions[index] if index < len(positions) else math.nan
+            velocity = velocities[index] if index < len(velocities) else None
             if not math.isfinite(position):
                 found.append(Violation('joint_state', name, position, math.nan, Reaction.STOP))
             elif position < joint.lower + margin:
@@ -189,19 +310,37 @@ class SafetyFilter:
             elif position > joint.upper - margin:
                 found.append(Violation('joint_position', name, position, joint.upper - margin,
                                        Reaction.STOP))
-            if index < len(velocities):
-                velocity = velocities[index]
+            if velocity is not None:
                 if not math.isfinite(velocity):
                     found.append(Violation('joint_state', name, velocity, math.nan,
                                            Reaction.STOP))
                 elif abs(velocity) > joint.max_velocity:
                     found.append(Violation('joint_velocity', name, velocity, joint.max_velocity,
                                            Reaction.STOP))
+                elif math.isfinite(position):
+                    complete.add(name)
+                    self._joint_ns[name] = now_ns
+                    self._joint_pos[name] = float(position)
+                    self._joint_vel[name] = float(velocity)
+        absent = [name for name in self._joints if name not in complete]
+        self._joint_absent = ', '.join(absent)
+        self._speeds = self.measured_speeds()
         if found:
             self.trigger_stop('safety', '; '.join(
                 f'{v.constraint} {v.field}={v.value:.4g} (limit {v.limit:.4g})' for v in found),
                 now_ns)
         return found
+
+    def _joint_problem(self, now_ns: int) -> Violation | None:
+        """Why the monitored joints cannot be trusted now (None when every one is fresh)."""
+        for name in self._joints:
+            seen = self._joint_ns.get(name)
+            if seen is None or not 0 <= now_ns - seen <= self._state_timeout_ns:
+                kind = ('joint_state_missing' if seen is None or name in self._joint_absent
+                        else 'joint_state_stale')
+                age = math.nan if seen is None else (now_ns - seen) / NS
+                return Violation(kind, name, age, self.limits.state_timeout, Reaction.REJECT)
+        return None
 
     def supervisor_heartbeat(self, now_ns: int) -> None:
         """The supervisor is alive (call on every SupervisorState received)."""
@@ -217,9 +356,18 @@ class SafetyFilter:
         """Why the gate is closed (empty when every input is healthy)."""
         problems = []
         if self._state_ns is None:
-            problems.append('no robot state received')
+            problems.append('no plausible robot state received')
         elif not 0 <= now_ns - self._state_ns <= self._state_timeout_ns:
             problems.append(f'robot state stale ({(now_ns - self._state_ns) / NS:.3f} s > '
+                            f'state_timeout {self.limits.state_timeout} s)')
+        fault = self._state_fault
+        if fault is not None:
+            problems.append(f'robot state not plausible: {fault.constraint} {fault.field}='
+                            f'{fault.value:.4g} (limit {fault.limit:.4g})')
+        joints = self._joint_problem(now_ns)
+        if joints is not None:
+            problems.append(f'{joints.constraint}: {joints.field} (monitored joints must be '
+                            f'in every JointState with position and velocity, within '
                             f'state_timeout {self.limits.state_timeout} s)')
         if not self.supervisor_alive(now_ns):
             age = ('never heard' if self._heartbeat_ns is None
@@ -251,6 +399,11 @@ class SafetyFilter:
         event = self.latch.reset(operator, reason, now_ns, self.unhealthy_inputs(now_ns))
         self._stop_pose = None
         self._reset_ns = now_ns
+        # Resume from where the robot is, not from the frozen hold: the first command after
+        # a reset is the measured pose, as at start-up.
+        self._sent = self._seed_from(self._measured) if self._measured is not None else None
+        self._sent_ns = now_ns
+        self._velocity = (0.0, 0.0, 0.0)
         return event
 
     # ---------------------------------------------------------------------------- checking
@@ -326,9 +479,14 @@ class SafetyFilter:
                 Reaction.REJECT))
 
         # 4. fail closed on unhealthy inputs
+        if self._state_fault is not None:
+            return self._hold(now_ns, age, self._state_fault)
         if self._state_ns is None or not 0 <= now_ns - self._state_ns <= self._state_timeout_ns:
             return self._hold(now_ns, age, Violation('robot_state_stale', 'state', math.nan,
                                                      self.limits.state_timeout, Reaction.REJECT))
+        joints = self._joint_problem(now_ns)
+        if joints is not None:
+            return self._hold(now_ns, age, joints)
         if not self.supervisor_alive(now_ns):
             return self._hold(now_ns, age, Violation('supervisor_silent', 'heartbeat', math.nan,
                                                      self.limits.supervisor_timeout,
@@ -434,6 +592,11 @@ class SafetyFilter:
             return self._hold(now_ns, age, Violation('command_timeout', 'stamp', age,
                                                      self.limits.command_timeout,
                                                      Reaction.REJECT))
+        if self._state_fault is not None:
+            return self._hold(now_ns, math.nan, self._state_fault)
+        joints = self._joint_problem(now_ns)
+        if joints is not None:
+            return self._hold(now_ns, math.nan, joints)
         problems = self.unhealthy_inputs(now_ns)
         if problems:
             return self._hold(now_ns, math.nan, Violation(
@@ -446,6 +609,99 @@ class SafetyFilter:
         lim = self.limits
         return (min(lim.max_cartesian_step, lim.max_cartesian_speed * dt),
                 lim.max_yaw_rate * dt, lim.max_gripper_speed * dt)
+
+    def _follow_region(self) -> tuple | None:
+        """Where an output may lie around the measured robot: (centre, radius, yaw_lo, yaw_hi).
+
+        The centre is the measured TCP brought into the box and the radius what is left of
+        ``max_follow_error`` after that, so the region lies inside the box and within the
+        bound of the robot (a robot measured outside the box by the bound or more leaves only
+        the box point nearest to it). None before any plausible state.
+        """
+        anchor = self._anchor
+        if anchor is None:
+            return None
+        centre, gap, yaw, yaw_gap = anchor
+        speed, yaw_rate = self._speeds
+        # the command's own speed away from the robot: a robot lags a command that runs
+        # ahead; a command that stands, or comes back, leaves it nothing to lag behind
+        sent = self._sent
+        vx, vy, vz = self._velocity
+        ox, oy, oz = sent[0] - centre[0], sent[1] - centre[1], sent[2] - centre[2]
+        norm = math.sqrt(ox * ox + oy * oy + oz * oz)
+        away = ((vx * ox + vy * oy + vz * oz) / norm if norm > 0.0
+                else math.sqrt(vx * vx + vy * vy + vz * vz))
+        lim = self.limits
+        follow = min(lim.max_follow_error, self._at_rest[0]
+                     + (speed if speed > away else away) * lim.follow_lag_time)
+        yaw_rate = yaw_rate if yaw_rate > self._yaw_rate else self._yaw_rate
+        yaw_follow = min(lim.max_yaw_follow_error, self._at_rest[1]
+                         + yaw_rate * lim.follow_lag_time)
+        radius = follow - gap if follow > gap else 0.0
+        slack = yaw_follow - yaw_gap if yaw_follow > yaw_gap else 0.0
+        return (centre, radius, max(self._lower[3], yaw - slack),
+                min(self._upper[3], yaw + slack))
+
+    def _set_anchor(self, measured: tuple) -> None:
+        """Cache what the follow region needs of a new plausible pose (once per reading)."""
+        lower, upper = self._lower, self._upper
+        centre = (min(max(measured[0], lower[0]), upper[0]),
+                  min(max(measured[1], lower[1]), upper[1]),
+                  min(max(measured[2], lower[2]), upper[2]))
+        yaw = min(max(measured[3], lower[3]), upper[3])
+        self._anchor = (centre, math.dist(centre, measured[:3]), yaw, abs(yaw - measured[3]))
+
+    def measured_speeds(self) -> tuple[float, float]:
+        """The TCP's speed and yaw rate (m/s, rad/s) from the ``tcp_joints``' velocities.
+
+        0 without them: a robot whose motion is not measured is treated as at rest (the
+        tighter bound).
+        """
+        velocities = [self._joint_vel.get(name, 0.0) for name in self._tcp_joints]
+        linear = math.sqrt(sum(v * v for v in velocities[:3]))
+        return linear, abs(velocities[3]) if len(velocities) > 3 else 0.0
+
+    def _into_follow(self, command: tuple, region: tuple, dt: float) -> tuple:
+        """``command`` kept near the robot, continuously: never a jump.
+
+        From a last output inside ``region`` the step stops where it would leave it (a shorter
+        step, same direction). From one outside it (the robot moved away: pushed, or driven by
+        commands still in flight) the command may only approach the robot, at the rate
+        limits; it never runs farther.
+        """
+        centre, radius, yaw_lo, yaw_hi = region
+        sent = self._sent
+        x, y, z, yaw, width = command
+        gap = math.dist(sent[:3], centre)
+        if gap > radius:
+            step = min(self._allowed_steps(dt)[0], gap - radius)
+            k = step / gap
+            x = sent[0] + (centre[0] - sent[0]) * k
+            y = sent[1] + (centre[1] - sent[1]) * k
+            z = sent[2] + (centre[2] - sent[2]) * k
+        elif math.dist((x, y, z), centre) > radius:
+            # stop where the step leaves the region (no sliding along its edge: a command
+            # held at the bound stands still, and the bound shrinks back to the at-rest one)
+            d = (x - sent[0], y - sent[1], z - sent[2])
+            r = (sent[0] - centre[0], sent[1] - centre[1], sent[2] - centre[2])
+            a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+            b = 2.0 * (d[0] * r[0] + d[1] * r[1] + d[2] * r[2])
+            c = r[0] * r[0] + r[1] * r[1] + r[2] * r[2] - radius * radius
+            t = max(0.0, min(1.0, (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)))
+            x, y, z = sent[0] + t * d[0], sent[1] + t * d[1], sent[2] + t * d[2]
+        if sent[3] < yaw_lo or sent[3] > yaw_hi:
+            bound = yaw_lo if sent[3] < yaw_lo else yaw_hi
+            yaw_step = self._allowed_steps(dt)[1]
+            yaw = sent[3] + max(-yaw_step, min(yaw_step, bound - sent[3]))
+        else:
+            yaw = min(max(yaw, yaw_lo), yaw_hi)
+        return (x, y, z, yaw, width)
+
+    @staticmethod
+    def _in_region(command: tuple, region: tuple, slack: float = 0.0) -> bool:
+        centre, radius, yaw_lo, yaw_hi = region
+        return (math.dist(command[:3], centre) <= radius * (1.0 + slack) + slack * 1e-6
+                and yaw_lo - slack * 1e-6 <= command[3] <= yaw_hi + slack * 1e-6)
 
     def _freeze(self, now_ns: int, age: float) -> Decision:
         if self._stop_pose is None:
@@ -478,7 +734,15 @@ class SafetyFilter:
 
     def _emit(self, command: tuple, now_ns: int, dt: float, verdict: Verdict,
               violations: tuple, age: float) -> Decision:
-        problem = self._guard(command, dt)
+        region = self._follow_region()
+        if region is not None and not self._in_region(command, region):
+            command = self._into_follow(command, region, dt)
+            if verdict == Verdict.PASS or verdict == Verdict.SCALED:
+                verdict = Verdict.CLAMPED
+            violations = violations + (Violation(
+                'follow_error', 'xyz', math.dist(command[:3], region[0]), region[1],
+                Reaction.CLAMP),)
+        problem = self._guard(command, dt, region)
         if problem:
             self.trigger_stop('safety', f'internal guard: {problem}', now_ns)
             return self._freeze(now_ns, age)
@@ -486,14 +750,20 @@ class SafetyFilter:
         if dt > 0.0:
             self._velocity = ((command[0] - sent[0]) / dt, (command[1] - sent[1]) / dt,
                               (command[2] - sent[2]) / dt)
+            self._yaw_rate = abs(command[3] - sent[3]) / dt
         else:
             self._velocity = (0.0, 0.0, 0.0)
+            self._yaw_rate = 0.0
         self._sent = command
         self._sent_ns = now_ns
         return Decision(command, verdict, violations, now_ns, age)
 
-    def _guard(self, command: tuple, dt: float) -> str:
-        """Independent re-check of an output against the limits; '' when it is safe."""
+    def _guard(self, command: tuple, dt: float, region: tuple | None) -> str:
+        """Independent re-check of an output against the limits; '' when it is safe.
+
+        An output outside the follow region is allowed only nearer the robot than the last
+        one (approaching it from where the robot moved away).
+        """
         sent = self._sent
         for i in range(5):
             value = command[i]
@@ -501,6 +771,14 @@ class SafetyFilter:
                 return f'{COMMAND_FIELDS[i]} not finite'
             if not self._lower[i] <= value <= self._upper[i]:
                 return f'{COMMAND_FIELDS[i]}={value} outside [{self._lower[i]}, {self._upper[i]}]'
+        if region is not None and not self._in_region(command, region, _GUARD_RTOL):
+            centre = region[0]
+            closer = math.dist(command[:3], centre) <= math.dist(sent[:3], centre) + 1e-12
+            yaw_closer = (region[2] <= command[3] <= region[3]
+                          or abs(command[3] - min(max(command[3], region[2]), region[3]))
+                          <= abs(sent[3] - min(max(sent[3], region[2]), region[3])) + 1e-12)
+            if not (closer and yaw_closer):
+                return f'{command[:4]} outside the follow region {region}, moving away'
         allowed = self._allowed_steps(dt)
         linear = math.dist(command[:3], sent[:3])
         if linear > allowed[0] * (1.0 + _GUARD_RTOL) + 1e-15:

@@ -51,36 +51,62 @@ CONFIGURABLE_REACTIONS = {
 
 # Every parameter of config/safety.yaml: (ROS 2 type, description with unit, allowed range).
 # The safety node declares them from this table, so `ros2 param describe` shows the same text.
+# The ranges are hard caps: no file, `--set` or override can pass them. They bound what this
+# suite is for (a table-top stage with a parallel-jaw gripper), not one cell; a cell tightens
+# inside them.
+WORKSPACE_CAP = (-1.5, 1.5)   # m: every workspace corner coordinate
 PARAMETERS = {
     'frame_id': ('string', 'frame of proposals and safe commands (the robot base frame); '
                  'a proposal in any other frame is rejected', None),
-    'workspace_min': ('double_array', 'lower corner [x, y, z] of the workspace box (m)', None),
-    'workspace_max': ('double_array', 'upper corner [x, y, z] of the workspace box (m)', None),
-    'table_height': ('double', 'table surface height in the base frame (m)', (-2.0, 2.0)),
-    'table_clearance': ('double', 'minimum TCP height above the table (m)', (0.0, 0.5)),
-    'yaw_min': ('double', 'lowest yaw (rad)', (-6.3, 6.3)),
-    'yaw_max': ('double', 'highest yaw (rad)', (-6.3, 6.3)),
-    'gripper_width_min': ('double', 'narrowest gripper opening (m)', (0.0, 0.5)),
-    'gripper_width_max': ('double', 'widest gripper opening (m)', (0.0, 0.5)),
-    'max_cartesian_speed': ('double', 'TCP speed limit (m/s)', (0.0, 5.0)),
-    'max_cartesian_step': ('double', 'TCP step limit per control tick (m)', (0.0, 0.1)),
-    'max_yaw_rate': ('double', 'yaw rate limit (rad/s)', (0.0, 20.0)),
-    'max_gripper_speed': ('double', 'gripper opening speed limit (m/s)', (0.0, 2.0)),
-    'stop_deceleration': ('double', 'deceleration of a hold (m/s^2)', (0.0, 100.0)),
-    'control_period': ('double', 'nominal command period (s)', (0.0, 1.0)),
-    'command_timeout': ('double', 'no fresh proposal this long -> hold (s)', (0.0, 10.0)),
-    'max_command_age': ('double', 'proposals older than this are rejected (s)', (0.0, 10.0)),
+    'workspace_min': ('double_array', 'lower corner [x, y, z] of the workspace box (m)',
+                      WORKSPACE_CAP),
+    'workspace_max': ('double_array', 'upper corner [x, y, z] of the workspace box (m)',
+                      WORKSPACE_CAP),
+    'table_height': ('double', 'table surface height in the base frame (m)', (-0.5, 0.5)),
+    'table_clearance': ('double', 'minimum TCP height above the table (m)', (0.005, 0.2)),
+    'yaw_min': ('double', 'lowest yaw (rad)', (-3.2, 3.2)),
+    'yaw_max': ('double', 'highest yaw (rad)', (-3.2, 3.2)),
+    'gripper_width_min': ('double', 'narrowest gripper opening (m)', (0.0, 0.2)),
+    'gripper_width_max': ('double', 'widest gripper opening (m)', (0.0, 0.2)),
+    'max_cartesian_speed': ('double', 'TCP speed limit (m/s)', (0.0, 0.5)),
+    'max_cartesian_step': ('double', 'TCP step limit per control tick (m)', (0.0, 0.01)),
+    'max_yaw_rate': ('double', 'yaw rate limit (rad/s)', (0.0, 3.0)),
+    'max_gripper_speed': ('double', 'gripper opening speed limit (m/s)', (0.0, 0.3)),
+    'stop_deceleration': ('double', 'deceleration of a hold (m/s^2)', (0.5, 10.0)),
+    'max_follow_error': ('double', 'farthest a command may ever lie from the measured TCP '
+                         '(m)', (0.005, 0.1)),
+    'max_yaw_follow_error': ('double', 'farthest a commanded yaw may ever lie from the '
+                             'measured yaw (rad)', (0.01, 0.5)),
+    'follow_response_time': ('double', 'time the robot takes to close a gap to its command '
+                             '(its servo time constant, s): a robot at rest is commanded at '
+                             'most max_cartesian_speed (max_yaw_rate) x this away', (0.005, 0.1)),
+    'follow_lag_time': ('double', 'how far behind its command a moving robot may be (command '
+                        'latency + actuation delay + servo lag, s): the bound grows by the '
+                        'measured joint speed x this', (0.0, 0.5)),
+    'max_state_speed': ('double', 'fastest the TCP can really move (m/s); a measured pose '
+                        'that jumps faster is not plausible', (0.05, 2.0)),
+    'state_tolerance': ('double', 'measurement noise allowed in the plausibility checks '
+                        '(m; rad for yaw against its joint)', (0.001, 0.05)),
+    'control_period': ('double', 'nominal command period (s)', (0.001, 0.05)),
+    'command_timeout': ('double', 'no fresh proposal this long -> hold (s)', (0.0, 0.5)),
+    'max_command_age': ('double', 'proposals older than this are rejected (s)', (0.0, 0.5)),
     'future_tolerance': ('double', 'proposals stamped beyond now + this are rejected (s)',
-                         (0.0, 1.0)),
+                         (0.0, 0.02)),
     'supervisor_timeout': ('double', 'supervisor heartbeat age that closes the gate (s)',
-                           (0.0, 10.0)),
-    'state_timeout': ('double', 'robot state age that closes the gate (s)', (0.0, 10.0)),
+                           (0.0, 2.0)),
+    'state_timeout': ('double', 'robot and joint state age that closes the gate (s)',
+                      (0.0, 0.5)),
     'joint_limit_margin': ('double', 'distance to a joint limit that stops (m or rad)',
-                           (0.0, 1.0)),
-    'joint_limits.names': ('string_array', 'monitored joints (empty: none)', None),
-    'joint_limits.lower': ('double_array', 'lower joint limits (m or rad)', None),
-    'joint_limits.upper': ('double_array', 'upper joint limits (m or rad)', None),
-    'joint_limits.max_velocity': ('double_array', 'joint speed limits (m/s or rad/s)', None),
+                           (0.0, 0.1)),
+    'joint_limits.names': ('string_array', 'monitored joints (at least one; each must be in '
+                           'every JointState, with position and velocity)', None),
+    'joint_limits.lower': ('double_array', 'lower joint limits (m or rad)', (-10.0, 10.0)),
+    'joint_limits.upper': ('double_array', 'upper joint limits (m or rad)', (-10.0, 10.0)),
+    'joint_limits.max_velocity': ('double_array', 'joint speed limits (m/s or rad/s)',
+                                  (0.0, 2.0)),
+    'tcp_joints': ('string_array', 'monitored joints whose positions are the TCP x, y, z '
+                   '[, yaw] (a Cartesian stage); the measured pose must agree with them. '
+                   'Empty: no cross-check (a robot whose TCP is not its joints)', None),
     **{f'reaction.{name}': ('string', f'reaction to {name}: scale, clamp or reject', None)
        for name in CONFIGURABLE_REACTIONS},
     # The node's, not a limit: where the software-stop latch persists ('' = not persisted).
@@ -99,13 +125,17 @@ def parameters() -> tuple:
     defaults = {'frame_id': 'base_link', 'stop_state_file': '', 'joint_limit_margin': 0.0,
                 'joint_limits.names': None, 'joint_limits.lower': None,
                 'joint_limits.upper': None, 'joint_limits.max_velocity': None,
+                'tcp_joints': None,
                 **{f'reaction.{name}': reaction.name.lower()
                    for name, reaction in CONFIGURABLE_REACTIONS.items()}}
     choices = ('scale', 'clamp', 'reject')
     return tuple(Param(name, defaults.get(name), text, bounds,
                        choices if name.startswith('reaction.') else None, kind,
-                       optional=name.startswith('joint_limits.'))
+                       optional=name in OPTIONAL)
                  for name, (kind, text, bounds) in PARAMETERS.items())
+
+
+OPTIONAL = frozenset(('tcp_joints',))
 
 
 class LimitsError(ValueError):
@@ -145,8 +175,15 @@ class SafetyLimits:
     future_tolerance: float
     supervisor_timeout: float
     state_timeout: float
+    max_follow_error: float
+    max_yaw_follow_error: float
+    follow_response_time: float
+    follow_lag_time: float
+    max_state_speed: float
+    state_tolerance: float
+    joint_limits: tuple[JointLimit, ...]
     joint_limit_margin: float = 0.0
-    joint_limits: tuple[JointLimit, ...] = ()
+    tcp_joints: tuple[str, ...] = ()
     reactions: Mapping[str, Reaction] = field(
         default_factory=lambda: dict(CONFIGURABLE_REACTIONS))
     frame_id: str = 'base_link'
@@ -155,6 +192,17 @@ class SafetyLimits:
     def z_min(self) -> float:
         """Lowest allowed z: the workspace floor or the table plus its clearance."""
         return max(self.workspace_min[2], self.table_height + self.table_clearance)
+
+    def follow_bounds(self, speed: float, yaw_rate: float) -> tuple[float, float]:
+        """How far (m, rad) a command may lie from a robot moving at ``speed``, ``yaw_rate``.
+
+        What it closes at the speed limit within its response time, plus what it lags by while
+        moving (m/s, rad/s x follow_lag_time), never more than the max_*follow_error caps.
+        """
+        return (min(self.max_follow_error, self.max_cartesian_speed * self.follow_response_time
+                    + abs(speed) * self.follow_lag_time),
+                min(self.max_yaw_follow_error, self.max_yaw_rate * self.follow_response_time
+                    + abs(yaw_rate) * self.follow_lag_time))
 
     @property
     def lower(self) -> tuple[float, float, float, float, float]:
@@ -196,7 +244,7 @@ class SafetyLimits:
             bounds = PARAMETERS[name][2]
             if bounds is not None and not bounds[0] <= value <= bounds[1]:
                 raise LimitsError(f'safety parameter {name!r} must be in [{bounds[0]}, '
-                                  f'{bounds[1]}], got {value!r}')
+                                  f'{bounds[1]}] (a hard cap), got {value!r}')
             return value
 
         def triple(name):
@@ -204,7 +252,7 @@ class SafetyLimits:
             if not isinstance(value, (list, tuple)) or len(value) != 3:
                 raise LimitsError(f'safety parameter {name!r} must be [x, y, z] in m, '
                                   f'got {value!r}')
-            return tuple(number_of(name, i, v) for i, v in enumerate(value))
+            return tuple(bounded(name, i, v) for i, v in enumerate(value))
 
         def number_of(name, index, value):
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -212,6 +260,14 @@ class SafetyLimits:
                 raise LimitsError(f'safety parameter {name}[{index}] must be a finite number, '
                                   f'got {value!r}')
             return float(value)
+
+        def bounded(name, index, value):
+            value = number_of(name, index, value)
+            low, high = PARAMETERS[name][2]
+            if not low <= value <= high:
+                raise LimitsError(f'safety parameter {name}[{index}] must be in [{low}, '
+                                  f'{high}] (a hard cap), got {value!r}')
+            return value
 
         reactions = dict(CONFIGURABLE_REACTIONS)
         for key, value in params.items():
@@ -227,24 +283,36 @@ class SafetyLimits:
             reactions[constraint] = names[value]
 
         joints = []
-        joint_names = params.get('joint_limits.names', [])
-        if joint_names:
-            columns = {}
-            for column in ('lower', 'upper', 'max_velocity'):
-                values = params.get(f'joint_limits.{column}')
-                if not isinstance(values, (list, tuple)) or len(values) != len(joint_names):
-                    raise LimitsError(f'joint_limits.{column} needs one value per joint '
-                                      f'({len(joint_names)}), got {values!r}')
-                columns[column] = [number_of(f'joint_limits.{column}', i, v)
-                                   for i, v in enumerate(values)]
-            for i, name in enumerate(joint_names):
-                joint = JointLimit(str(name), columns['lower'][i], columns['upper'][i],
-                                   columns['max_velocity'][i])
-                if not joint.lower < joint.upper or joint.max_velocity <= 0.0:
-                    raise LimitsError(f'joint {name!r}: need lower < upper and max_velocity > 0, '
-                                      f'got {joint}')
-                joints.append(joint)
+        joint_names = params.get('joint_limits.names')
+        if not isinstance(joint_names, (list, tuple)) or not joint_names:
+            raise LimitsError(f'joint_limits.names must list the monitored joints (at least '
+                              f'one; joint monitoring cannot be switched off), got '
+                              f'{joint_names!r}')
+        if len(set(joint_names)) != len(joint_names) or not all(
+                isinstance(name, str) and name for name in joint_names):
+            raise LimitsError(f'joint_limits.names must be distinct joint names, got '
+                              f'{joint_names!r}')
+        columns = {}
+        for column in ('lower', 'upper', 'max_velocity'):
+            values = params.get(f'joint_limits.{column}')
+            if not isinstance(values, (list, tuple)) or len(values) != len(joint_names):
+                raise LimitsError(f'joint_limits.{column} needs one value per joint '
+                                  f'({len(joint_names)}), got {values!r}')
+            columns[column] = [bounded(f'joint_limits.{column}', i, v)
+                               for i, v in enumerate(values)]
+        for i, name in enumerate(joint_names):
+            joint = JointLimit(str(name), columns['lower'][i], columns['upper'][i],
+                               columns['max_velocity'][i])
+            if not joint.lower < joint.upper or joint.max_velocity <= 0.0:
+                raise LimitsError(f'joint {name!r}: need lower < upper and max_velocity > 0, '
+                                  f'got {joint}')
+            joints.append(joint)
 
+        tcp_joints = params.get('tcp_joints') or ()
+        if not isinstance(tcp_joints, (list, tuple)) or len(tcp_joints) > 4 or any(
+                name not in joint_names for name in tcp_joints):
+            raise LimitsError(f'tcp_joints must name up to 4 monitored joints (x, y, z, yaw), '
+                              f'got {tcp_joints!r}')
         frame_id = params.get('frame_id', 'base_link')
         if not isinstance(frame_id, str) or not frame_id:
             raise LimitsError(f'safety parameter frame_id must be a frame name, got {frame_id!r}')
@@ -270,7 +338,14 @@ class SafetyLimits:
             state_timeout=number('state_timeout', positive=True),
             joint_limit_margin=number('joint_limit_margin', non_negative=True)
             if 'joint_limit_margin' in params else 0.0,
+            max_follow_error=number('max_follow_error', positive=True),
+            max_yaw_follow_error=number('max_yaw_follow_error', positive=True),
+            follow_response_time=number('follow_response_time', positive=True),
+            follow_lag_time=number('follow_lag_time', non_negative=True),
+            max_state_speed=number('max_state_speed', positive=True),
+            state_tolerance=number('state_tolerance', positive=True),
             joint_limits=tuple(joints),
+            tcp_joints=tuple(str(name) for name in tcp_joints),
             reactions=reactions,
             frame_id=frame_id,
         )
@@ -278,4 +353,10 @@ class SafetyLimits:
             if not low < high:
                 raise LimitsError(f'empty range for {name}: lower {low} >= upper {high} '
                                   '(check workspace_min/max, table_height + table_clearance)')
+        at_rest = limits.max_cartesian_speed * limits.follow_response_time
+        if at_rest < 2.0 * min(limits.max_cartesian_step,
+                               limits.max_cartesian_speed * limits.control_period):
+            raise LimitsError(f'max_cartesian_speed x follow_response_time ({at_rest:.4g} m) '
+                              f'must be at least two control steps: the command must be able '
+                              'to lead a robot at rest')
         return limits

@@ -72,6 +72,10 @@ FAULT_RULES = (
     FaultRule('inputs_pending', Mode.HUMAN_REQUIRED,
               'at start-up: robot state, controller or safety status not heard yet',
               'inputs_up'),
+    FaultRule('robot_state', Mode.HUMAN_REQUIRED,
+              'the safety node holds on a robot state it cannot trust: a jump the robot '
+              'cannot make, a pose that disagrees with the joints, a monitored joint missing '
+              'or stale', 'hysteresis'),
     FaultRule('gripper', Mode.GRIPPER_FAULT,
               'gripper fault flag, effort above max_gripper_effort, or a stall (commanded '
               'open by stall_width_error while effort >= stall_effort for stall_time, '
@@ -326,10 +330,17 @@ class Supervisor:
         """A ControlDiagnostics message (the controller is alive)."""
         self._heard('control', now_ns)
 
-    def on_safety_status(self, stop_active: bool, cause: str, now_ns: int) -> None:
-        """A SafetyStatus message."""
+    def on_safety_status(self, stop_active: bool, cause: str, now_ns: int,
+                         state_fault: str = '') -> None:
+        """A SafetyStatus message.
+
+        ``state_fault``: its robot-state violation, if any
+        (``sim2real_safety.filter.STATE_FAULTS``, with the field it names).
+        """
         self._heard('safety', now_ns)
         self._conditions['software_stop'] = f'software stop: {cause}' if stop_active else ''
+        self._conditions['robot_state'] = (f'safety holds: untrusted robot state: {state_fault}'
+                                           if state_fault else '')
 
     def on_grasp_result(self, success: bool, now_ns: int) -> None:
         """An episode outcome; failures in a row count toward HUMAN_REQUIRED."""

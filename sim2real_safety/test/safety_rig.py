@@ -13,7 +13,16 @@ BASE = {
     'max_gripper_speed': 0.15, 'stop_deceleration': 2.0, 'control_period': 0.01,
     'command_timeout': 0.1, 'max_command_age': 0.1, 'future_tolerance': 0.002,
     'supervisor_timeout': 0.5, 'state_timeout': 0.1,
+    'max_follow_error': 0.05, 'max_yaw_follow_error': 0.3, 'max_state_speed': 1.0,
+    'follow_response_time': 0.03, 'follow_lag_time': 0.3,
+    'state_tolerance': 0.02, 'joint_limit_margin': 0.005,
+    'joint_limits.names': ['stage_x', 'stage_y', 'stage_z', 'stage_yaw'],
+    'joint_limits.lower': [0.25, -0.30, -0.02, -1.65],
+    'joint_limits.upper': [0.85, 0.30, 0.50, 1.65],
+    'joint_limits.max_velocity': [0.5, 0.5, 0.5, 2.0],
+    'tcp_joints': ['stage_x', 'stage_y', 'stage_z', 'stage_yaw'],
 }
+JOINTS = BASE['joint_limits.names']
 HOME = (0.55, 0.0, 0.20, 0.0, 0.08)
 
 
@@ -23,18 +32,43 @@ def limits(**overrides):
     return SafetyLimits.from_parameters(params)
 
 
-class Rig:
-    """A filter with healthy inputs, stepped 10 ms at a time on an injected clock."""
+def feed_robot(flt, pose, now_ns):
+    """A healthy robot at ``pose``: its joint states (the stage's are the TCP), then its state."""
+    flt.update_joint_state(JOINTS, list(pose[:4]), [0.0] * 4, now_ns)
+    flt.update_robot_state(pose, now_ns)
 
-    def __init__(self, lim=None, start=HOME, now_ns=1_000 * MS, persist_path=None):
+
+def seeded(flt, pose, now_ns, readings=3):
+    """Feed ``readings`` healthy states 10 ms apart; return the time of the last.
+
+    The filter seeds on agreeing readings only.
+    """
+    for _ in range(readings):
+        feed_robot(flt, pose, now_ns)
+        flt.supervisor_heartbeat(now_ns)
+        now_ns += 10 * MS
+    return now_ns - 10 * MS
+
+
+class Rig:
+    """A filter with healthy inputs, stepped 10 ms at a time on an injected clock.
+
+    The robot follows: unless a test pins ``state``, the measured pose is the last command
+    sent (a stage that tracks perfectly), as the follow-error bound expects of a robot.
+    """
+
+    def __init__(self, lim=None, start=HOME, now_ns=1_000 * MS, persist_path=None,
+                 follow=True):
         self.limits = lim or limits()
         self.filter = SafetyFilter(self.limits, SoftwareStopLatch(persist_path))
-        self.now_ns = now_ns
         self.state = start
-        self.feed()
+        self.follow = follow
+        self.now_ns = seeded(self.filter, start, now_ns)
 
     def feed(self):
-        self.filter.update_robot_state(self.state, self.now_ns)
+        if self.follow and self.filter._sent is not None:
+            self.state = self.filter._sent
+        feed_robot(self.filter, self.state, self.now_ns)
         self.filter.supervisor_heartbeat(self.now_ns)
 
     def step(self, proposal, dt_ms=10, age_ms=1, healthy=True):

@@ -9,7 +9,7 @@ import json
 import os
 
 import pytest
-from safety_rig import HOME, limits, MS, Rig
+from safety_rig import feed_robot, HOME, limits, MS, Rig, seeded
 
 from sim2real_safety.audit import OutputAuditor
 from sim2real_safety.filter import SafetyFilter
@@ -22,26 +22,29 @@ LIM = limits()
 
 def _healthy_filter(start, latch=None):
     flt = SafetyFilter(LIM, latch)
-    now = 1_000 * MS
-    flt.update_robot_state(start, now)
-    flt.supervisor_heartbeat(now)
-    return flt, now
+    return flt, seeded(flt, start, 1_000 * MS)
 
 
 # ----------------------------------------------------------------------------------- F1
 def test_a_first_state_outside_the_box_is_never_commanded():
-    """The glitch (x = 1.2, z = -0.3) must not seed the output; the next good state does."""
-    flt, now = _healthy_filter((1.2, 0.0, -0.3, 0.0, 0.08))
+    """A robot measured 20 mm outside the box is not commanded; back home, it is.
+
+    It was jogged there (its joints agree); measured at home three times, it is commanded.
+    """
+    flt, now = _healthy_filter((0.82, 0.0, 0.2, 0.0, 0.08))
     auditor = OutputAuditor(LIM)
     decision = flt.check((0.55, 0.0, 0.25, 0.0, 0.08), now - MS, now)
     assert decision.command is None and decision.verdict == Verdict.REJECTED
     assert decision.violations[0].constraint == 'robot_outside_limits'
     assert flt.tick(now + 50 * MS) is None  # nothing to hold: no command at all
-    for _ in range(100):  # the measured pose and every proposal are at home from now on
+    for reading in range(100):  # the measured pose and every proposal are at home from now on
         now += 10 * MS
-        flt.update_robot_state((0.55, 0.0, 0.25, 0.0, 0.08), now)
+        feed_robot(flt, (0.55, 0.0, 0.25, 0.0, 0.08), now)
         flt.supervisor_heartbeat(now)
         decision = flt.check((0.55, 0.0, 0.25, 0.0, 0.08), now - MS, now)
+        if reading < 2:  # three agreeing readings at home before the first command
+            assert decision.command is None
+            continue
         assert auditor.audit(decision.command, now) == []
     assert decision.command == (0.55, 0.0, 0.25, 0.0, 0.08)
     assert decision.verdict == Verdict.PASS

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from safety_rig import HOME, limits, MS, Rig
+from safety_rig import feed_robot, HOME, limits, MS, Rig
 
 from sim2real_safety.audit import OutputAuditor
 from sim2real_safety.filter import SafetyFilter
@@ -249,12 +249,17 @@ def test_start_up_first_command_equals_state_and_nothing_moves_until_healthy():
     flt = SafetyFilter(lim)
     assert flt.check(HOME, 0, 1).command is None  # no state yet: nothing to send
     now = 10 * MS
-    flt.update_robot_state((0.5, 0.1, 0.3, 0.2, 0.05), now)
-    decision = flt.check((0.6, 0.1, 0.3, 0.2, 0.05), now - MS, now)
-    assert decision.command == (0.5, 0.1, 0.3, 0.2, 0.05)
+    state = (0.5, 0.1, 0.3, 0.2, 0.05)
+    for _ in range(3):  # three agreeing readings before the first command
+        assert flt.check((0.6, 0.1, 0.3, 0.2, 0.05), now - MS, now).command is None
+        feed_robot(flt, state, now)
+        now += 10 * MS
+    now -= 10 * MS
+    decision = flt.check((0.6, 0.1, 0.3, 0.2, 0.05), now - MS + 1, now)
+    assert decision.command == state
     assert names(decision) == ['supervisor_silent']
     flt.supervisor_heartbeat(now + 10 * MS)
-    flt.update_robot_state((0.5, 0.1, 0.3, 0.2, 0.05), now + 10 * MS)
+    feed_robot(flt, state, now + 10 * MS)
     moved = flt.check((0.6, 0.1, 0.3, 0.2, 0.05), now + 9 * MS, now + 10 * MS)
     assert moved.command[0] > 0.5
 
@@ -265,7 +270,7 @@ def test_gate_holds_when_the_supervisor_goes_silent():
     xs = []
     for _ in range(80):  # state keeps coming, supervisor silent for 800 ms
         rig.now_ns += 10 * MS
-        rig.filter.update_robot_state(rig.state, rig.now_ns)
+        feed_robot(rig.filter, rig.filter._sent, rig.now_ns)  # the stage follows
         decision = rig.filter.check((0.79, 0.0, 0.20, 0.0, 0.08), rig.now_ns - MS, rig.now_ns)
         if rig.now_ns - silent_since > 500 * MS:
             assert names(decision) == ['supervisor_silent']
@@ -281,7 +286,8 @@ def test_gate_holds_when_the_robot_state_goes_stale():
         rig.now_ns += 10 * MS
         rig.filter.supervisor_heartbeat(rig.now_ns)
         decision = rig.filter.check((0.70, 0.0, 0.20, 0.0, 0.08), rig.now_ns - MS, rig.now_ns)
-    assert names(decision) == ['robot_state_stale']
+    # the hold also comes back toward the last measured pose (follow_error)
+    assert names(decision)[0] == 'robot_state_stale'
 
 
 def test_clock_jumping_back_gives_no_negative_dt_and_no_jump():
@@ -301,6 +307,9 @@ def test_wall_clock_to_sim_time_switch():
     rig.step((0.56, 0.0, 0.20, 0.0, 0.08))
     rig.now_ns = 0
     rig.feed()
+    # the new timeline is trusted after three agreeing readings on it, as at start-up
+    held = [rig.step((0.56, 0.0, 0.20, 0.0, 0.08)).verdict for _ in range(1)]
+    assert held == [Verdict.REJECTED]  # two readings so far
     decision = rig.step((0.56, 0.0, 0.20, 0.0, 0.08))
     assert decision.verdict in (Verdict.PASS, Verdict.SCALED)
 
@@ -308,7 +317,7 @@ def test_wall_clock_to_sim_time_switch():
 # -------------------------------------------------------------------------------- joints
 JOINTS = {'joint_limits.names': ['stage_x', 'stage_z'], 'joint_limits.lower': [0.2, 0.0],
           'joint_limits.upper': [0.9, 0.5], 'joint_limits.max_velocity': [0.5, 0.5],
-          'joint_limit_margin': 0.01}
+          'joint_limit_margin': 0.01, 'tcp_joints': []}
 
 
 @pytest.mark.parametrize('positions, velocities, constraint', [

@@ -2,15 +2,19 @@
 
 Hypothesis drives the filter with arbitrary interleavings of proposals (random, adversarial,
 boundary, NaN/Inf, wrong lengths), stamps (future, stale, backwards), clock steps (including
-backwards jumps), heartbeats, robot states, software stops and resets. An independent auditor
-checks every output: finite, inside every limit, within the rate limits of the previous
-output, and frozen during the software stop.
+backwards jumps), heartbeats, robot states (a stage that follows its commands with a lag),
+glitched robot states, joint states that lack a joint, rename it or carry no velocity,
+software stops and resets. An independent auditor checks every output: finite, inside every
+limit, within the rate limits of the previous output (or pulled toward the robot), within
+the follow-error bound of the latest plausible measured pose, and frozen during the software
+stop; and every output lies within the follow bound of the robot's true pose, plus what a
+glitch inside the plausibility tolerance can move it.
 """
 import math
 
 from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
-from safety_rig import HOME, limits, MS
+from safety_rig import feed_robot, HOME, JOINTS, limits, MS, seeded
 
 from sim2real_safety.audit import OutputAuditor
 from sim2real_safety.filter import SafetyFilter
@@ -41,7 +45,9 @@ event = st.one_of(
     st.tuples(st.just('time'), st.integers(-3000, 300)),                # clock step in ms
     st.tuples(st.just('tick'), st.integers(0, 50)),
     st.tuples(st.just('heartbeat')),
-    st.tuples(st.just('state')),
+    st.tuples(st.just('state'), st.floats(0.0, 1.0)),       # the stage follows this far
+    st.tuples(st.just('joints'), st.sampled_from(['missing', 'renamed', 'no_velocity',
+                                                  'empty'])),
     st.tuples(st.just('glitch'), st.one_of(st.tuples(*[st.one_of(near, special)] * 5),
                                           st.lists(near, max_size=7))),
     st.tuples(st.just('stop')),
@@ -70,7 +76,13 @@ def run(events, lim=LIM, start=HOME):
     flt = SafetyFilter(lim)
     auditor = OutputAuditor(lim)
     now = 10_000 * MS
-    flt.update_robot_state(start, now)
+    finite = all(map(math.isfinite, start))
+    truth = list(start) if finite else list(HOME)  # where the stage really is
+    truth_ns = now
+    if finite:
+        now = seeded(flt, start, now)
+    else:
+        flt.update_robot_state(start, now)
     flt.supervisor_heartbeat(now)
     outputs = 0
     for ev in events:
@@ -87,8 +99,16 @@ def run(events, lim=LIM, start=HOME):
         elif kind == 'heartbeat':
             flt.supervisor_heartbeat(now)
         elif kind == 'state':
-            # the stage tracks perfectly once commanded; until then it sits where it started
-            flt.update_robot_state(flt._sent or start, now)
+            # the stage moves part of the way to its last command (a lag), and reports it
+            if flt._sent is not None:
+                truth = [t + ev[1] * (c - t) for t, c in zip(truth, flt._sent)]
+            truth_ns = now
+            feed_robot(flt, truth, now)
+        elif kind == 'joints':
+            names = {'missing': JOINTS[:2] + JOINTS[3:], 'renamed': ['x'] + JOINTS[1:],
+                     'no_velocity': JOINTS, 'empty': []}[ev[1]]
+            velocities = [] if ev[1] == 'no_velocity' else [0.0] * len(names)
+            flt.update_joint_state(names, truth[:len(names)], velocities, now)
         elif kind == 'glitch':
             flt.update_robot_state(ev[1], now)
         elif kind == 'stop':
@@ -96,6 +116,7 @@ def run(events, lim=LIM, start=HOME):
         elif kind == 'reset':
             try:
                 flt.reset_stop(ev[1], ev[2], now)
+                auditor.previous = None  # a reset starts from the measured pose, as start-up
             except ResetRefusedError:
                 pass
         if decision is not None and decision.command is None:
@@ -103,13 +124,24 @@ def run(events, lim=LIM, start=HOME):
             assert flt._sent is None and decision.verdict == Verdict.REJECTED
         elif decision is not None:
             stopped = flt._stop_pose if flt.stop_active else None
-            problems = auditor.audit(decision.command, now, stopped)
+            problems = auditor.audit(decision.command, now, stopped, flt._measured)
             assert problems == [], (decision, problems)
             if flt.stop_active:
                 assert decision.verdict == Verdict.STOPPED
+            # and near the stage itself: a reading is plausible within state_tolerance plus
+            # max_state_speed x its age of the last plausible one
+            slack = lim.state_tolerance + lim.max_state_speed * max(now - truth_ns, 0) / 1e9
+            assert math.dist(decision.command[:3], truth[:3]) <= (
+                lim.max_follow_error + 2 * slack + _box_gap(lim, truth)), (decision, truth)
             outputs += 1
     assert_guard_never_fired(flt)
     return outputs
+
+
+def _box_gap(lim, pose):
+    """How far ``pose`` lies outside the workspace box (m)."""
+    return math.dist(pose[:3], [min(max(v, lo), hi)
+                                for v, lo, hi in zip(pose[:3], lim.lower, lim.upper)])
 
 
 def assert_guard_never_fired(flt):
@@ -137,14 +169,12 @@ def test_creeping_toward_a_limit_never_crosses_it(field, side, creep, ticks, rea
     lim = limits(**reactions)
     flt = SafetyFilter(lim)
     auditor = OutputAuditor(lim)
-    now = 10_000 * MS
-    flt.update_robot_state(HOME, now)
-    flt.supervisor_heartbeat(now)
+    now = seeded(flt, HOME, 10_000 * MS)
     current = list(HOME)
     for _ in range(ticks):
         now += 10 * MS
         flt.supervisor_heartbeat(now)
-        flt.update_robot_state(current, now)
+        feed_robot(flt, current, now)
         target = list(current)
         target[field] += side * creep
         decision = flt.check(target, now - MS, now)
@@ -158,13 +188,11 @@ def test_creeping_toward_a_limit_never_crosses_it(field, side, creep, ticks, rea
 @given(st.lists(st.tuples(proposal, st.integers(-20, 200)), min_size=1, max_size=60))
 def test_during_a_software_stop_every_output_is_the_hold(proposals):
     flt = SafetyFilter(LIM)
-    now = 10_000 * MS
-    flt.update_robot_state(HOME, now)
-    flt.supervisor_heartbeat(now)
+    now = seeded(flt, HOME, 10_000 * MS)
     for _ in range(5):
         now += 10 * MS
         flt.supervisor_heartbeat(now)
-        flt.update_robot_state(HOME, now)
+        feed_robot(flt, HOME, now)
         held = flt.check((0.7, 0.1, 0.3, 0.5, 0.02), now - MS, now).command
     flt.trigger_stop('hypothesis', 'stop', now)
     for prop, age in proposals:

@@ -30,6 +30,7 @@ class Rig:
         self.gripper = dict(gripper_width=0.08, gripper_effort=0.0, gripper_fault=False)
         self.commanded_width = 0.08
         self.stop = False
+        self.state_fault = ''
         self.silent = set()
         if start:  # past start-up (HUMAN_REQUIRED until every input has been heard)
             self.run(0.01)
@@ -51,7 +52,8 @@ class Rig:
             if 'control' not in self.silent:
                 s.on_control(self.now)
             if 'safety' not in self.silent:
-                s.on_safety_status(self.stop, 'drill' if self.stop else '', self.now)
+                s.on_safety_status(self.stop, 'drill' if self.stop else '', self.now,
+                                   self.state_fault)
             t = s.update(self.now)
             if t:
                 transitions.append(t)
@@ -171,11 +173,23 @@ def scenario_inference(rig):
     enters_then_recovers(rig, fault, restore, Mode.INFERENCE_SLOW, 'inference', 0.02)
 
 
+def scenario_robot_state(rig):
+    def fault():
+        rig.state_fault = 'joint_state_missing stage_z'
+
+    def restore():
+        rig.state_fault = ''
+
+    enters_then_recovers(rig, fault, restore, Mode.HUMAN_REQUIRED, 'robot_state', 0.02)
+    assert 'stage_z' in rig.sup.transitions[-2].reason
+
+
 SCENARIOS = {
     'software_stop': scenario_software_stop,
     'grasp_failures': scenario_grasp_failures,
     'critical_node_silent': scenario_critical_node_silent,
     'inputs_pending': scenario_inputs_pending,
+    'robot_state': scenario_robot_state,
     'gripper': scenario_gripper,
     'vision': scenario_vision,
     'inference': scenario_inference,

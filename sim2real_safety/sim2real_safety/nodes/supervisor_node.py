@@ -12,6 +12,7 @@ All logic is in :class:`sim2real_safety.supervisor.Supervisor`.
 """
 from __future__ import annotations
 
+from sim2real_safety.filter import STATE_FAULTS
 from sim2real_safety.supervisor import AcknowledgeRefusedError, Supervisor, SupervisorConfig
 
 M = 'sim2real_msgs/msg/'
@@ -30,6 +31,7 @@ class SupervisorNode:
         self.core = Supervisor(config, start_ns=node.now_ns())
         self.msgs = node.messages
         self._stop_active = False
+        self._state_fault = ''
         self.state_pub = node.create_publisher('state', M + 'SupervisorState', 'latched')
         core, now = self.core, node.now_ns
         subs = (
@@ -61,11 +63,13 @@ class SupervisorNode:
         A change of the latch is evaluated at once: the stop reaches the controller without
         waiting for the next periodic update.
         """
-        was_active = self._stop_active
+        was_active, had_fault = self._stop_active, self._state_fault
         self._stop_active = msg.software_stop_active
+        self._state_fault = next((f'{v.constraint} {v.field}' for v in msg.violations
+                                  if v.constraint in STATE_FAULTS), '')
         self.core.on_safety_status(msg.software_stop_active, msg.software_stop_cause,
-                                   self.node.now_ns())
-        if msg.software_stop_active != was_active:
+                                   self.node.now_ns(), self._state_fault)
+        if msg.software_stop_active != was_active or bool(self._state_fault) != bool(had_fault):
             self.on_update()
 
     def on_update(self) -> None:
