@@ -14,8 +14,15 @@ reset, so a restarted safety node comes back stopped. Every failure fails closed
   write fails, the latch starts latched (a stop it could not persist would not survive a
   restart);
 - a trigger latches in memory first; a failed write never unlatches it (the cause says why);
+- the trigger's record is written ahead: while the stop is not latched, a latched state
+  already waits on disk beside the file (``<file>.latched``, written and synced at start and
+  before every reset is persisted). A trigger whose own write fails (a full disk) renames that
+  file over the state file, which needs no new space, so a restarted node comes back stopped;
+- a state file that says "not latched" without its armed twin beside it may be stale (the
+  armed file was used up by a trigger whose rename did not land, or deleted): it restores a
+  latched stop;
 - a reset is written to disk first and only then cleared in memory: a reset that cannot be
-  persisted is refused and the stop stays latched.
+  persisted (or cannot re-arm the write-ahead file) is refused and the stop stays latched.
 """
 from __future__ import annotations
 
@@ -60,6 +67,15 @@ def name_problem(text: str, what: str) -> str:
     return ''
 
 
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (its entry reaches the disk, not just the cache)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SoftwareStopLatch:
     """The latch itself: trigger, reset, persistence and the event record."""
 
@@ -72,14 +88,26 @@ class SoftwareStopLatch:
         self.persist_error = ''   # the last failed write, '' when the file is current
         if self.persist_path is None:
             return
+        self.armed_path = self.persist_path.with_name(self.persist_path.name + '.latched')
         if os.path.lexists(self.persist_path):
             self._restore()
+            if not self.active and not self.armed_path.is_file():
+                self._latch_unusable(f'says not latched, but its write-ahead file '
+                                     f'{self.armed_path.name} is missing: a stop may have '
+                                     'been triggered that it does not record')
         else:
             # First start on this path: prove it can be written, or start latched.
             try:
+                self._arm()
                 self._write()
             except Exception as exc:  # noqa: BLE001 -- any failure here fails closed
                 self._latch_unusable(f'cannot be written ({type(exc).__name__}: {exc})')
+
+    def _arm(self) -> None:
+        """Write the latched state ahead, for a trigger that cannot write its own record."""
+        self._write(active=True, cause='a software stop was triggered and its record could '
+                    'not be written (disk full?); check the cell before resetting',
+                    since_ns=0, events=[], path=self.armed_path)
 
     def _latch_unusable(self, problem: str) -> None:
         self.active = True
@@ -115,23 +143,26 @@ class SoftwareStopLatch:
         return event
 
     def _write(self, active: bool | None = None, cause: str | None = None,
-               since_ns: int | None = None, events: list | None = None) -> None:
+               since_ns: int | None = None, events: list | None = None,
+               path: Path | None = None) -> None:
         """Persist a state (the current one by default); raises on any failure."""
+        path = path or self.persist_path
         payload = json.dumps({
             'active': self.active if active is None else active,
             'cause': self.cause if cause is None else cause,
             'since_ns': self.since_ns if since_ns is None else since_ns,
             'events': [asdict(e) for e in (self.events if events is None else events)]},
             indent=1)
-        self.persist_path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename so a crash mid-write leaves the old state, never half a file.
-        fd, tmp = tempfile.mkstemp(dir=self.persist_path.parent, prefix='.stop-')
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.stop-')
         try:
             with os.fdopen(fd, 'w') as handle:
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.persist_path)
+            os.replace(tmp, path)
+            _sync_directory(path.parent)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -156,8 +187,15 @@ class SoftwareStopLatch:
                 self.persist_error = ''
             except Exception as exc:  # noqa: BLE001 -- latched in memory whatever happens
                 self.persist_error = f'{type(exc).__name__}: {exc}'
-                if 'not persisted' not in self.cause:
-                    self.cause += f' [not persisted: {self.persist_error}]'
+                try:
+                    # the record written ahead: a rename needs no new space on the disk
+                    os.replace(self.armed_path, self.persist_path)
+                    _sync_directory(self.persist_path.parent)
+                    note = 'only the write-ahead "latched" record persisted'
+                except OSError as rename_exc:
+                    note = f'not persisted: {self.persist_error}; {rename_exc}'
+                if note not in self.cause:
+                    self.cause += f' [{note}: {self.persist_error}]'
         return event
 
     def reset(self, operator: str, reason: str, time_ns: int,
@@ -176,6 +214,7 @@ class SoftwareStopLatch:
             event = StopEvent('reset', int(time_ns), who,
                               reason.strip() + ('' if self.active else ' (not latched)'))
             try:
+                self._arm()  # the next trigger's record, before the latch may open
                 self._write(active=False, cause='', events=(self.events + [event])[-MAX_EVENTS:])
             except Exception as exc:  # noqa: BLE001 -- cannot persist: stay latched
                 problems.append(f'the state file cannot be written ({type(exc).__name__}: '

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from safety_rig import HOME, limits, MS, Rig
+from safety_rig import HOME, limits, MS, Rig, seeded
 
 from sim2real_safety.filter import SafetyFilter
 from sim2real_safety.limits import Verdict
@@ -97,9 +97,8 @@ def test_unreadable_persisted_state_fails_closed(tmp_path, content):
     latch = SoftwareStopLatch(state_file)
     assert latch.active and 'unreadable' in latch.cause
     flt = SafetyFilter(limits(), latch)
-    flt.update_robot_state(HOME, 0)
-    flt.supervisor_heartbeat(0)
-    assert flt.check(HOME, 0, MS).verdict == Verdict.STOPPED
+    now = seeded(flt, HOME, 0)
+    assert flt.check(HOME, now, now + MS).verdict == Verdict.STOPPED
 
 
 def test_non_finite_robot_state_latches_the_stop():
@@ -116,3 +115,53 @@ def test_a_forced_tick_publishes_the_stop_hold_at_once_even_right_after_an_outpu
     rig.filter.trigger_stop('operator console', 'cup in the workspace', rig.now_ns)
     decision = rig.filter.tick(rig.now_ns, force=True)
     assert decision.verdict == Verdict.STOPPED and decision.command == last
+
+
+# A trigger on a full disk (issue 31, finding 3): the write fails with EFBIG past a file-size
+# limit of 0 bytes, the way a full disk fails it with ENOSPC; a real file system, no mock.
+FULL_DISK = """
+import resource, signal, sys
+from sim2real_safety.software_stop import SoftwareStopLatch
+latch = SoftwareStopLatch(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+latch.trigger('ana', 'cup in the cell', 5)
+print(latch.active, bool(latch.persist_error))
+"""
+
+
+def test_a_stop_triggered_on_a_full_disk_survives_a_restart(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / 'stop.json'
+    done = subprocess.run([sys.executable, '-c', FULL_DISK, str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['True', 'True']  # latched, and the failed write reported
+    restarted = SoftwareStopLatch(path)
+    assert restarted.active and 'could not be written' in restarted.cause
+    with pytest.raises(ResetRefusedError):
+        restarted.reset('', 'no name', 10)
+    restarted.reset('ana', 'cell checked', 10)
+    assert (tmp_path / 'stop.json.latched').is_file()  # re-armed before the latch opened
+    assert not SoftwareStopLatch(path).active
+
+
+def test_an_unlatched_state_without_its_write_ahead_file_restores_latched(tmp_path):
+    path = tmp_path / 'stop.json'
+    SoftwareStopLatch(path)
+    (tmp_path / 'stop.json.latched').unlink()
+    latch = SoftwareStopLatch(path)
+    assert latch.active and 'write-ahead' in latch.cause
+
+
+def test_a_reset_that_cannot_re_arm_stays_latched(tmp_path):
+    path = tmp_path / 'stop.json'
+    latch = SoftwareStopLatch(path)
+    latch.trigger('ana', 'test', 1)
+    armed = tmp_path / 'stop.json.latched'
+    armed.unlink()
+    armed.mkdir()  # nothing can be written there
+    with pytest.raises(ResetRefusedError, match='cannot be written'):
+        latch.reset('ana', 'checked', 2)
+    assert latch.active and SoftwareStopLatch(path).active
