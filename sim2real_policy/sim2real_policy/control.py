@@ -82,6 +82,10 @@ class ControlConfig:
     actuation_delay: float = 0.0
     estimate_delay: bool = False
     max_actuation_delay: float = 0.3
+    # A chunk with an action outside these is refused: a policy's target that far outside
+    # the safety node's workspace is a broken output, not a motion to clamp.
+    action_min: tuple = (0.2, -0.35, -0.1, -1.7, -0.01)
+    action_max: tuple = (0.9, 0.35, 0.55, 1.7, 0.1)
 
     def __post_init__(self):
         if self.blending not in BLENDINGS:
@@ -103,6 +107,11 @@ class ControlConfig:
                              f'{self.max_actuation_delay!r}], got {self.actuation_delay!r}')
         if self.motion not in MOTIONS:
             raise ValueError(f'motion must be one of {MOTIONS}, got {self.motion!r}')
+        if len(self.action_min) != 5 or len(self.action_max) != 5 or not all(
+                math.isfinite(lo) and math.isfinite(hi) and lo < hi
+                for lo, hi in zip(self.action_min, self.action_max)):
+            raise ValueError(f'action_min < action_max, 5 finite values each, got '
+                             f'{self.action_min!r}, {self.action_max!r}')
         for name in ('max_velocity', 'max_acceleration', 'max_jerk'):
             value = getattr(self, name)
             if len(value) != 5 or not all(math.isfinite(v) and v > 0 for v in value):
@@ -122,7 +131,8 @@ class ControlConfig:
         if unknown:
             raise ValueError(f'unknown control parameter(s) {unknown}')
         values = dict(params)
-        for name in ('home', 'max_velocity', 'max_acceleration', 'max_jerk'):
+        for name in ('home', 'max_velocity', 'max_acceleration', 'max_jerk', 'action_min',
+                     'action_max'):
             if name in values:
                 values[name] = tuple(float(v) for v in values[name])
         return cls(**values)
@@ -161,6 +171,9 @@ PARAMETERS = {
     'estimate_delay': ('estimate actuation_delay online from the commands sent and the robot '
                        'state (sim2real_policy.delay_estimation)', None),
     'max_actuation_delay': ('s: the most the stage axes are ever led by', (0.0, 1.0)),
+    'action_min': ('lowest chunk action [x, y, z (m), yaw (rad), gripper_width (m)]; a chunk '
+                   'beyond it is refused (the safety workspace plus a margin)', (-10.0, 10.0)),
+    'action_max': ('highest chunk action, as action_min', (-10.0, 10.0)),
 }
 
 
@@ -171,12 +184,20 @@ class Chunk:
                  'received_ns', 'end_ns', 'first_command_ns')
 
     def __init__(self, stamp_ns: int, actions: np.ndarray, period: float, start_offset: float,
-                 latency: float, sequence: int, received_ns: int):
+                 latency: float, sequence: int, received_ns: int, bounds=None):
         actions = np.asarray(actions, dtype=float)
         if actions.ndim != 2 or actions.shape[1] != 5 or len(actions) == 0:
             raise ValueError(f'a chunk is horizon x 5 actions, got shape {actions.shape}')
         if not np.all(np.isfinite(actions)):
             raise ValueError('a chunk with non-finite actions')
+        if bounds is not None:
+            outside = np.flatnonzero(np.any((actions < bounds[0]) | (actions > bounds[1]),
+                                            axis=0))
+            if outside.size:
+                i = int(outside[0])
+                raise ValueError(f'a chunk action outside [action_min, action_max]: field {i} '
+                                 f'in [{actions[:, i].min():.4g}, {actions[:, i].max():.4g}], '
+                                 f'allowed [{bounds[0][i]}, {bounds[1][i]}]')
         self.stamp_ns = int(stamp_ns)
         self.period_ns = int(round(period * NS))
         if self.period_ns <= 0:
@@ -256,6 +277,7 @@ class Controller:
         self._last_tick_ns: int | None = None
         self._was_chunk = False
         self.deadline_misses = 0
+        self.tick_errors = 0
         self.ticks = 0
         self.motion = None
         if config.motion == 'ruckig':
@@ -303,8 +325,11 @@ class Controller:
         return True
 
     def on_mode(self, mode: Mode, mode_since_ns: int, now_ns: int) -> None:
-        """The supervisor's mode (call on every SupervisorState)."""
-        mode = Mode(mode)
+        """The supervisor's mode (call on every SupervisorState).
+
+        An unknown mode is taken as the safest, SOFTWARE_STOP (hold).
+        """
+        mode = Mode(mode) if mode in Mode._value2member_map_ else Mode.SOFTWARE_STOP
         if mode == self.mode and mode_since_ns == self._mode_since_ns:
             return
         self.mode = mode
@@ -377,6 +402,16 @@ class Controller:
                   Hold: SOURCE_HOLD}[kind]
         return np.asarray(self._fallback.step(now_ns), dtype=float), source
 
+    def hold_after_error(self, now_ns: int) -> TickResult:
+        """A hold where the output is, for a tick that raised (counted in ``tick_errors``)."""
+        self.tick_errors += 1
+        self._fallback = Hold(tuple(float(v) for v in self.output), now_ns)
+        self._was_chunk = False
+        if self.motion is not None:
+            self.motion.reset(self.output)
+        return TickResult(tuple(float(v) for v in self.output), SOURCE_HOLD, math.nan, math.nan,
+                          math.nan, math.nan, self.deadline_misses, int(self.mode), self.ticks)
+
     def tick(self, now_ns: int) -> TickResult:
         """Choose this tick's command."""
         self.ticks += 1
@@ -409,7 +444,7 @@ class Controller:
                 velocity = (ahead - self._action(chunk, now_ns)) / self.config.control_period
                 if not self._was_chunk:
                     self.motion.reset(self.output)
-                self.output = self.motion.step(target, velocity)
+                self.output = self.motion.step(target, velocity)  # never raises: holds
             else:
                 alpha = self.config.smoothing
                 self.output = self.output + alpha * (target - self.output)

@@ -39,7 +39,10 @@ class JerkLimitedMotion:
         # Each axis on its own: the target moves every tick, so a straight line between two
         # of them buys nothing, and the time synchronisation of the axes is what can fail.
         self._input.synchronization = Synchronization.No
-        self._error = RuckigError
+        # What Ruckig can raise: its own error, and a ValueError when it returns a result
+        # code its Python enum lacks (-101 for a target 1e4 m away, measured)
+        self._errors = (RuckigError, ValueError, RuntimeError, OverflowError)
+        self.failures = 0   # updates refused so far (a diagnostic; the output held)
         self._vmax = np.asarray(max_velocity, float)
         self.reset(start)
 
@@ -57,12 +60,13 @@ class JerkLimitedMotion:
             self._input.target_velocity = [float(v) for v in target_velocity]
             try:
                 result = self._otg.update(self._input, self._output)
-            except self._error:
+            except self._errors:
                 continue
             if int(result) >= 0:
                 self._output.pass_to_input(self._input)
                 return np.asarray(self._output.new_position, float)
         # Nothing feasible (Ruckig refused both): stand still where the output is rather
         # than guess; the next tick plans again from rest.
+        self.failures += 1
         self.reset(self._input.current_position)
         return np.asarray(self._input.current_position, float)

@@ -316,3 +316,37 @@ def test_the_stage_axes_lead_the_chunk_by_the_actuation_delay_the_gripper_does_n
 def test_an_actuation_delay_beyond_its_maximum_is_refused():
     with pytest.raises(ValueError, match='actuation_delay'):
         ControlConfig(actuation_delay=0.5, max_actuation_delay=0.3)
+
+
+# ------------------------------------------- no crash on the 100 Hz path (issue 31, item 4)
+@pytest.mark.parametrize('huge', [1e4, -1e4, 1e12, 1e300])
+@pytest.mark.parametrize('axis', range(5))
+def test_a_finite_but_huge_target_holds_instead_of_raising(axis, huge):
+    """Ruckig returned -101 (not in its result enum) and a ValueError escaped the tick."""
+    control = Controller(ControlConfig(motion='ruckig'), START)
+    actions = np.tile(START, (8, 1)).astype(float)
+    actions[:, axis] = huge
+    control.on_chunk(Chunk(0, actions, 0.05, 0.0, 0.001, 0, 0), 0)
+    for k in range(1, 20):
+        out = control.tick(k * 10 * MS)
+        assert all(math.isfinite(v) for v in out.command)
+        assert math.dist(out.command[:3], START[:3]) < 0.1
+
+
+@pytest.mark.parametrize('axis, value', [(0, 1e4), (2, -0.5), (3, 3.0), (4, 0.2)])
+def test_a_chunk_far_outside_the_workspace_is_refused(axis, value):
+    cfg = ControlConfig()
+    actions = np.tile(START, (8, 1)).astype(float)
+    actions[3, axis] = value
+    with pytest.raises(ValueError, match='outside \\[action_min, action_max\\]'):
+        Chunk(0, actions, 0.05, 0.0, 0.001, 0, 0, (cfg.action_min, cfg.action_max))
+
+
+@pytest.mark.parametrize('mode', [6, 99, -1])
+def test_an_unknown_supervisor_mode_is_the_safest_one(mode):
+    control = controller()
+    control.on_chunk(ramp_chunk(0, 5), 5 * MS)
+    control.on_mode(mode, 0, 10 * MS)
+    assert control.mode == Mode.SOFTWARE_STOP
+    first = control.tick(20 * MS).command
+    assert control.tick(200 * MS).command == first  # held

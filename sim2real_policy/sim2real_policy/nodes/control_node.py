@@ -66,6 +66,9 @@ class ControlNode:
                                       max_delay=self.config.max_actuation_delay),
                 self.config.control_period)
         self._refused_logged_ns = -NS
+        self._action_bounds = (self.config.action_min, self.config.action_max)
+        self._unknown_mode_logged = False
+        self._tick_error_logged_ns = -NS
         self.cmd_pub = node.create_publisher('proposed_command', M + 'CartesianCommand',
                                              'command')
         self.diag_pub = node.create_publisher('diagnostics', M + 'ControlDiagnostics',
@@ -121,7 +124,7 @@ class ControlNode:
             chunk = Chunk(ns_of(msg.header.stamp), convert.chunk_actions(msg),
                           convert.duration_s(msg.action_period),
                           convert.duration_s(msg.start_offset), msg.inference_latency,
-                          msg.sequence, now)
+                          msg.sequence, now, self._action_bounds)
             kept = self.core.on_chunk(chunk, now)
             problem = '' if kept else 'stale, from the future, or not newer than the last'
         except ValueError as exc:
@@ -135,7 +138,15 @@ class ControlNode:
 
     def on_mode(self, msg) -> None:
         """Obey the supervisor."""
-        self.mode = (Mode(msg.mode), ns_of(msg.mode_since))
+        if msg.mode in Mode._value2member_map_:
+            mode = Mode(msg.mode)
+        else:  # a newer supervisor, or a corrupt message: the safest mode, said once
+            mode = Mode.SOFTWARE_STOP
+            if not self._unknown_mode_logged:
+                self._unknown_mode_logged = True
+                self.node.logger.error(f'unknown supervisor mode {msg.mode}: holding as in '
+                                       'SOFTWARE_STOP')
+        self.mode = (mode, ns_of(msg.mode_since))
         if self.core is not None:
             self.core.on_mode(self.mode[0], self.mode[1], self.node.now_ns())
 
@@ -144,7 +155,14 @@ class ControlNode:
         if self.core is None:
             return
         now = self.node.now_ns()
-        out = self.core.tick(now)
+        try:
+            out = self.core.tick(now)
+        except Exception as exc:  # noqa: BLE001 -- the 100 Hz path never dies: it holds
+            out = self.core.hold_after_error(now)
+            if now - self._tick_error_logged_ns >= NS:
+                self._tick_error_logged_ns = now
+                self.node.logger.error(f'control tick failed, holding: '
+                                       f'{type(exc).__name__}: {exc}')
         msgs = self.msgs
         self.cmd_pub.publish(convert.command_msg(msgs, out.command, now, out.source))
         if self.delay_estimator is not None:
