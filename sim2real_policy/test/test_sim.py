@@ -313,3 +313,20 @@ def test_identified_values_centre_the_physics_ranges(delay, strength, friction):
 def test_bad_identified_values_are_named(identified, message):
     with pytest.raises(RandomizationError, match=message):
         centred_profile(CONFIG['profiles']['heavy'], identified, 'sysid.yaml')
+
+
+def test_the_stage_behind_the_safety_filter_never_lunges(suite_limits):
+    """Judged on the robot's true motion, not on the filter's outputs (issue 31).
+
+    One glitched first reading seeded a command 0.4 m from the real TCP and the stage moved
+    at 30x the speed limit. Now, with glitched first readings inside and outside the box and
+    adversarial targets: the true TCP speed stays within the servo's overshoot of the limit
+    (measured: 4 %), and the true TCP never goes below the floor.
+    """
+    from sim2real_policy.sim import safety_motion
+
+    limits = suite_limits()
+    figures = safety_motion.judge(limits, runs=4, duration=1.5)
+    assert figures['max_true_speed_m_s'] <= 1.1 * limits.max_cartesian_speed
+    assert figures['runs_below_floor'] == 0
+    assert figures['max_command_to_true_tcp_m'] <= limits.max_follow_error + 0.02

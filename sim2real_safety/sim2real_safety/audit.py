@@ -33,7 +33,7 @@ class OutputAuditor:
         self.previous: np.ndarray | None = None
         self.previous_ns = 0
         self.previous_stopped = False
-        self.previous_step = None   # velocity of the last output's step (m/s, rad/s)
+        self.previous_step = None   # the last output's step (m/s, rad/s; 0 when it stood)
         self.outputs = 0
         self.unsafe = 0
 
@@ -55,19 +55,21 @@ class OutputAuditor:
         slack = max(0.0, yaw_follow - abs(yaw - measured[3]))
         return centre, radius, max(self.lower[3], yaw - slack), min(self.upper[3], yaw + slack)
 
-    def _with_command_speed(self, speeds, centre):
-        """The faster of the measured speeds and the previous output's own.
+    def _with_command_speed(self, speeds, pose):
+        """The speeds the follow bound is judged at.
 
-        The output's is its speed away from the robot (its last step, radial from ``centre``).
+        The measured ones for a command that stands (this output and the one before it where
+        the one before that was), else the speed limit: only the cap applies while the
+        command moves.
         """
         step = self.previous_step
-        if step is None or self.previous is None:
+        standing = (self.previous is not None and step is not None
+                    and not np.any(step) and np.array_equal(pose, self.previous))
+        if standing:
             return speeds
-        offset = self.previous[:3] - centre
-        norm = float(np.linalg.norm(offset))
-        away = (max(0.0, float(step[:3] @ offset) / norm) if norm > 0.0
-                else float(np.linalg.norm(step[:3])))
-        return (max(abs(speeds[0]), away), max(abs(speeds[1]), abs(float(step[3]))))
+        lim = self.limits
+        return (max(abs(speeds[0]), lim.max_cartesian_speed),
+                max(abs(speeds[1]), lim.max_yaw_rate))
 
     def audit(self, command, now_ns: int, stopped_pose=None, measured=None,
               speeds=(0.0, 0.0)) -> list[str]:
@@ -86,8 +88,7 @@ class OutputAuditor:
                 problems.append(f'field {i} = {pose[i]} outside '
                                 f'[{self.lower[i]}, {self.upper[i]}]')
         if not problems and measured is not None:
-            centre = self.region(measured, speeds)[0]
-            speeds = self._with_command_speed(speeds, centre)
+            speeds = self._with_command_speed(speeds, pose)
             centre, radius, yaw_lo, yaw_hi = self.region(measured, speeds)
             distance = float(np.linalg.norm(pose[:3] - centre))
             gap = (math.inf if previous is None
@@ -129,8 +130,9 @@ class OutputAuditor:
         if pose.shape == (5,) and np.all(np.isfinite(pose)):
             elapsed = (now_ns - self.previous_ns) / 1e9
             period = self.limits.control_period
-            self.previous_step = (None if self.previous is None or not elapsed > 0.0
-                                  else (pose - self.previous) / min(elapsed, period))
+            self.previous_step = (None if self.previous is None
+                                  else (pose - self.previous) / max(min(elapsed, period),
+                                                                    1e-9))
             self.previous = pose
             self.previous_ns = now_ns
         self.outputs += 1

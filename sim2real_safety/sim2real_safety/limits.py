@@ -353,6 +353,19 @@ class SafetyLimits:
             if not low < high:
                 raise LimitsError(f'empty range for {name}: lower {low} >= upper {high} '
                                   '(check workspace_min/max, table_height + table_clearance)')
+        joints = {joint.name: joint for joint in limits.joint_limits}
+        # the box itself, not the table's floor: a commissioned table may lie below it
+        box_lower = (*limits.workspace_min, limits.yaw_min)
+        box_upper = (*limits.workspace_max, limits.yaw_max)
+        for index, name in enumerate(limits.tcp_joints):
+            joint, margin = joints[name], limits.joint_limit_margin
+            if box_lower[index] < joint.lower + margin or \
+                    box_upper[index] > joint.upper - margin:
+                raise LimitsError(
+                    f'the {COMMAND_FIELDS[index]} range [{box_lower[index]}, '
+                    f"{box_upper[index]}] reaches past joint {name!r}'s trip points "
+                    f'[{joint.lower + margin}, {joint.upper - margin}] (its limits less '
+                    'joint_limit_margin): a command inside the box would stop the robot')
         at_rest = limits.max_cartesian_speed * limits.follow_response_time
         if at_rest < 2.0 * min(limits.max_cartesian_step,
                                limits.max_cartesian_speed * limits.control_period):

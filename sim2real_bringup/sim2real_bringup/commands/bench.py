@@ -1,6 +1,8 @@
 """Benchmarks that print their figures and, with --json, write them to a file.
 
-  safety   per-check cost of the safety filter (µs) and a fuzz run audited for unsafe outputs
+  safety   per-check cost of the safety filter (µs), a fuzz run audited for unsafe outputs
+           (glitched states included), and --motion-runs runs of the MuJoCo stage behind the
+           filter judged on its true motion (speed, z against the floor; simulated clock)
   control  the 100 Hz loop under 0-1000 ms inference latency on the simulated clock (where its
            commands came from, observation-to-command latency, largest steps per blending), the
            synchronous loop's rate (a model, labelled as one); measured on the wall clock: the
@@ -42,6 +44,9 @@ def add_arguments(parser) -> None:
                         help='safety parameter file (default: the suite config safety.yaml)')
     parser.add_argument('--fuzz-inputs', type=int, default=200_000,
                         help='inputs of the safety fuzz run (default 200000)')
+    parser.add_argument('--motion-runs', type=int, default=40,
+                        help='safety: runs of the simulated stage behind the filter, judged '
+                        'on its true motion (default 40, 3 s simulated each)')
     parser.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     parser.add_argument('--draws', type=int, default=10,
                         help='sysid: parameter draws (seeds --seed...) (default 10)')
@@ -78,7 +83,27 @@ def _bench_safety(args) -> dict:
           f'({time.perf_counter() - started:.1f} s)')
     counts = sorted(fuzz['verdicts'].items())
     print('  verdicts: ' + ', '.join(f'{name.lower()} {count}' for name, count in counts))
-    return {'check_us': cost, 'fuzz': fuzz}
+    print(f'  {fuzz["glitched_states"]} glitched robot states among them')
+    motion = None
+    if args.motion_runs > 0:
+        from sim2real_policy.sim import safety_motion
+
+        started = time.perf_counter()
+        motion = safety_motion.judge(limits, runs=args.motion_runs, seed=args.seed,
+                                     progress=lambda done, total: print(
+                                         f'  motion {done}/{total}', file=sys.stderr,
+                                         flush=True) if done % 10 == 0 else None)
+        print(f'true motion of the simulated stage ({motion["runs"]} runs x '
+              f'{motion["simulated_s_per_run"]:.0f} s, simulated clock; glitched first '
+              f'readings {", ".join(safety_motion.GLITCHES)}; '
+              f'{time.perf_counter() - started:.0f} s wall):')
+        print(f'  largest true TCP speed {motion["max_true_speed_m_s"]:.4f} m/s '
+              f'(limit {motion["speed_limit_m_s"]} m/s; {motion["runs_over_speed_limit"]} '
+              f'runs over it), lowest true z {motion["min_true_z_margin_m"] * 1000:+.1f} mm '
+              f'from the floor ({motion["runs_below_floor"]} runs below), farthest command '
+              f'from the true TCP {motion["max_command_to_true_tcp_m"] * 1000:.1f} mm '
+              f'(bound {motion["follow_bound_m"] * 1000:.0f} mm + the robot\'s lag)')
+    return {'check_us': cost, 'fuzz': fuzz, 'motion': motion}
 
 
 def _bench_sim(args) -> dict:
