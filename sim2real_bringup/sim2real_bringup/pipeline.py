@@ -53,7 +53,6 @@ from sim2real_policy.policy import model_digest
 from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
-from sim2real_policy.sim.scene import STAGE_JOINTS
 from sim2real_safety import limits as safety_limits
 from sim2real_safety.limits import SafetyLimits
 from sim2real_safety.node_interface import NS, Param, ParameterError, resolve_parameters
@@ -124,36 +123,25 @@ def commissioned_table(safety: SafetyLimits, table_height: float | None,
     """The safety node's table parameters for a cell whose table was touched off.
 
     A robot cell is commissioned with its measured table (``table_height`` in safety.yaml);
-    the shipped file's 0.0 is the nominal cell's. The touch-off can only err high (the
-    fingertips cannot go through the table), so the floor it gives, table +
-    ``table_clearance``, is never below the real table plus the clearance. A touch-off that
-    reached the stage's lowest point without a contact (``table_height`` None) bounds the
-    table from above (``table_height_max``): the cell is commissioned as if the table were
-    there, the highest it can be. (It used to keep the configured table, the nominal cell's
-    0.0: measured on 100 heavy realities, 13 tables out of reach, 7 of those grasps failed
-    with the TCP held 15 mm above what the stage can reach; a table found 1 mm higher, in
-    reach, was commissioned there.) Neither: the configured values stay ({}).
+    the shipped file's 0.0 is the nominal cell's. The touch-off errs high by construction
+    (the fingertips cannot go through the table, and the contact height carries three
+    standard errors of its noisy mean), so the floor it gives, table + ``table_clearance``,
+    is never below the real table plus the clearance. A touch-off that reached the stage's
+    lowest point without a contact (``table_height`` None) bounds the table from above
+    (``table_height_max``): the cell is commissioned as if the table were there, the highest
+    it can be. Neither: the configured values stay ({}).
 
-    The workspace follows a lower table down, but never below the stage's z joint's trip
-    point (its lower limit plus ``joint_limit_margin``, where the joint monitor latches the
-    software stop) plus ``table_clearance``: a command the filter lets through must not trip
-    the monitor when the stage follows it (measured: a table touched off at -0.032 m let the
-    TCP down to -0.010 m, and 2 mm of encoder noise read -0.01503 m, a latched stop).
+    Only the table changes: the workspace box stays the configured one, whose floor the
+    limits keep above the stage's z joint trip point (``SafetyLimits``: the box lies inside
+    the ``tcp_joints``' limits less ``joint_limit_margin``), so a table below the box's floor
+    is held at the box's floor, and nothing is commanded outside the configured box.
     """
     if table_height is None and table_height_max is None:
         return {}
-    low = safety.workspace_min
     table = float(table_height if table_height is not None else table_height_max)
     if not math.isfinite(table):
         raise ValueError(f'commissioning: the touched-off table height is {table}')
-    bottom = table
-    if safety.joint_limits:
-        z_joints = [j for j in safety.joint_limits if j.name == STAGE_JOINTS[2]]  # the TCP's z
-        # monitored joints without the stage's z (another robot): where the TCP may go
-        # without tripping them is not known here, so the workspace stays as configured
-        bottom = (max(bottom, z_joints[0].lower + safety.joint_limit_margin
-                      + safety.table_clearance) if z_joints else low[2])
-    return {'table_height': table, 'workspace_min': [low[0], low[1], min(low[2], bottom)]}
+    return {'table_height': table}
 
 
 @dataclass
