@@ -106,3 +106,31 @@ def test_train_from_identified_values_refuses_bad_files_in_one_line(tmp_path, ca
     assert cli.main(['train', '--sysid', str(params), '--adr', '--out', str(out)]) == 2
     assert '--sysid and --adr do not go together' in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize('argv', [
+    ['bench', 'safety', '--fuzz-inputs', '10', '--motion-runs', '0', '--json', '{out}'],
+    ['sysid', '--self-test', '--json', '{out}'],
+    ['sysid', '--excitation', '{out}'],
+    ['drill', '--json', '{out}'],
+    ['evaluate', '--json', '{out}'],
+])
+def test_an_existing_output_file_is_never_overwritten(tmp_path, capsys, argv):
+    """Issue 31, item 8: these wrote over existing files; now refused before any work."""
+    out = tmp_path / 'kept.json'
+    out.write_text('precious')
+    assert cli.main([a.replace('{out}', str(out)) for a in argv]) == 2
+    assert out.read_text() == 'precious'
+    err = capsys.readouterr().err
+    assert 'exists already' in err and len(err.strip().splitlines()) == 1
+
+
+def test_write_new_links_a_whole_file_and_leaves_no_temporary(tmp_path):
+    from sim2real_bringup.outputs import write_new
+
+    target = tmp_path / 'figures.json'
+    write_new(target, '{"a": 1}', '--json')
+    assert target.read_text() == '{"a": 1}' and sorted(tmp_path.iterdir()) == [target]
+    with pytest.raises(FileExistsError, match='--json'):
+        write_new(target, 'other', '--json')
+    assert target.read_text() == '{"a": 1}' and sorted(tmp_path.iterdir()) == [target]

@@ -100,7 +100,7 @@ def test_a_commissioned_cell_never_leaves_the_configured_box(table, bound, works
 
 
 def test_a_box_past_the_stage_joints_trip_points_is_refused():
-    with pytest.raises(ConfigError, match='trip points'):
+    with pytest.raises(ValueError, match='trip points'):
         PipelineConfig.load({'safety_node': {'workspace_min': [0.3, -0.25, -0.02]}})
 
 

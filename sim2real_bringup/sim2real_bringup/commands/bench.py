@@ -32,6 +32,7 @@ import sys
 import time
 
 from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
+from sim2real_bringup.outputs import refuse_existing, write_new
 
 TARGETS = ('safety', 'control', 'sim', 'sysid', 'rollout', 'adaptation')
 
@@ -271,6 +272,7 @@ def _bench_control(args) -> dict:
 
 def run(args) -> int:
     """Run one benchmark."""
+    refuse_existing(args.json, '--json')  # before minutes of work, not after
     if args.fuzz_inputs <= 0:
         raise ValueError(f'--fuzz-inputs must be > 0, got {args.fuzz_inputs}')
     figures = {'safety': _bench_safety, 'control': _bench_control, 'sim': _bench_sim,
@@ -279,8 +281,7 @@ def run(args) -> int:
     figures['machine'] = {'python': platform.python_version(), 'machine': platform.machine(),
                           'processor': platform.processor()}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        write_new(args.json, json.dumps(figures, indent=2), '--json')
         print(f'wrote {args.json}')
     unsafe = figures.get('fuzz', {}).get('unsafe_outputs', 0)
     return 1 if unsafe else 0

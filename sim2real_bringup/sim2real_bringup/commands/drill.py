@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sim2real_bringup.outputs import refuse_existing, write_new
+
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real drill``."""
@@ -25,6 +27,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Run the drills and print a pass/fail line each."""
+    refuse_existing(args.json, '--json')
     from sim2real_bringup.drills import run_all
 
     def progress(r):
@@ -37,8 +40,7 @@ def run(args) -> int:
 
     results = run_all(args.only, progress)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        write_new(args.json, json.dumps(results, indent=2), '--json')
         print(f'wrote {args.json}')
     failed = [r for r in results['faults'] if not r['passed']]
     return 1 if failed else 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import time
 
 from sim2real_bringup.commands.rollout_options import add_rollout_arguments, rollout_options
+from sim2real_bringup.outputs import refuse_existing, write_new
 
 PROFILES = ('none', 'light', 'heavy')
 
@@ -86,6 +87,7 @@ def _recipe(model: Path) -> dict:
 
 def run(args) -> int:
     """Evaluate every cell and print the table and the checklist."""
+    refuse_existing(args.json, '--json')
     from sim2real_bringup import checklist as checks
     from sim2real_bringup import evaluation
     from sim2real_bringup.evaluation import ratio_interval
@@ -212,7 +214,6 @@ def run(args) -> int:
     result = {'cells': cells, 'finetune': finetune, 'realities': realities,
               'checklist': checklist, 'details': raw}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        write_new(args.json, json.dumps(result, indent=2), '--json')
         print(f'wrote {args.json}')
     return 0

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 import sys
 
+from sim2real_bringup.outputs import refuse_existing, write_new
+
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real sysid``."""
@@ -59,6 +61,8 @@ def run(args) -> int:
     """Self-test, excitation or fit."""
     from sim2real_policy import sysid
 
+    refuse_existing(args.json, '--json')
+    refuse_existing(args.excitation, '--excitation')
     if args.excitation:
         from sim2real_bringup.config import node_parameters
         from sim2real_safety.limits import SafetyLimits
@@ -67,7 +71,7 @@ def run(args) -> int:
         command = sysid.excitation(args.seed, safety_limits=limits)
         lines = ['t,x,y,z'] + [f'{k * sysid.SAMPLE:.2f},{x:.6f},{y:.6f},{z:.6f}'
                                for k, (x, y, z) in enumerate(command)]
-        args.excitation.write_text('\n'.join(lines) + '\n')
+        write_new(args.excitation, '\n'.join(lines) + '\n', '--excitation')
         print(f'wrote {len(command)} targets ({len(command) * sysid.SAMPLE:.1f} s) to '
               f'{args.excitation}; every step passed the safety filter')
         return 0
@@ -105,8 +109,7 @@ def run(args) -> int:
         figures = {'params': fit.params, 'std': fit.std, 'rms_before': fit.rms_before,
                    'rms_after': fit.rms_after, 'seconds': fit.seconds, 'notes': notes}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        write_new(args.json, json.dumps(figures, indent=2), '--json')
     return 0
 
 
