@@ -125,9 +125,18 @@ class CellCalibration:
         bound = _optional_number(data, 'table_height_max', (-math.inf, math.inf), 'm')
         return cls(projection.tolist(), table,
                    float(data.get('reprojection_rms_px', math.nan)),
-                   int(data.get('points_used', 0)), int(data.get('points_seen', 0)),
+                   _count(data, 'points_used'), _count(data, 'points_seen'),
                    dict(data.get('extra', {})), delay,
                    None if table is not None else bound)
+
+
+def _count(data: dict, key: str) -> int:
+    """``data[key]`` as a count (0 when absent): a whole number >= 0, else ValueError."""
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value >= 0 and float(value).is_integer()):
+        raise ValueError(f'calibration {key} must be a whole number >= 0, got {value!r}')
+    return int(value)
 
 
 def _optional_number(data: dict, key: str, bounds: tuple, unit: str) -> float | None:

@@ -189,6 +189,10 @@ def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path)
                            "table_height: '0.01'", 'table_height'),
                           ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
                            'actuation_delay: false', 'actuation_delay'),
+                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
+                           'points_used: .inf', 'points_used'),   # an OverflowError before
+                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
+                           'points_seen: 2.5', 'points_seen'),
                           ('{unclosed', 'calibration file')):
         bad = tmp_path / 'bad.yaml'
         bad.write_text(text)
