@@ -7,6 +7,8 @@ package. Bags are never overwritten: recording into an existing path is an error
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
+import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -22,6 +24,9 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from sim2real_bringup import interfaces
+
+# The recording's custom data (calibrations, clock kind, digests), kept beside the .mcap too.
+CUSTOM_DATA_FILE = 'custom_data.json'
 
 # rosbag2 metadata version 9 is what Jazzy writes; Humble only reads version 8 and older.
 BAG_VERSIONS = {'jazzy': 9, 'humble': 8}
@@ -83,6 +88,7 @@ class BagRecorder:
         self._connections: dict[str, object] = {}
         self.counts: dict[str, int] = {}
         self._graph = None
+        self._custom_written: dict = {}
 
     def record(self, topic: str, typename: str, time_ns: int, msg) -> None:
         """Serialize ``msg`` (validated) and write it with receive time ``time_ns``."""
@@ -104,11 +110,18 @@ class BagRecorder:
             self._flushed_ns = int(time_ns)
 
     def flush(self) -> None:
-        """Write everything recorded so far to the file (rosbags' writer buffers a chunk)."""
+        """Write everything recorded so far to the disk (rosbags' writer buffers a chunk).
+
+        Synced, not only handed to the OS: after a power loss at most the last flush_period
+        is gone.
+        """
         storage = self._writer.storage
         if storage.chunk.bio.tell():
             storage.close_chunk()
         storage.bio.flush()
+        os.fsync(storage.bio.fileno())
+        if self._graph is not None:
+            self._write_custom_data()   # calibrations added since (a no-op when unchanged)
 
     def attach(self, graph) -> 'BagRecorder':
         """Record everything published on ``graph`` (a runtime ``Graph``).
@@ -121,8 +134,14 @@ class BagRecorder:
         return self
 
     def _write_custom_data(self) -> None:
-        for key, value in getattr(self._graph, 'custom_data', {}).items():
+        data = dict(getattr(self._graph, 'custom_data', {}))
+        for key, value in data.items():
             self._writer.set_custom_data(key, value)
+        if data and data != self._custom_written:
+            # metadata.yaml is written only by a clean close: keep a copy beside the .mcap
+            # so that recover_bag can give a killed recording its custom data back
+            _write_atomically(self.path / CUSTOM_DATA_FILE, json.dumps(data, indent=1))
+            self._custom_written = data
 
     def close(self) -> None:
         """Finish the MCAP file and write ``metadata.yaml`` (the graph's latest custom data)."""
@@ -377,6 +396,8 @@ def recover_bag(path: str | Path, out: str | Path | None = None,
         for time_ns, channel_id, data in sorted(messages, key=lambda m: m[0]):
             if channel_id in connections:
                 writer.write(connections[channel_id], time_ns, data)
+        for key, value in _recorded_custom_data(path, notes).items():
+            writer.set_custom_data(key, value)
         writer.close()
     except Exception as exc:  # noqa: BLE001 -- one line, and no half-written bag left
         if created:
@@ -384,6 +405,38 @@ def recover_bag(path: str | Path, out: str | Path | None = None,
         raise BagError(f'{path}: cannot write the recovered bag {out} '
                        f'({type(exc).__name__}: {exc})') from None
     return out
+
+
+def _recorded_custom_data(path: Path, notes: list | None) -> dict:
+    """The custom data a recording kept: its metadata.yaml's, else the copy beside it."""
+    try:
+        data = custom_data(path)
+    except Exception:  # noqa: BLE001 -- an unreadable metadata.yaml: try the copy
+        data = {}
+    if data:
+        return data
+    copy = path / CUSTOM_DATA_FILE
+    if not copy.is_file():
+        return {}
+    try:
+        data = json.loads(copy.read_text())
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in data.items()):
+            raise ValueError('not a mapping of strings')
+    except ValueError as exc:
+        if notes is not None:
+            notes.append(f'{copy.name} unreadable ({exc}): custom data not kept')
+        return {}
+    return data
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f'.{path.name}.tmp')
+    with open(tmp, 'w') as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _default_qos(topic: str) -> str:

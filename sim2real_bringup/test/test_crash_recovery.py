@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from sim2real_bringup.bag import BagError, BagRecorder, read_bag, recover_bag
+from sim2real_bringup.bag import BagError, BagRecorder, custom_data, read_bag, recover_bag
 from sim2real_bringup.runtime import Graph, Scheduler
 from sim2real_bringup.scenarios import synthetic_traffic
 from sim2real_bringup.topics import qos_map
@@ -23,9 +23,12 @@ def test_sigkilled_recording_recovers_all_but_the_last_second(tmp_path):
         from sim2real_bringup.topics import qos_map
         sched = Scheduler()
         graph = Graph(sched)
+        graph.custom_data['sim2real.at_start'] = 'kept'
         BagRecorder({str(tmp_path / 'killed')!r}, qos=qos_map()).attach(graph)
         synthetic_traffic(graph, sched, seed=3)
-        sched.run_for({KILL_AT})
+        sched.run_for(1.0)
+        graph.custom_data['sim2real.during_the_run'] = 'kept too'  # a calibration, say
+        sched.run_for({KILL_AT} - 1.0)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True)
@@ -35,6 +38,10 @@ def test_sigkilled_recording_recovers_all_but_the_last_second(tmp_path):
 
     recovered = recover_bag(tmp_path / 'killed')
     got = [(m.topic, m.time_ns, m.raw) for m in read_bag(recovered)]
+    # the run's custom data (calibrations, clock kind, digests) survives the kill (issue 31)
+    kept = custom_data(recovered)
+    assert kept['sim2real.at_start'] == 'kept'
+    assert kept['sim2real.during_the_run'] == 'kept too'
 
     # the same run, closed cleanly, is the reference
     from sim2real_bringup.bag import BagRecorder
