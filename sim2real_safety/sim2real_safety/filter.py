@@ -135,7 +135,7 @@ class SafetyFilter:
         self._sent: tuple | None = None        # last command actually sent
         self._sent_ns = 0
         self._velocity = (0.0, 0.0, 0.0)       # of the last sent linear step (m/s)
-        self._yaw_rate = 0.0                    # |rad/s| of the last sent yaw step
+        self._yaw_rate = 0.0                    # rad/s of the last sent yaw step (signed)
         self._stop_pose: tuple | None = None
         self._last_stamp_ns: int | None = None  # stamp of the last accepted proposal
         self._measured: tuple | None = None     # latest plausible robot state
@@ -634,7 +634,11 @@ class SafetyFilter:
         lim = self.limits
         follow = min(lim.max_follow_error, self._at_rest[0]
                      + (speed if speed > away else away) * lim.follow_lag_time)
-        yaw_rate = yaw_rate if yaw_rate > self._yaw_rate else self._yaw_rate
+        # the same for yaw: the command's own rate away from the robot's yaw
+        yaw_off = sent[3] - yaw
+        yaw_away = (self._yaw_rate if yaw_off > 0.0 else -self._yaw_rate if yaw_off < 0.0
+                    else abs(self._yaw_rate))
+        yaw_rate = yaw_rate if yaw_rate > yaw_away else yaw_away
         yaw_follow = min(lim.max_yaw_follow_error, self._at_rest[1]
                          + yaw_rate * lim.follow_lag_time)
         radius = follow - gap if follow > gap else 0.0
@@ -668,11 +672,17 @@ class SafetyFilter:
         step, same direction). From one outside it (the robot moved away: pushed, or driven by
         commands still in flight) the command may only approach the robot, at the rate
         limits; it never runs farther.
+
+        The edge a step is cut at is no farther from the robot than the last output was,
+        unless the robot's measured motion alone allows more: the region grows with the
+        command's own speed away, so a cut that crept outward would grow it by lag/period
+        (30x) per tick and lead a blocked robot to ``max_follow_error``.
         """
         centre, radius, yaw_lo, yaw_hi = region
         sent = self._sent
         x, y, z, yaw, width = command
         gap = math.dist(sent[:3], centre)
+        measured_radius, measured_slack = self._measured_follow()
         if gap > radius:
             step = min(self._allowed_steps(dt)[0], gap - radius)
             k = step / gap
@@ -682,20 +692,35 @@ class SafetyFilter:
         elif math.dist((x, y, z), centre) > radius:
             # stop where the step leaves the region (no sliding along its edge: a command
             # held at the bound stands still, and the bound shrinks back to the at-rest one)
+            edge = min(radius, max(measured_radius, gap))
             d = (x - sent[0], y - sent[1], z - sent[2])
             r = (sent[0] - centre[0], sent[1] - centre[1], sent[2] - centre[2])
             a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             b = 2.0 * (d[0] * r[0] + d[1] * r[1] + d[2] * r[2])
-            c = r[0] * r[0] + r[1] * r[1] + r[2] * r[2] - radius * radius
+            c = r[0] * r[0] + r[1] * r[1] + r[2] * r[2] - edge * edge
             t = max(0.0, min(1.0, (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)))
             x, y, z = sent[0] + t * d[0], sent[1] + t * d[1], sent[2] + t * d[2]
         if sent[3] < yaw_lo or sent[3] > yaw_hi:
             bound = yaw_lo if sent[3] < yaw_lo else yaw_hi
             yaw_step = self._allowed_steps(dt)[1]
             yaw = sent[3] + max(-yaw_step, min(yaw_step, bound - sent[3]))
-        else:
-            yaw = min(max(yaw, yaw_lo), yaw_hi)
+        elif yaw < yaw_lo or yaw > yaw_hi:
+            # the same for yaw: clamped no farther from the robot than the last output was
+            yaw_centre = self._anchor[2]
+            half = max(measured_slack, abs(sent[3] - yaw_centre))
+            yaw = min(max(yaw, yaw_lo, yaw_centre - half), yaw_hi, yaw_centre + half)
         return (x, y, z, yaw, width)
+
+    def _measured_follow(self) -> tuple[float, float]:
+        """The follow region's radius and yaw slack from the robot's measured motion alone."""
+        centre, gap, yaw, yaw_gap = self._anchor
+        speed, yaw_rate = self._speeds
+        lim = self.limits
+        follow = min(lim.max_follow_error, self._at_rest[0] + speed * lim.follow_lag_time)
+        yaw_follow = min(lim.max_yaw_follow_error,
+                         self._at_rest[1] + yaw_rate * lim.follow_lag_time)
+        return (follow - gap if follow > gap else 0.0,
+                yaw_follow - yaw_gap if yaw_follow > yaw_gap else 0.0)
 
     @staticmethod
     def _in_region(command: tuple, region: tuple, slack: float = 0.0) -> bool:
@@ -750,7 +775,7 @@ class SafetyFilter:
         if dt > 0.0:
             self._velocity = ((command[0] - sent[0]) / dt, (command[1] - sent[1]) / dt,
                               (command[2] - sent[2]) / dt)
-            self._yaw_rate = abs(command[3] - sent[3]) / dt
+            self._yaw_rate = (command[3] - sent[3]) / dt
         else:
             self._velocity = (0.0, 0.0, 0.0)
             self._yaw_rate = 0.0
@@ -772,11 +797,15 @@ class SafetyFilter:
             if not self._lower[i] <= value <= self._upper[i]:
                 return f'{COMMAND_FIELDS[i]}={value} outside [{self._lower[i]}, {self._upper[i]}]'
         if region is not None and not self._in_region(command, region, _GUARD_RTOL):
-            centre = region[0]
-            closer = math.dist(command[:3], centre) <= math.dist(sent[:3], centre) + 1e-12
-            yaw_closer = (region[2] <= command[3] <= region[3]
-                          or abs(command[3] - min(max(command[3], region[2]), region[3]))
-                          <= abs(sent[3] - min(max(sent[3], region[2]), region[3])) + 1e-12)
+            # position and yaw each inside their part of the region, or approaching it: a
+            # stage that stops turning leaves the yaw outside while the position moves inside
+            centre, radius, yaw_lo, yaw_hi = region
+            gap = math.dist(command[:3], centre)
+            closer = (gap <= radius * (1.0 + _GUARD_RTOL) + _GUARD_RTOL * 1e-6
+                      or gap <= math.dist(sent[:3], centre) + 1e-12)
+            yaw_closer = (yaw_lo - _GUARD_RTOL * 1e-6 <= command[3] <= yaw_hi + _GUARD_RTOL * 1e-6
+                          or abs(command[3] - min(max(command[3], yaw_lo), yaw_hi))
+                          <= abs(sent[3] - min(max(sent[3], yaw_lo), yaw_hi)) + 1e-12)
             if not (closer and yaw_closer):
                 return f'{command[:4]} outside the follow region {region}, moving away'
         allowed = self._allowed_steps(dt)

@@ -19,6 +19,7 @@ from sim2real_safety.software_stop import ResetRefusedError
 
 LIM = limits()
 AT_REST = LIM.max_cartesian_speed * LIM.follow_response_time  # 7.5 mm
+YAW_AT_REST = LIM.max_yaw_rate * LIM.follow_response_time  # 0.03 rad
 
 
 def names(decision):
@@ -151,13 +152,48 @@ def test_a_blocked_robot_is_never_led_farther_than_the_bound(follow, ticks, dire
     if follow == 0.0:
         # a stage that does not move: the command runs at most to max_follow_error; there it
         # stops, and stopped, it comes back to the at-rest bound at the rate limit
-        for _ in range(30):
+        for _ in range(40):
             now += 10 * MS
             feed_robot(flt, robot, now)
             flt.supervisor_heartbeat(now)
             decision = flt.check(target, now - MS, now)
             assert auditor.audit(decision.command, now, measured=robot) == [], decision
         assert math.dist(decision.command[:3], robot[:3]) <= AT_REST + 1e-6  # within 1 um
+        # and there it stays: a command held at the bound never creeps outward by itself
+        for _ in range(50):
+            now += 10 * MS
+            feed_robot(flt, robot, now)
+            flt.supervisor_heartbeat(now)
+            decision = flt.check(target, now - MS, now)
+            assert math.dist(decision.command[:3], robot[:3]) <= AT_REST + 1e-6
+            assert abs(decision.command[3] - robot[3]) <= YAW_AT_REST + 1e-6
+        assert not flt.stop_active
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.02, 1.0), st.floats(0.0, 1.0),
+       st.lists(st.tuples(pose_in_box, st.integers(1, 60)), min_size=1, max_size=6))
+def test_a_robot_lagging_in_yaw_alone_never_trips_the_guard(follow, yaw_follow, targets):
+    """Position and yaw lag apart, targets change: the filter clamps, never trips its guard.
+
+    A yaw left outside the shrinking yaw region while the position moves inside its own is
+    the normal case of a stage that stops turning; it must not latch the software stop.
+    """
+    flt = SafetyFilter(LIM)
+    auditor = OutputAuditor(LIM)
+    now = seeded(flt, HOME, 1_000 * MS)
+    robot = list(HOME)
+    for target, ticks in targets:
+        for _ in range(ticks):
+            now += 10 * MS
+            if flt._sent is not None:
+                robot = [r + k * (c - r) for r, c, k in zip(
+                    robot, flt._sent, (follow, follow, follow, yaw_follow, 1.0))]
+            feed_robot(flt, robot, now)
+            flt.supervisor_heartbeat(now)
+            decision = flt.check(target, now - MS, now)
+            assert not flt.stop_active, flt.latch.cause
+            assert auditor.audit(decision.command, now, measured=robot) == [], decision
 
 
 # --------------------------------------------------------------------- 2. joint monitor
