@@ -66,6 +66,20 @@ def test_state_saves_and_resumes(tmp_path):
     assert again.buffers == adr.buffers and again.episodes == adr.episodes
 
 
+@pytest.mark.parametrize('text', ['{"bad": ', '[]', '{"kind": "per_boundary"}',
+                                  '{"kind": "per_boundary", "nominal": {}, "limits": 3}',
+                                  None])
+def test_a_bad_state_file_is_one_line_naming_it(tmp_path, text):
+    path = tmp_path / 'adr.json'
+    if text is None:
+        path.mkdir()          # a directory where the file should be
+    else:
+        path.write_text(text)
+    with pytest.raises(ValueError, match=str(path)) as raised:
+        ADR.load(path)
+    assert '\n' not in str(raised.value)
+
+
 def test_whole_range_variant_scales_every_range_together():
     adr = WholeRangeADR(NOMINAL, LIMITS, SETTINGS)
     train(adr, solvable({'friction': (0.5, 1.5), 'delay': (0.0, 0.3)}), 4000)

@@ -132,11 +132,18 @@ class ADR:
 
     @classmethod
     def load(cls, path: str | Path) -> 'ADR':
-        """Resume from :meth:`save`'s file."""
-        data = json.loads(Path(path).read_text())
-        if data.get('kind') != 'per_boundary':
+        """Resume from :meth:`save`'s file; ValueError (one line, naming it) if it is not one."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f'{path}: cannot read the ADR state ({exc})') from None
+        if not isinstance(data, dict) or data.get('kind') != 'per_boundary':
             raise ValueError(f'{path}: not a per-boundary ADR state')
-        return cls.from_state(data)
+        try:
+            return cls.from_state(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f'{path}: a malformed ADR state ({type(exc).__name__}: '
+                             f'{exc})') from None
 
     @classmethod
     def from_state(cls, data: dict) -> 'ADR':
