@@ -365,7 +365,14 @@ def _run_ray(task, specs, workers, ray_address, progress, retries, stats):
         # before Ray is imported, which reads it once (see _start_local_ray); Ray's own
         # processes read it when they start
         os.environ.setdefault(switch, '0')
-    import ray
+    try:
+        import ray
+    except ImportError as error:
+        if before is None and not ray_address:
+            os.environ.pop(switch, None)
+        raise RolloutError(f'--rollout-backend ray needs Ray, which does not import here '
+                           f'({error}); `bash tools/setup.sh --test` installs it, or use '
+                           f'--rollout-backend process') from None
 
     started = time.perf_counter()
     owned = not ray.is_initialized()

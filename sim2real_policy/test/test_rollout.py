@@ -125,6 +125,22 @@ def test_a_worker_that_cannot_start_is_reported_in_one_line(backend):
     assert '\n' not in str(error.value)
 
 
+def test_the_ray_backend_without_ray_is_one_line_not_a_traceback(tmp_path):
+    """A machine without Ray (a ray package that cannot import stands in for it)."""
+    fake = tmp_path / 'ray'
+    fake.mkdir()
+    (fake / '__init__.py').write_text("raise ImportError('No module named ray')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    done = subprocess.run([sys.executable, '-m', 'sim2real_bringup.cli', 'evaluate', '--only',
+                           'heavy', '--episodes', '1', '--rollout-backend', 'ray', '--json',
+                           str(tmp_path / 'out.json')], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    assert 'Traceback' not in done.stderr, done.stderr
+    assert '--rollout-backend ray needs Ray' in done.stderr
+    assert not (tmp_path / 'out.json').exists()
+
+
 def test_the_backend_follows_workers_and_address():
     assert rollout.choose_backend(1, None, None) == 'serial'
     assert rollout.choose_backend(2, None, None) == 'process'
