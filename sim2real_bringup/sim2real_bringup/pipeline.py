@@ -61,6 +61,7 @@ from sim2real_safety.nodes.supervisor_node import SupervisorNode
 from sim2real_safety.software_stop import SoftwareStopLatch
 from sim2real_safety.supervisor import SupervisorConfig
 
+START_KEY = 'sim2real.start_ns'
 CALIBRATIONS_KEY = 'sim2real.cell_calibrations'   # bag custom_data: one per episode (JSON)
 RESET_TIME = 0.05  # s between two episodes (the operator's reset, compressed)
 EPISODE_RESETS = ('restart', 'none')
@@ -307,8 +308,11 @@ class Pipeline:
         self.config = config
         self.sched = Scheduler(start_ns)
         self.graph = Graph(self.sched)
+        # where its clock started: a replay starts there too, not at 0 (an epoch-stamped
+        # run would otherwise be simulated from 1970 on)
         self.graph.custom_data.update({'sim2real.runtime': 'inprocess',
-                                       'sim2real.episode_reset': episode_reset})
+                                       'sim2real.episode_reset': episode_reset,
+                                       START_KEY: str(int(start_ns))})
         self.faults = faults or Faults()
         self.episode_params = episode_params
         self.records: list[EpisodeRecord] = []

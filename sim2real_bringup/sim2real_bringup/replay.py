@@ -30,6 +30,7 @@ from sim2real_bringup.pipeline import (
     Pipeline,
     PipelineConfig,
     recorded_calibrations,
+    START_KEY,
 )
 from sim2real_bringup.topics import BY_NAME, qos_map
 from sim2real_policy.sim.params import SimParams
@@ -247,7 +248,14 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
         robot_times = [t for topic in played if topic not in CHUNK_TOPICS
                        for t in inputs.get(topic, {})]
         if all(t % period_ns == 0 for t in robot_times):
-            grid_s, start_ns = period_ns / NS, 1
+            # from where the recording's clock started (an older bag without it: from 0,
+            # or from the grid point before its first message when that is far from 0)
+            recorded_start = custom.get(START_KEY, '')
+            if recorded_start.isdigit():
+                start = int(recorded_start)
+            else:
+                start = 0 if start_ns < 60 * NS else start_ns // period_ns * period_ns
+            grid_s, start_ns = period_ns / NS, start + 1
     calibrations = recorded_calibrations(custom.get(CALIBRATIONS_KEY), bag)
     pipe = Pipeline(config, lambda i: SimParams(), policy=(
         'recorded' if policy in POLICIES_FROM_BAG else policy), backend=backend,
