@@ -23,7 +23,8 @@ def suite_limits():
 
     def load(**reaction):
         params = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-        params.update({f'joint_limits.{k}': v for k, v in raw['joint_limits'].items()})
+        for group in ('joint_limits', 'finger_drop'):
+            params.update({f'{group}.{k}': v for k, v in raw[group].items()})
         params.update({f'reaction.{k}': v
                        for k, v in {**raw['reaction'], **reaction}.items()})
         return SafetyLimits.from_parameters(params)

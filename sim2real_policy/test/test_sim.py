@@ -329,4 +329,7 @@ def test_the_stage_behind_the_safety_filter_never_lunges(suite_limits):
     figures = safety_motion.judge(limits, runs=4, duration=1.5)
     assert figures['max_true_speed_m_s'] <= 1.1 * limits.max_cartesian_speed
     assert figures['runs_below_floor'] == 0
+    # the fingers too: targets below the table with the gripper closed (0 mm: the TCP-only
+    # floor let the closed fingertips 7.9 mm into the table)
+    assert figures['runs_fingers_below_clearance'] == 0
     assert figures['max_command_to_true_tcp_m'] <= limits.max_follow_error + 0.02

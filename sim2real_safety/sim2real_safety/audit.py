@@ -3,8 +3,9 @@
 It restates the filter's promises from the limits alone (numpy, no shared code with
 ``filter.py``): every output is finite, inside every range limit (always, from the first
 output on, whatever state the robot started in), within the rate limits of the previous
-output, within ``max_follow_error`` (and ``max_yaw_follow_error``) of the measured robot pose
-it is given, and frozen while the software stop is latched. The one exception to the rate
+output, above the fingers' floor at the measured opening (an output below it only rises),
+within ``max_follow_error`` (and ``max_yaw_follow_error``) of the measured robot pose it is
+given, and frozen while the software stop is latched. The one exception to the rate
 limits is the pull toward the robot: when the previous output lies outside the follow region
 of the current measured pose (the robot was pushed away, or moved on commands in flight), the
 output must be nearer the robot than the previous one: it approaches, at the rate limits,
@@ -102,6 +103,16 @@ class OutputAuditor:
             if yaw_gap > 1e-15 and yaw_gap > previous_yaw_gap + 1e-12:
                 problems.append(f'yaw {pose[3]} outside [{yaw_lo}, {yaw_hi}] around the '
                                 f'measured {measured[3]}, and not approaching it')
+        if not problems and measured is not None and previous is not None:
+            # the fingers' lowest point: the TCP floor at the measured opening, or the one a
+            # closing command reaches within the response time; an output below it may rise
+            lim = self.limits
+            width = float(measured[4])
+            reach = width - lim.max_gripper_speed * lim.follow_response_time
+            floor = lim.tcp_floor(min(width, max(float(pose[4]), reach)))
+            if pose[2] < floor - 1e-12 and pose[2] < previous[2] - 1e-12:
+                problems.append(f"z {pose[2]:.6g} below the fingers' floor {floor:.6g} at "
+                                f'opening {pose[4]:.4g} m (measured {width:.4g}), descending')
         if not problems and previous is not None:
             lim = self.limits
             period_ns = round(lim.control_period * 1e9)

@@ -132,6 +132,9 @@ class SafetyFilter:
         self._speeds = (0.0, 0.0)               # measured TCP speed, yaw rate (m/s, rad/s)
         self._anchor: tuple | None = None       # the follow region's centre, from _measured
         self._at_rest = limits.follow_bounds(0.0, 0.0)
+        # how far the fingers may close before the robot responds to a new command (m)
+        self._finger_reach = limits.max_gripper_speed * limits.follow_response_time
+        self._floor = self._lower[2]            # the TCP floor at the last output's width
         self._sent: tuple | None = None        # last command actually sent
         self._sent_ns = 0
         self._velocity = (0.0, 0.0, 0.0)       # of the last sent linear step (m/s)
@@ -492,17 +495,22 @@ class SafetyFilter:
                                                      self.limits.supervisor_timeout,
                                                      Reaction.REJECT))
 
-        # 5. range limits
+        # 5. range limits; the z floor is raised where the fingers reach below the TCP
         sent = self._sent
         lower, upper = self._lower, self._upper
+        floor = self._finger_floor(min(max(target[4], lower[4]), upper[4]))
+        self._floor = floor
         violations = []
         scale_t = 1.0
         worst = Verdict.PASS
         for i in range(5):
             value = target[i]
-            if value < lower[i]:
+            low = floor if i == 2 else lower[i]
+            if value < low:
                 name, reaction, _, _ = self._range_rules[i]
-                bound = lower[i]
+                if i == 2 and floor > lower[2]:
+                    name = 'finger_clearance'
+                bound = low
             elif value > upper[i]:
                 _, _, name, reaction = self._range_rules[i]
                 bound = upper[i]
@@ -511,7 +519,7 @@ class SafetyFilter:
             violations.append(Violation(name, COMMAND_FIELDS[i], value, bound, reaction))
             if reaction == Reaction.REJECT:
                 return self._hold(now_ns, age, *violations)
-            if reaction == Reaction.SCALE and lower[i] <= sent[i] <= upper[i]:
+            if reaction == Reaction.SCALE and low <= sent[i] <= upper[i]:
                 scale_t = min(scale_t, (bound - sent[i]) / (value - sent[i]))
                 worst = max(worst, Verdict.SCALED)
             else:
@@ -519,8 +527,9 @@ class SafetyFilter:
         if scale_t < 1.0:
             target = [s + scale_t * (t - s) for s, t in zip(sent, target)]
         for i in range(5):  # clamp-type fields, and rounding of the scaled ones
-            if target[i] < lower[i]:
-                target[i] = lower[i]
+            low = floor if i == 2 else lower[i]
+            if target[i] < low:
+                target[i] = low
             elif target[i] > upper[i]:
                 target[i] = upper[i]
 
@@ -605,6 +614,18 @@ class SafetyFilter:
         return None
 
     # ------------------------------------------------------------------------------ output
+    def _finger_floor(self, width: float) -> float:
+        """The TCP floor (m) for the fingers' lowest point over the next response time.
+
+        At the measured opening, or the narrower one a command to ``width`` closes them to
+        within ``follow_response_time``: where the fingers are and where they are going.
+        """
+        measured = self._measured[4] if self._measured is not None else width
+        reach = measured - self._finger_reach
+        if width < reach:
+            width = reach
+        return self.limits.tcp_floor(width if width < measured else measured)
+
     def _allowed_steps(self, dt: float) -> tuple[float, float, float]:
         lim = self.limits
         return (min(lim.max_cartesian_step, lim.max_cartesian_speed * dt),
@@ -689,6 +710,10 @@ class SafetyFilter:
             x = sent[0] + (centre[0] - sent[0]) * k
             y = sent[1] + (centre[1] - sent[1]) * k
             z = sent[2] + (centre[2] - sent[2]) * k
+            # toward a robot below the fingers' floor only sideways: never lower
+            low = self._floor if self._floor < sent[2] else sent[2]
+            if z < low:
+                z = low
         elif math.dist((x, y, z), centre) > radius:
             # stop where the step leaves the region (no sliding along its edge: a command
             # held at the bound stands still, and the bound shrinks back to the at-rest one)
@@ -751,8 +776,10 @@ class SafetyFilter:
             length = min(new_speed * dt, self._allowed_steps(dt)[0])
             k = length / speed
             target = [sent[0] + vx * k, sent[1] + vy * k, sent[2] + vz * k]
+            self._floor = self._finger_floor(sent[4])
+            lower = (self._lower[0], self._lower[1], self._floor)
             for i in range(3):
-                target[i] = min(max(target[i], min(self._lower[i], sent[i])),
+                target[i] = min(max(target[i], min(lower[i], sent[i])),
                                 max(self._upper[i], sent[i]))
             command = (target[0], target[1], target[2], sent[3], sent[4])
         return self._emit(command, now_ns, dt, Verdict.REJECTED, violations, age)
@@ -796,6 +823,9 @@ class SafetyFilter:
                 return f'{COMMAND_FIELDS[i]} not finite'
             if not self._lower[i] <= value <= self._upper[i]:
                 return f'{COMMAND_FIELDS[i]}={value} outside [{self._lower[i]}, {self._upper[i]}]'
+        floor = self._floor
+        if command[2] < floor - 1e-12 and command[2] < sent[2] - 1e-12:
+            return f"z={command[2]} below the fingers' floor {floor} and descending"
         if region is not None and not self._in_region(command, region, _GUARD_RTOL):
             # position and yaw each inside their part of the region, or approaching it: a
             # stage that stops turning leaves the yaw outside while the position moves inside

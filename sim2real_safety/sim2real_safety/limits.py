@@ -64,6 +64,13 @@ PARAMETERS = {
                       WORKSPACE_CAP),
     'table_height': ('double', 'table surface height in the base frame (m)', (-0.5, 0.5)),
     'table_clearance': ('double', 'minimum TCP height above the table (m)', (0.005, 0.2)),
+    'finger_clearance': ('double', "minimum height of the fingers' lowest point above the "
+                         'table (m)', (0.002, 0.2)),
+    'finger_drop.widths': ('double_array', 'gripper openings (m, ascending) at which '
+                           'finger_drop.depths is measured', (0.0, 0.2)),
+    'finger_drop.depths': ('double_array', "how far the fingers' lowest point lies below the "
+                           'TCP at each of finger_drop.widths (m; linear between, the end '
+                           'values beyond)', (0.0, 0.1)),
     'yaw_min': ('double', 'lowest yaw (rad)', (-3.2, 3.2)),
     'yaw_max': ('double', 'highest yaw (rad)', (-3.2, 3.2)),
     'gripper_width_min': ('double', 'narrowest gripper opening (m)', (0.0, 0.2)),
@@ -182,6 +189,9 @@ class SafetyLimits:
     max_state_speed: float
     state_tolerance: float
     joint_limits: tuple[JointLimit, ...]
+    finger_clearance: float = 0.0
+    # (width, depth) pairs, ascending widths: the fingers' lowest point below the TCP (m)
+    finger_drop: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
     joint_limit_margin: float = 0.0
     tcp_joints: tuple[str, ...] = ()
     reactions: Mapping[str, Reaction] = field(
@@ -192,6 +202,26 @@ class SafetyLimits:
     def z_min(self) -> float:
         """Lowest allowed z: the workspace floor or the table plus its clearance."""
         return max(self.workspace_min[2], self.table_height + self.table_clearance)
+
+    def finger_depth(self, width: float) -> float:
+        """How far the fingers' lowest point lies below the TCP at opening ``width`` (m)."""
+        table = self.finger_drop
+        if width <= table[0][0]:
+            return table[0][1]
+        for (w0, d0), (w1, d1) in zip(table, table[1:]):
+            if width <= w1:
+                return d0 + (d1 - d0) * (width - w0) / (w1 - w0)
+        return table[-1][1]
+
+    def tcp_floor(self, width: float) -> float:
+        """Lowest allowed TCP z with the gripper opened to ``width``.
+
+        :attr:`z_min`, raised where the fingers reach below the TCP by more than the table
+        clearance leaves: a closed 2F-85's fingertips are 17.9 mm below it.
+        """
+        fingers = self.table_height + self.finger_clearance + self.finger_depth(width)
+        z_min = self.z_min
+        return fingers if fingers > z_min else z_min
 
     def follow_bounds(self, speed: float, yaw_rate: float) -> tuple[float, float]:
         """How far (m, rad) a command may lie from a robot moving at ``speed``, ``yaw_rate``.
@@ -313,6 +343,16 @@ class SafetyLimits:
                 name not in joint_names for name in tcp_joints):
             raise LimitsError(f'tcp_joints must name up to 4 monitored joints (x, y, z, yaw), '
                               f'got {tcp_joints!r}')
+        widths = params.get('finger_drop.widths')
+        depths = params.get('finger_drop.depths')
+        if not isinstance(widths, (list, tuple)) or not widths or \
+                not isinstance(depths, (list, tuple)) or len(depths) != len(widths):
+            raise LimitsError(f'finger_drop.widths and finger_drop.depths must be lists of '
+                              f'the same length (at least one), got {widths!r} and {depths!r}')
+        widths = [bounded('finger_drop.widths', i, v) for i, v in enumerate(widths)]
+        depths = [bounded('finger_drop.depths', i, v) for i, v in enumerate(depths)]
+        if any(b <= a for a, b in zip(widths, widths[1:])):
+            raise LimitsError(f'finger_drop.widths must be strictly ascending, got {widths!r}')
         frame_id = params.get('frame_id', 'base_link')
         if not isinstance(frame_id, str) or not frame_id:
             raise LimitsError(f'safety parameter frame_id must be a frame name, got {frame_id!r}')
@@ -345,6 +385,8 @@ class SafetyLimits:
             max_state_speed=number('max_state_speed', positive=True),
             state_tolerance=number('state_tolerance', positive=True),
             joint_limits=tuple(joints),
+            finger_clearance=number('finger_clearance', positive=True),
+            finger_drop=tuple(zip(widths, depths)),
             tcp_joints=tuple(str(name) for name in tcp_joints),
             reactions=reactions,
             frame_id=frame_id,
@@ -353,6 +395,12 @@ class SafetyLimits:
             if not low < high:
                 raise LimitsError(f'empty range for {name}: lower {low} >= upper {high} '
                                   '(check workspace_min/max, table_height + table_clearance)')
+        highest = max(limits.tcp_floor(w) for w in (*widths, limits.gripper_width_min,
+                                                   limits.gripper_width_max))
+        if not highest < limits.workspace_max[2]:
+            raise LimitsError(f'table_height + finger_clearance + the deepest finger_drop '
+                              f'({highest:.4g} m) must lie below workspace_max z '
+                              f'({limits.workspace_max[2]} m)')
         joints = {joint.name: joint for joint in limits.joint_limits}
         # the box itself, not the table's floor: a commissioned table may lie below it
         box_lower = (*limits.workspace_min, limits.yaw_min)

@@ -7,7 +7,11 @@ MS = 1_000_000
 
 BASE = {
     'workspace_min': [0.30, -0.25, 0.0], 'workspace_max': [0.80, 0.25, 0.45],
-    'table_height': 0.0, 'table_clearance': 0.01,
+    'table_height': 0.0, 'table_clearance': 0.01, 'finger_clearance': 0.005,
+    # the 2F-85's fingertips below its TCP, measured in the MuJoCo model
+    'finger_drop.widths': [0.0, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.085],
+    'finger_drop.depths': [0.0179, 0.0179, 0.0170, 0.0159, 0.0143, 0.0123, 0.0096, 0.0064,
+                           0.0045],
     'yaw_min': -1.5, 'yaw_max': 1.5, 'gripper_width_min': 0.0, 'gripper_width_max': 0.085,
     'max_cartesian_speed': 0.25, 'max_cartesian_step': 0.003, 'max_yaw_rate': 1.0,
     'max_gripper_speed': 0.15, 'stop_deceleration': 2.0, 'control_period': 0.01,

@@ -27,10 +27,21 @@ RANGE_CASES = [
     # (field index, value outside, constraint, limit)
     (0, 0.10, 'workspace_x', 0.30), (0, 1.20, 'workspace_x', 0.80),
     (1, -0.60, 'workspace_y', -0.25), (1, 0.60, 'workspace_y', 0.25),
-    (2, 0.90, 'workspace_z', 0.45), (2, -0.05, 'table_clearance', 0.01),
+    (2, 0.90, 'workspace_z', 0.45),
+    (2, -0.05, 'finger_clearance', 0.0114),  # at HOME's 80 mm opening: 6.4 mm drop + 5 mm
     (3, -3.0, 'yaw_range', -1.5), (3, 3.0, 'yaw_range', 1.5),
     (4, -0.01, 'gripper_width_range', 0.0), (4, 0.20, 'gripper_width_range', 0.085),
 ]
+
+
+def test_wide_open_the_table_clearance_binds():
+    """Opened fully the fingertips are 4.5 mm below the TCP: the TCP's 10 mm clearance binds."""
+    rig = Rig(start=(0.55, 0.0, 0.20, 0.0, 0.085))
+    target = (0.55, 0.0, -0.05, 0.0, 0.085)
+    first = rig.step(target)
+    violation = next(v for v in first.violations if v.constraint == 'table_clearance')
+    assert violation.limit == pytest.approx(0.01)
+    assert settle(rig, target).command[2] == pytest.approx(0.01, abs=1e-12)
 
 
 @pytest.mark.parametrize('field, value, constraint, limit', RANGE_CASES)
@@ -50,8 +61,9 @@ def test_range_limit_clamps_to_the_boundary(field, value, constraint, limit):
 
 @pytest.mark.parametrize('field, value, constraint, limit', RANGE_CASES)
 def test_range_limit_reject_holds(field, value, constraint, limit):
-    key = {'workspace_x': 'workspace', 'workspace_y': 'workspace', 'workspace_z': 'workspace'
-           }.get(constraint, constraint)
+    # the fingers' floor reacts as the table clearance it raises does
+    key = {'workspace_x': 'workspace', 'workspace_y': 'workspace', 'workspace_z': 'workspace',
+           'finger_clearance': 'table_clearance'}.get(constraint, constraint)
     rig = Rig(limits(**{f'reaction.{key}': 'reject'}))
     target = list(HOME)
     target[field] = value

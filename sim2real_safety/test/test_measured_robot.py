@@ -196,6 +196,51 @@ def test_a_robot_lagging_in_yaw_alone_never_trips_the_guard(follow, yaw_follow, 
             assert auditor.audit(decision.command, now, measured=robot) == [], decision
 
 
+# ------------------------------------------------------- 5. the fingers above the table
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.0, 0.085), st.floats(0.0, 0.085), st.floats(0.0, 0.05),
+       st.floats(0.3, 1.0))
+def test_the_fingertips_never_go_below_their_clearance(start_width, width, z, follow):
+    """Commanded down to the table at any opening, closing or opening on the way.
+
+    The fingers' lowest point of a robot following the commands (TCP z less the finger
+    depth at its measured opening) never comes nearer the table than finger_clearance: the
+    old TCP-only floor let a closed gripper's fingertips 7.9 mm into the table.
+    """
+    flt = SafetyFilter(LIM)
+    auditor = OutputAuditor(LIM)
+    robot = [0.55, 0.0, 0.05, 0.0, start_width]
+    now = seeded(flt, tuple(robot), 1_000 * MS)
+    lowest = math.inf
+    for _ in range(150):
+        now += 10 * MS
+        sent = flt._sent
+        robot = [r + follow * (c - r) for r, c in zip(robot, sent)]
+        feed_robot(flt, robot, now)
+        flt.supervisor_heartbeat(now)
+        decision = flt.check((0.55, 0.0, z, 0.0, width), now - MS, now)
+        assert auditor.audit(decision.command, now, measured=robot) == [], decision
+        lowest = min(lowest, robot[2] - LIM.finger_depth(robot[4]) - LIM.table_height)
+    assert not flt.stop_active
+    assert lowest >= LIM.finger_clearance - 1e-9, lowest
+
+
+def test_a_closed_gripper_stops_with_its_fingertips_above_the_table():
+    """The issue's case: closed, commanded to the floor: the TCP stays 22.9 mm up."""
+    rig = Rig(start=(0.55, 0.0, 0.05, 0.0, 0.0))
+    for _ in range(100):
+        decision = rig.step((0.55, 0.0, -0.02, 0.0, 0.0))
+    assert 'finger_clearance' in names(decision)
+    assert decision.command[2] == pytest.approx(LIM.finger_clearance + 0.0179, abs=1e-12)
+
+
+def test_finger_drop_tables_that_make_no_sense_are_refused():
+    for widths, depths in (([], []), ([0.0, 0.04], [0.01]), ([0.04, 0.02], [0.01, 0.01]),
+                           ([0.0], [0.5]), ([0.0], [math.nan])):
+        with pytest.raises(LimitsError, match='finger_drop'):
+            limits(**{'finger_drop.widths': widths, 'finger_drop.depths': depths})
+
+
 # --------------------------------------------------------------------- 2. joint monitor
 @pytest.mark.parametrize('joints, velocities, constraint', [
     (None, None, 'joint_state_stale'),                        # no JointState any more

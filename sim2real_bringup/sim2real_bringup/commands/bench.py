@@ -101,7 +101,10 @@ def _bench_safety(args) -> dict:
         print(f'  largest true TCP speed {motion["max_true_speed_m_s"]:.4f} m/s '
               f'(limit {motion["speed_limit_m_s"]} m/s; {motion["runs_over_speed_limit"]} '
               f'runs over it), lowest true z {motion["min_true_z_margin_m"] * 1000:+.1f} mm '
-              f'from the floor ({motion["runs_below_floor"]} runs below), farthest command '
+              f'from the floor ({motion["runs_below_floor"]} runs below), gripper\'s lowest '
+              f'point {motion["min_true_finger_clearance_m"] * 1000:+.1f} mm above the table '
+              f'at the least (clearance {motion["finger_clearance_m"] * 1000:.0f} mm; '
+              f'{motion["runs_fingers_below_clearance"]} runs below), farthest command '
               f'from the true TCP {motion["max_command_to_true_tcp_m"] * 1000:.1f} mm '
               f'(bound {motion["follow_bound_m"] * 1000:.0f} mm + the robot\'s lag)')
     return {'check_us': cost, 'fuzz': fuzz, 'motion': motion}

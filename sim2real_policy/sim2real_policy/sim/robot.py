@@ -87,6 +87,12 @@ class GripperSim:
         self._stage_qpos = [self.model.joint(n).qposadr[0] for n in STAGE_JOINTS]
         self._stage_qvel = [self.model.joint(n).dofadr[0] for n in STAGE_JOINTS]
         self._object_body = self.model.body('object').id
+        # the gripper's colliding geoms: what can touch the table
+        self._finger_geoms = np.array([
+            g for g in range(self.model.ngeom)
+            if (self.model.geom_contype[g] or self.model.geom_conaffinity[g])
+            and (mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY,
+                                   self.model.geom_bodyid[g]) or '').startswith('gripper/')])
         self._cal = calibration()
         self._stage_queue: deque = deque()
         self._gripper_queue: deque = deque()
@@ -198,6 +204,16 @@ class GripperSim:
         return self.data.actuator_force[:4].copy()
 
     # ------------------------------------------------------------------------- privileged
+    def gripper_lowest_z(self) -> float:
+        """World z of the gripper's lowest colliding point (m; its bounding boxes: errs low)."""
+        g = self._finger_geoms
+        aabb = self.model.geom_aabb[g]              # local centre (3), half sizes (3)
+        rotation = self.data.geom_xmat[g].reshape(-1, 3, 3)
+        centre_z = self.data.geom_xpos[g, 2] + np.einsum('nj,nj->n', rotation[:, 2, :],
+                                                         aabb[:, :3])
+        reach = np.einsum('nj,nj->n', np.abs(rotation[:, 2, :]), aabb[:, 3:])
+        return float(np.min(centre_z - reach))
+
     def object_position(self) -> np.ndarray:
         """World position of the object's centre (m)."""
         return self.data.xpos[self._object_body].copy()

@@ -11,7 +11,8 @@ source, and measures what the simulated stage really does, every physics step (1
 * the proposals aim at far targets: random points inside and outside the box, the glitch,
   below the table, switching at random;
 * measured: the largest true TCP speed (noise-free, from the physics), the lowest true TCP z
-  against the filter's floor, and the largest distance between a sent command and the true
+  against the filter's floor, the gripper's true lowest point (its colliding geoms) above the
+  table, and the largest distance between a sent command and the true
   TCP.
 
 All figures are charged on the simulated clock (the physics), not the wall clock.
@@ -42,6 +43,7 @@ class MotionRun:
     glitch: str
     max_speed: float         # m/s, true TCP speed, largest over every physics step
     min_z_margin: float      # m, true TCP z minus the filter's floor, smallest (< 0: below)
+    min_finger_clearance: float  # m, the gripper's true lowest point above the table, smallest
     max_follow_gap: float    # m, sent command to the true TCP at the time it was sent
     commands: int
     stops: int
@@ -78,7 +80,7 @@ def run(limits: SafetyLimits, seed: int, glitch: str, duration: float = 3.0,
     glitched = 0 if glitch == 'none' else int(rng.integers(1, 4))
     first_glitch = _glitch_pose(rng, 'inside' if glitch == 'none' else glitch, start, lower,
                                 upper)
-    max_speed, min_margin, max_gap = 0.0, math.inf, 0.0
+    max_speed, min_margin, max_gap, min_fingers = 0.0, math.inf, 0.0, math.inf
     commands = stops = 0
     target = first_glitch
     ticks = int(duration * NS / PERIOD_NS)
@@ -118,9 +120,11 @@ def run(limits: SafetyLimits, seed: int, glitch: str, duration: float = 3.0,
             speed = float(np.linalg.norm(sim.tcp_velocity()[:3]))
             max_speed = max(max_speed, speed)
             min_margin = min(min_margin, float(sim.tcp(False)[2]) - floor)
+            min_fingers = min(min_fingers, sim.gripper_lowest_z() - limits.table_height)
     stops = sum(1 for event in flt.latch.events if event.kind == 'trigger')
     sim.close()
-    return MotionRun(seed, glitch, max_speed, min_margin, max_gap, commands, stops)
+    return MotionRun(seed, glitch, max_speed, min_margin, min_fingers, max_gap, commands,
+                     stops)
 
 
 def judge(limits: SafetyLimits, runs: int = 40, seed: int = 0, duration: float = 3.0,
@@ -133,11 +137,16 @@ def judge(limits: SafetyLimits, runs: int = 40, seed: int = 0, duration: float =
             progress(k + 1, runs)
     worst_speed = max(results, key=lambda r: r.max_speed)
     worst_z = min(results, key=lambda r: r.min_z_margin)
+    worst_fingers = min(results, key=lambda r: r.min_finger_clearance)
     return {
         'runs': runs, 'simulated_s_per_run': duration,
         'max_true_speed_m_s': worst_speed.max_speed, 'worst_speed_seed': worst_speed.seed,
         'speed_limit_m_s': limits.max_cartesian_speed,
         'min_true_z_margin_m': worst_z.min_z_margin, 'worst_z_seed': worst_z.seed,
+        'min_true_finger_clearance_m': worst_fingers.min_finger_clearance,
+        'worst_finger_seed': worst_fingers.seed, 'finger_clearance_m': limits.finger_clearance,
+        'runs_fingers_below_clearance': sum(
+            r.min_finger_clearance < limits.finger_clearance for r in results),
         'max_command_to_true_tcp_m': max(r.max_follow_gap for r in results),
         'follow_bound_m': limits.max_follow_error,
         'runs_over_speed_limit': sum(r.max_speed > limits.max_cartesian_speed
