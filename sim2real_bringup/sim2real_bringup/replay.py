@@ -256,6 +256,11 @@ def replay(bag: str | Path, out: str | Path, overrides: dict | None = None,
             else:
                 start = 0 if start_ns < 60 * NS else start_ns // period_ns * period_ns
             grid_s, start_ns = period_ns / NS, start + 1
+    if grid_s is None:
+        # a bag from the robot: the nodes' timers keep the phase the recording had, one
+        # period before its first message (a start 1 ns early put every recomputed
+        # message 1 ns off its recorded instant)
+        start_ns = start_ns - round(NS / config.sim['state_rate']) + 1
     calibrations = recorded_calibrations(custom.get(CALIBRATIONS_KEY), bag)
     pipe = Pipeline(config, lambda i: SimParams(), policy=(
         'recorded' if policy in POLICIES_FROM_BAG else policy), backend=backend,
