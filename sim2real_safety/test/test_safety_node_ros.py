@@ -9,6 +9,7 @@ pytest.importorskip('sim2real_safety.nodes.ros_testing')
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402,E501
+from sensor_msgs.msg import JointState  # noqa: E402
 from sim2real_msgs.srv import ResetSoftwareStop, TriggerSoftwareStop  # noqa: E402
 
 from sim2real_safety.node_interface import ParameterError  # noqa: E402
@@ -28,6 +29,7 @@ def test_safety_node_end_to_end(ros):
     ros.add(SafetyNode)
     probe = ros.probe()
     state_pub = probe.create_publisher(RobotState, 'robot_state', QOS_PROFILES['sensor'])
+    joints_pub = probe.create_publisher(JointState, 'joint_states', QOS_PROFILES['sensor'])
     proposal_pub = probe.create_publisher(CartesianCommand, 'proposed_command',
                                           QOS_PROFILES['command'])
     supervisor_pub = probe.create_publisher(SupervisorState, 'supervisor_state',
@@ -47,6 +49,11 @@ def test_safety_node_end_to_end(ros):
         state = RobotState(x=0.55, y=0.0, z=0.2, yaw=0.0, gripper_width=0.08)
         state.header.stamp = now.to_msg()
         state_pub.publish(state)
+        # the monitored stage joints, agreeing with the state (their positions are the TCP)
+        joints = JointState(name=['stage_x', 'stage_y', 'stage_z', 'stage_yaw'],
+                            position=[0.55, 0.0, 0.2, 0.0], velocity=[0.0] * 4)
+        joints.header.stamp = now.to_msg()
+        joints_pub.publish(joints)
         if heartbeat['on']:
             beat = SupervisorState(autonomy_enabled=True)
             beat.header.stamp = now.to_msg()
