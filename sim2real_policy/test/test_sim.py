@@ -332,4 +332,8 @@ def test_the_stage_behind_the_safety_filter_never_lunges(suite_limits):
     # the fingers too: targets below the table with the gripper closed (0 mm: the TCP-only
     # floor let the closed fingertips 7.9 mm into the table)
     assert figures['runs_fingers_below_clearance'] == 0
+    # a run that once closed the fingers onto the table while the command was held near a
+    # robot that had been pushed away (a glitch outside the box, seed 29)
+    held = safety_motion.run(limits, 29, 'outside')
+    assert held.min_finger_clearance >= limits.finger_clearance, held
     assert figures['max_command_to_true_tcp_m'] <= limits.max_follow_error + 0.02

@@ -794,6 +794,10 @@ class SafetyFilter:
             violations = violations + (Violation(
                 'follow_error', 'xyz', math.dist(command[:3], region[0]), region[1],
                 Reaction.CLAMP),)
+        if command[4] < self._sent[4] and command[2] < self._finger_floor(command[4]) - 1e-12:
+            # the TCP could not rise above the fingers' floor yet (held near the robot, or
+            # at the rate limit): the fingers wait, open as they are, rather than close below it
+            command = (command[0], command[1], command[2], command[3], self._sent[4])
         problem = self._guard(command, dt, region)
         if problem:
             self.trigger_stop('safety', f'internal guard: {problem}', now_ns)
