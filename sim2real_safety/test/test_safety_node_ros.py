@@ -8,8 +8,8 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('sim2real_safety.nodes.ros_testing')
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402,E501
 from sensor_msgs.msg import JointState  # noqa: E402
+from sim2real_msgs.msg import CartesianCommand, RobotState, SafetyStatus, SupervisorState  # noqa: E402,E501
 from sim2real_msgs.srv import ResetSoftwareStop, TriggerSoftwareStop  # noqa: E402
 
 from sim2real_safety.node_interface import ParameterError  # noqa: E402
