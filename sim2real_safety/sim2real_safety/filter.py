@@ -738,12 +738,8 @@ class SafetyFilter:
 
     def _measured_follow(self) -> tuple[float, float]:
         """The follow region's radius and yaw slack from the robot's measured motion alone."""
-        centre, gap, yaw, yaw_gap = self._anchor
-        speed, yaw_rate = self._speeds
-        lim = self.limits
-        follow = min(lim.max_follow_error, self._at_rest[0] + speed * lim.follow_lag_time)
-        yaw_follow = min(lim.max_yaw_follow_error,
-                         self._at_rest[1] + yaw_rate * lim.follow_lag_time)
+        _centre, gap, _yaw, yaw_gap = self._anchor
+        follow, yaw_follow = self.limits.follow_bounds(*self._speeds)
         return (follow - gap if follow > gap else 0.0,
                 yaw_follow - yaw_gap if yaw_follow > yaw_gap else 0.0)
 
