@@ -320,14 +320,15 @@ def test_the_stage_behind_the_safety_filter_never_lunges(suite_limits):
 
     One glitched first reading seeded a command 0.4 m from the real TCP and the stage moved
     at 30x the speed limit. Now, with glitched first readings inside and outside the box and
-    adversarial targets: the true TCP speed stays within the servo's overshoot of the limit
-    (measured: 4 %), and the true TCP never goes below the floor.
+    adversarial targets: the true TCP speed stays under the limit (commands keep
+    servo_speed_margin free for the servo's overshoot: up to 10 % measured on a contact that
+    lets go), and the true TCP never goes below the floor.
     """
     from sim2real_policy.sim import safety_motion
 
     limits = suite_limits()
     figures = safety_motion.judge(limits, runs=4, duration=1.5)
-    assert figures['max_true_speed_m_s'] <= 1.1 * limits.max_cartesian_speed
+    assert figures['max_true_speed_m_s'] <= limits.max_cartesian_speed
     assert figures['runs_below_floor'] == 0
     # the fingers too: targets below the table with the gripper closed (0 mm: the TCP-only
     # floor let the closed fingertips 7.9 mm into the table)

@@ -122,7 +122,7 @@ class OutputAuditor:
             step = pose - previous
             checks = (
                 (np.linalg.norm(step[:3]),
-                 min(lim.max_cartesian_step, lim.max_cartesian_speed * dt), 'linear'),
+                 min(lim.max_cartesian_step, lim.command_speed * dt), 'linear'),
                 (abs(step[3]), lim.max_yaw_rate * dt, 'yaw'),
                 (abs(step[4]), lim.max_gripper_speed * dt, 'gripper'),
             )

@@ -108,6 +108,7 @@ class SafetyFilter:
         self._lower = limits.lower
         self._upper = limits.upper
         self._period_ns = int(round(limits.control_period * NS))
+        self._command_speed = limits.command_speed
         self._timeout_ns = int(round(limits.command_timeout * NS))
         self._max_age_ns = int(round(limits.max_command_age * NS))
         self._future_ns = int(round(limits.future_tolerance * NS))
@@ -135,6 +136,7 @@ class SafetyFilter:
         # how far the fingers may close before the robot responds to a new command (m)
         self._finger_reach = limits.max_gripper_speed * limits.follow_response_time
         self._floor = self._lower[2]            # the TCP floor at the last output's width
+        self._floor_cache = (math.nan, self._lower[2])  # (opening, its tcp_floor)
         self._sent: tuple | None = None        # last command actually sent
         self._sent_ns = 0
         self._velocity = (0.0, 0.0, 0.0)       # of the last sent linear step (m/s)
@@ -541,7 +543,7 @@ class SafetyFilter:
         step = [t - s for t, s in zip(target, sent)]
         linear = math.sqrt(step[0] * step[0] + step[1] * step[1] + step[2] * step[2])
         actual = (linear, abs(step[3]), abs(step[4]))
-        rate_names = ('cartesian_step' if lim.max_cartesian_step < lim.max_cartesian_speed * dt
+        rate_names = ('cartesian_step' if lim.max_cartesian_step < self._command_speed * dt
                       else 'cartesian_speed', 'yaw_rate', 'gripper_speed')
         fields = ('xyz', 'yaw', 'gripper_width')
         scale_s = 1.0
@@ -575,7 +577,8 @@ class SafetyFilter:
                 step[i] = allowed[group]
             elif step[i] < -allowed[group]:
                 step[i] = -allowed[group]
-        command = tuple(s + d for s, d in zip(sent, step))
+        command = (sent[0] + step[0], sent[1] + step[1], sent[2] + step[2], sent[3] + step[3],
+                   sent[4] + step[4])
         return self._emit(command, now_ns, dt, worst, tuple(violations), age)
 
     def tick(self, now_ns: int, force: bool = False) -> Decision | None:
@@ -624,11 +627,18 @@ class SafetyFilter:
         reach = measured - self._finger_reach
         if width < reach:
             width = reach
-        return self.limits.tcp_floor(width if width < measured else measured)
+        if width > measured:
+            width = measured
+        # the same opening tick after tick (the gripper at rest): the last floor stands
+        cached_width, floor = self._floor_cache
+        if width != cached_width:
+            floor = self.limits.tcp_floor(width)
+            self._floor_cache = (width, floor)
+        return floor
 
     def _allowed_steps(self, dt: float) -> tuple[float, float, float]:
         lim = self.limits
-        return (min(lim.max_cartesian_step, lim.max_cartesian_speed * dt),
+        return (min(lim.max_cartesian_step, self._command_speed * dt),
                 lim.max_yaw_rate * dt, lim.max_gripper_speed * dt)
 
     def _follow_region(self) -> tuple | None:

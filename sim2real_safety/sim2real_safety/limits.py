@@ -75,7 +75,12 @@ PARAMETERS = {
     'yaw_max': ('double', 'highest yaw (rad)', (-3.2, 3.2)),
     'gripper_width_min': ('double', 'narrowest gripper opening (m)', (0.0, 0.2)),
     'gripper_width_max': ('double', 'widest gripper opening (m)', (0.0, 0.2)),
-    'max_cartesian_speed': ('double', 'TCP speed limit (m/s)', (0.0, 0.5)),
+    'max_cartesian_speed': ('double', "TCP speed limit (m/s): the robot's true speed, not only "
+                            "the commands'", (0.0, 0.5)),
+    'servo_speed_margin': ('double', 'fraction of max_cartesian_speed that commands leave free '
+                           "for the robot's servo: commands move at most (1 - this) x "
+                           'max_cartesian_speed, so its overshoot and a contact that lets go '
+                           'stay under the limit', (0.05, 0.5)),
     'max_cartesian_step': ('double', 'TCP step limit per control tick (m)', (0.0, 0.01)),
     'max_yaw_rate': ('double', 'yaw rate limit (rad/s)', (0.0, 3.0)),
     'max_gripper_speed': ('double', 'gripper opening speed limit (m/s)', (0.0, 0.3)),
@@ -190,6 +195,7 @@ class SafetyLimits:
     state_tolerance: float
     joint_limits: tuple[JointLimit, ...]
     finger_clearance: float = 0.0
+    servo_speed_margin: float = 0.0
     # (width, depth) pairs, ascending widths: the fingers' lowest point below the TCP (m)
     finger_drop: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
     joint_limit_margin: float = 0.0
@@ -197,6 +203,11 @@ class SafetyLimits:
     reactions: Mapping[str, Reaction] = field(
         default_factory=lambda: dict(CONFIGURABLE_REACTIONS))
     frame_id: str = 'base_link'
+
+    @property
+    def command_speed(self) -> float:
+        """Fastest a command moves (m/s): the speed limit less the servo's margin."""
+        return self.max_cartesian_speed * (1.0 - self.servo_speed_margin)
 
     @property
     def z_min(self) -> float:
@@ -366,6 +377,7 @@ class SafetyLimits:
             gripper_width_min=number('gripper_width_min', non_negative=True),
             gripper_width_max=number('gripper_width_max', positive=True),
             max_cartesian_speed=number('max_cartesian_speed', positive=True),
+            servo_speed_margin=number('servo_speed_margin'),
             max_cartesian_step=number('max_cartesian_step', positive=True),
             max_yaw_rate=number('max_yaw_rate', positive=True),
             max_gripper_speed=number('max_gripper_speed', positive=True),
@@ -416,7 +428,7 @@ class SafetyLimits:
                     'joint_limit_margin): a command inside the box would stop the robot')
         at_rest = limits.max_cartesian_speed * limits.follow_response_time
         if at_rest < 2.0 * min(limits.max_cartesian_step,
-                               limits.max_cartesian_speed * limits.control_period):
+                               limits.command_speed * limits.control_period):
             raise LimitsError(f'max_cartesian_speed x follow_response_time ({at_rest:.4g} m) '
                               f'must be at least two control steps: the command must be able '
                               'to lead a robot at rest')

@@ -98,7 +98,9 @@ def test_cartesian_speed_scales_the_step_keeping_direction():
     decision = rig.step((0.65, 0.10, 0.20, 0.0, 0.08))
     assert names(decision) == ['cartesian_speed']
     step = np.subtract(decision.command, HOME)
-    assert np.linalg.norm(step[:3]) == pytest.approx(0.25 * 0.01)
+    # the command speed: the limit less the servo's margin (0.25 x 0.85 m/s)
+    assert np.linalg.norm(step[:3]) == pytest.approx(rig.limits.command_speed * 0.01)
+    assert rig.limits.command_speed == pytest.approx(0.2125)
     assert step[0] == pytest.approx(step[1])  # the 45 degree direction is kept
     assert decision.verdict == Verdict.SCALED
 
@@ -144,8 +146,8 @@ def test_rate_is_measured_from_the_last_command_actually_sent():
     rig = Rig()
     for _ in range(10):
         decision = rig.step((0.75, 0.0, 0.20, 0.0, 0.08))
-    # ten ticks at the speed limit: 25 mm, however far the proposals were
-    assert decision.command[0] - HOME[0] == pytest.approx(0.025)
+    # ten ticks at the command speed: 21.25 mm, however far the proposals were
+    assert decision.command[0] - HOME[0] == pytest.approx(10 * 0.01 * rig.limits.command_speed)
 
 
 # ----------------------------------------------------------------------- malformed input
@@ -219,7 +221,7 @@ def test_hold_decelerates_and_never_jumps_back():
     rig, last = _moving_rig()
     auditor = OutputAuditor(rig.limits)
     auditor.audit(last, rig.now_ns)
-    previous_step = 0.25 * 0.01
+    previous_step = rig.limits.command_speed * 0.01
     positions = [last[0]]
     for _ in range(30):
         decision = rig.step(_nan_at(1))
@@ -229,8 +231,8 @@ def test_hold_decelerates_and_never_jumps_back():
         assert 0.0 <= step <= previous_step + 1e-15  # forward, slowing, never backwards
         previous_step = step
     assert positions[-1] == positions[-2]  # at rest
-    # braking distance v^2 / 2a = 0.25^2 / 4 = 15.6 mm (plus one tick of discretization)
-    assert positions[-1] - last[0] == pytest.approx(0.0156, abs=0.003)
+    # braking distance v^2 / 2a = 0.2125^2 / 4 = 11.3 mm (plus one tick of discretization)
+    assert positions[-1] - last[0] == pytest.approx(0.0113, abs=0.003)
 
 
 @pytest.mark.parametrize('epsilon_ms, expect_hold', [(-1, False), (1, True)])

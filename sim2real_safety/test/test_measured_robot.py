@@ -298,6 +298,7 @@ LOOSENED = [
     ('future_tolerance', 1.0), ('max_follow_error', 1.0), ('follow_lag_time', 5.0),
     ('follow_response_time', 1.0), ('max_state_speed', 100.0), ('state_tolerance', 1.0),
     ('joint_limits.max_velocity', [5.0, 0.5, 0.5, 2.0]), ('joint_limit_margin', 2.0),
+    ('servo_speed_margin', 0.0), ('servo_speed_margin', 1.0),
 ]
 
 
