@@ -109,6 +109,9 @@ class SafetyFilter:
         self._upper = limits.upper
         self._period_ns = int(round(limits.control_period * NS))
         self._command_speed = limits.command_speed
+        self._period_dt = self._period_ns / NS
+        self._period_steps = self._allowed_steps(self._period_dt)
+        self._period_rate_rules = self._rate_rules(self._period_dt)
         self._timeout_ns = int(round(limits.command_timeout * NS))
         self._max_age_ns = int(round(limits.max_command_age * NS))
         self._future_ns = int(round(limits.future_tolerance * NS))
@@ -149,6 +152,7 @@ class SafetyFilter:
         self._state_fault: Violation | None = None  # the latest reading was not plausible
         self._fault_since_ns: int | None = None
         self._joint_ns: dict[str, int] = {}     # when each monitored joint was last complete
+        self._joint_oldest_ns: int | None = None  # the stalest of them (None: one never was)
         self._joint_pos: dict[str, float] = {}
         self._joint_absent = ''                 # monitored joints the last message lacked
         self._heartbeat_ns: int | None = None
@@ -168,6 +172,7 @@ class SafetyFilter:
             self._streak = None
             self._fault_since_ns = None
             self._joint_ns.clear()
+            self._joint_oldest_ns = None
             self._heartbeat_ns = None
             self._reset_ns = None if self._reset_ns is None else now_ns
             self._sent_ns = now_ns
@@ -329,6 +334,8 @@ class SafetyFilter:
                     self._joint_vel[name] = float(velocity)
         absent = [name for name in self._joints if name not in complete]
         self._joint_absent = ', '.join(absent)
+        stamps = [self._joint_ns.get(name) for name in self._joints]
+        self._joint_oldest_ns = (min(stamps) if stamps and None not in stamps else None)
         self._speeds = self.measured_speeds()
         if found:
             self.trigger_stop('safety', '; '.join(
@@ -338,6 +345,9 @@ class SafetyFilter:
 
     def _joint_problem(self, now_ns: int) -> Violation | None:
         """Why the monitored joints cannot be trusted now (None when every one is fresh)."""
+        oldest = self._joint_oldest_ns
+        if oldest is not None and 0 <= now_ns - oldest <= self._state_timeout_ns:
+            return None  # the stalest monitored joint is fresh, so all are
         for name in self._joints:
             seen = self._joint_ns.get(name)
             if seen is None or not 0 <= now_ns - seen <= self._state_timeout_ns:
@@ -420,7 +430,10 @@ class SafetyFilter:
         safety node always passes them: a proposal in another frame than ``limits.frame_id``,
         or from a source that is not a proposal source, is rejected (a hold).
         """
-        self._observe_clock(now_ns)
+        if self._clock_ns is None or now_ns < self._clock_ns:
+            self._observe_clock(now_ns)
+        else:
+            self._clock_ns = now_ns
         self.checked_count += 1
         if self._sent is None:
             missing = self._outside or Violation('no_robot_state', 'state', math.nan, math.nan,
@@ -437,21 +450,21 @@ class SafetyFilter:
             size = -1 if proposal is None else len(proposal)
             return self._hold(now_ns, age, Violation('malformed', 'command', float(size), 5.0,
                                                      Reaction.REJECT))
-        target = [0.0] * 5
-        for index in range(5):
-            value = proposal[index]
-            try:
-                if isinstance(value, (str, bytes, bool)):
-                    raise TypeError(type(value).__name__)
-                value = float(value)
-            except (TypeError, ValueError):
-                return self._hold(now_ns, age, Violation(
-                    'malformed', COMMAND_FIELDS[index], math.nan, math.nan, Reaction.REJECT))
-            # An explicit check: clipping would let NaN through (min/max with NaN is NaN).
-            if not math.isfinite(value):
-                return self._hold(now_ns, age, Violation(
-                    'non_finite', COMMAND_FIELDS[index], value, math.nan, Reaction.REJECT))
-            target[index] = value
+        # The common case in one test: five plain floats whose sum is finite (a NaN or an
+        # infinity anywhere makes the sum non-finite); anything else is checked one by one.
+        if type(proposal) is tuple or type(proposal) is list:
+            p0, p1, p2, p3, p4 = proposal
+            fast = (type(p0) is float and type(p1) is float and type(p2) is float
+                    and type(p3) is float and type(p4) is float
+                    and math.isfinite(p0 + p1 + p2 + p3 + p4))
+        else:
+            fast = False
+        if fast:
+            target = [p0, p1, p2, p3, p4]
+        else:
+            target = self._validated(proposal, now_ns, age)
+            if type(target) is Decision:
+                return target
 
         if frame_id is not None and frame_id != self.limits.frame_id:
             return self._hold(now_ns, age, Violation('wrong_frame', 'frame_id', math.nan,
@@ -492,7 +505,8 @@ class SafetyFilter:
         joints = self._joint_problem(now_ns)
         if joints is not None:
             return self._hold(now_ns, age, joints)
-        if not self.supervisor_alive(now_ns):
+        heartbeat = self._heartbeat_ns
+        if heartbeat is None or not 0 <= now_ns - heartbeat <= self._supervisor_ns:
             return self._hold(now_ns, age, Violation('supervisor_silent', 'heartbeat', math.nan,
                                                      self.limits.supervisor_timeout,
                                                      Reaction.REJECT))
@@ -523,7 +537,8 @@ class SafetyFilter:
                 return self._hold(now_ns, age, *violations)
             if reaction == Reaction.SCALE and low <= sent[i] <= upper[i]:
                 scale_t = min(scale_t, (bound - sent[i]) / (value - sent[i]))
-                worst = max(worst, Verdict.SCALED)
+                if worst is Verdict.PASS:
+                    worst = Verdict.SCALED
             else:
                 worst = Verdict.CLAMPED
         if scale_t < 1.0:
@@ -536,32 +551,32 @@ class SafetyFilter:
                 target[i] = upper[i]
 
         # 6. rate limits, from the last command actually sent
-        dt_ns = min(max(now_ns - self._sent_ns, 0), self._period_ns)
+        dt_ns = now_ns - self._sent_ns
+        if dt_ns >= self._period_ns:  # the usual tick: its allowances computed once
+            dt_ns = self._period_ns
+            allowed, rate_rules = self._period_steps, self._period_rate_rules
+        else:
+            dt_ns = dt_ns if dt_ns > 0 else 0
+            allowed = self._allowed_steps(dt_ns / NS)
+            rate_rules = self._rate_rules(dt_ns / NS)
         dt = dt_ns / NS
-        lim = self.limits
-        allowed = self._allowed_steps(dt)
-        step = [t - s for t, s in zip(target, sent)]
+        step = [target[0] - sent[0], target[1] - sent[1], target[2] - sent[2],
+                target[3] - sent[3], target[4] - sent[4]]
         linear = math.sqrt(step[0] * step[0] + step[1] * step[1] + step[2] * step[2])
         actual = (linear, abs(step[3]), abs(step[4]))
-        rate_names = ('cartesian_step' if lim.max_cartesian_step < self._command_speed * dt
-                      else 'cartesian_speed', 'yaw_rate', 'gripper_speed')
-        fields = ('xyz', 'yaw', 'gripper_width')
         scale_s = 1.0
-        clamp_groups = []
         for group in range(3):
             if actual[group] <= allowed[group]:
                 continue
-            name = rate_names[group]
-            reaction = lim.reactions[name]
-            violations.append(Violation(name, fields[group], actual[group], allowed[group],
-                                        reaction))
+            name, field, reaction = rate_rules[group]
+            violations.append(Violation(name, field, actual[group], allowed[group], reaction))
             if reaction == Reaction.REJECT:
                 return self._hold(now_ns, age, *violations)
             if reaction == Reaction.SCALE:
                 scale_s = min(scale_s, allowed[group] / actual[group])
-                worst = max(worst, Verdict.SCALED)
+                if worst is Verdict.PASS:
+                    worst = Verdict.SCALED
             else:
-                clamp_groups.append(group)
                 worst = Verdict.CLAMPED
         if scale_s < 1.0:
             step = [d * scale_s for d in step]
@@ -580,6 +595,25 @@ class SafetyFilter:
         command = (sent[0] + step[0], sent[1] + step[1], sent[2] + step[2], sent[3] + step[3],
                    sent[4] + step[4])
         return self._emit(command, now_ns, dt, worst, tuple(violations), age)
+
+    def _validated(self, proposal, now_ns: int, age: float):
+        """The proposal as five floats, or the hold a malformed or non-finite one gets."""
+        target = [0.0] * 5
+        for index in range(5):
+            value = proposal[index]
+            try:
+                if isinstance(value, (str, bytes, bool)):
+                    raise TypeError(type(value).__name__)
+                value = float(value)
+            except (TypeError, ValueError):
+                return self._hold(now_ns, age, Violation(
+                    'malformed', COMMAND_FIELDS[index], math.nan, math.nan, Reaction.REJECT))
+            # An explicit check: clipping would let NaN through (min/max with NaN is NaN).
+            if not math.isfinite(value):
+                return self._hold(now_ns, age, Violation(
+                    'non_finite', COMMAND_FIELDS[index], value, math.nan, Reaction.REJECT))
+            target[index] = value
+        return target
 
     def tick(self, now_ns: int, force: bool = False) -> Decision | None:
         """The watchdog, called periodically: a hold when the command stream has gone quiet.
@@ -635,6 +669,14 @@ class SafetyFilter:
             floor = self.limits.tcp_floor(width)
             self._floor_cache = (width, floor)
         return floor
+
+    def _rate_rules(self, dt: float) -> tuple:
+        """(constraint, field, reaction) of the linear, yaw and gripper rate limits over dt."""
+        lim = self.limits
+        linear = ('cartesian_step' if lim.max_cartesian_step < self._command_speed * dt
+                  else 'cartesian_speed')
+        return tuple((name, field, lim.reactions[name]) for name, field in (
+            (linear, 'xyz'), ('yaw_rate', 'yaw'), ('gripper_speed', 'gripper_width')))
 
     def _allowed_steps(self, dt: float) -> tuple[float, float, float]:
         lim = self.limits
@@ -756,7 +798,8 @@ class SafetyFilter:
     @staticmethod
     def _in_region(command: tuple, region: tuple, slack: float = 0.0) -> bool:
         centre, radius, yaw_lo, yaw_hi = region
-        return (math.dist(command[:3], centre) <= radius * (1.0 + slack) + slack * 1e-6
+        dx, dy, dz = command[0] - centre[0], command[1] - centre[1], command[2] - centre[2]
+        return (math.sqrt(dx * dx + dy * dy + dz * dz) <= radius * (1.0 + slack) + slack * 1e-6
                 and yaw_lo - slack * 1e-6 <= command[3] <= yaw_hi + slack * 1e-6)
 
     def _freeze(self, now_ns: int, age: float) -> Decision:
@@ -848,8 +891,9 @@ class SafetyFilter:
                           <= abs(sent[3] - min(max(sent[3], yaw_lo), yaw_hi)) + 1e-12)
             if not (closer and yaw_closer):
                 return f'{command[:4]} outside the follow region {region}, moving away'
-        allowed = self._allowed_steps(dt)
-        linear = math.dist(command[:3], sent[:3])
+        allowed = self._period_steps if dt == self._period_dt else self._allowed_steps(dt)
+        dx, dy, dz = command[0] - sent[0], command[1] - sent[1], command[2] - sent[2]
+        linear = math.sqrt(dx * dx + dy * dy + dz * dz)
         if linear > allowed[0] * (1.0 + _GUARD_RTOL) + 1e-15:
             return f'linear step {linear} > allowed {allowed[0]}'
         if abs(command[3] - sent[3]) > allowed[1] * (1.0 + _GUARD_RTOL) + 1e-15:

@@ -209,6 +209,20 @@ def test_nan_is_caught_by_an_explicit_check_not_by_clipping():
     assert decision.command == HOME
 
 
+
+@pytest.mark.parametrize('container', [tuple, list, np.array])
+def test_huge_finite_values_are_range_limited_not_called_non_finite(container):
+    # Finite values whose sum overflows: the one-test path for plain floats must not read
+    # them as non-finite, and numpy floats (not plain floats) take the field-by-field path.
+    rig = Rig()
+    decision = rig.step(container([1e308, 1e308, 0.2, 0.0, 0.08]))
+    assert decision.verdict == Verdict.CLAMPED
+    assert 'non_finite' not in names(decision)
+    assert 'workspace_x' in names(decision) and 'workspace_y' in names(decision)
+    assert all(math.isfinite(v) for v in decision.command)
+    inf_among_numpy = rig.step(np.array([0.5, 0.0, 0.2, np.inf, 0.08]))
+    assert names(inf_among_numpy) == ['non_finite']
+
 # --------------------------------------------------------------------- hold and watchdog
 def _moving_rig():
     rig = Rig()
