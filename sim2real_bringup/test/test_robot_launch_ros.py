@@ -3,7 +3,8 @@
 The suite talks to the driver only through the standard interfaces (a PoseStamped target, a
 PoseStamped end-effector pose, JointState, the GripperCommand action) via the driver relay:
 every node up, the supervisor NORMAL, /safety/command flowing and every command forwarded as an
-arm target, the gripper moved by action goals, Ctrl-C stops every node with exit code 0.
+arm target, the gripper moved by action goals, a grasp lifted with no gripper fault, Ctrl-C
+stops every node with exit code 0.
 The wall-clock rate (target 100 Hz within 2 %) is a figure of ``bench_control_ros.py``, not an
 assertion here: on a 2-core machine that the launched graph loads, it measures the machine.
 """
@@ -77,6 +78,37 @@ def test_the_gripper_follows_the_action_goals(robot):
         return {round(m.gripper_width, 3) for _, m in robot.robot_states}
     # the policy opens and closes the gripper while it tries to grasp
     assert robot.wait(lambda: max(widths()) - min(widths()) > 0.01, 90), sorted(widths())
+
+
+def lifted_grasp(states, effort=5.0, lift=0.03):
+    """The first measured state holding the object (closed on it, squeezing) lifted ``lift``.
+
+    Held: the fingers stopped short of closed (width 5-80 mm) with ``effort`` N or more.
+    """
+    start_z = None
+    for _, m in list(states):
+        held = 0.005 < m.gripper_width < 0.08 and m.gripper_effort >= effort
+        if not held:
+            start_z = None
+        elif start_z is None:
+            start_z = m.z
+        elif m.z - start_z >= lift:
+            return m
+    return None
+
+
+def test_the_robot_grasps_and_no_gripper_fault_is_raised(robot):
+    # A preempted gripper goal (the relay sends one per width change) is not a gripper fault:
+    # the supervisor stays NORMAL through the grasps, and the stand-in object is lifted.
+    assert robot.wait(lambda: lifted_grasp(robot.robot_states) is not None, 120), (
+        robot.output()[-3000:])
+    modes = [m.mode for _, m in robot.states]
+    first_normal = modes.index(SupervisorState.MODE_NORMAL)
+    faults = [m for m in modes[first_normal:] if m == SupervisorState.MODE_GRIPPER_FAULT]
+    print(f'robot.launch: a lifted grasp seen; {len(modes) - first_normal} supervisor states '
+          f'since NORMAL, {len(faults)} of them GRIPPER_FAULT')
+    assert not faults
+    assert not any(m.gripper_fault for _, m in robot.robot_states)
 
 
 def test_ctrl_c_stops_every_node_cleanly(robot):

@@ -6,7 +6,9 @@ Between the safety node and real drivers, so no user writes their own relay:
     Servo (a gain times the remaining error, clipped to the speed limits);
   - the gripper: ``control_msgs/action/GripperCommand`` goals (ros2_control's gripper action
     controller, the Robotiq 2F-85 driver), one per width change beyond ``gripper_deadband``;
-    an aborted or refused goal, or no action server, is the gripper fault flag;
+    an aborted or refused goal, or no action server, is the gripper fault flag; only the
+    latest goal's outcome counts (a goal that a newer one preempted ends canceled on
+    ros2_control, aborted on some drivers: neither is a fault);
   - back: ``sim2real_msgs/RobotState`` from the driver's end-effector pose (PoseStamped) and
     the gripper joint of its JointState (width, effort).
 
@@ -25,7 +27,7 @@ from sim2real_safety.node_interface import dataclass_parameters, ns_of
 
 M = 'sim2real_msgs/msg/'
 ACTION = 'control_msgs/action/GripperCommand'
-SUCCEEDED = 4   # action_msgs/GoalStatus.STATUS_SUCCEEDED
+SUCCEEDED, CANCELED, ABORTED = 4, 5, 6   # action_msgs/GoalStatus.STATUS_*
 DOCS = {
     'arm_output': ('pose: a PoseStamped target; twist: a TwistStamped velocity (MoveIt Servo)',
                    None, ARM_OUTPUTS),
@@ -60,6 +62,7 @@ class DriverRelayNode:
         self.measured = None            # (x, y, z, yaw) of the last end-effector pose
         self.gripper = (self.config.gripper_width_max, 0.0)   # width (m), effort
         self.gripper_fault = ''
+        self.gripper_goals = 0          # goals sent; the latest is the one whose outcome counts
         if self.config.arm_output == 'pose':
             self.arm_pub = node.create_publisher('arm_target', 'geometry_msgs/msg/PoseStamped',
                                                  'command')
@@ -112,16 +115,28 @@ class DriverRelayNode:
         goal = msgs.make(ACTION + '_Goal', command=msgs.make(
             'control_msgs/msg/GripperCommand', position=position,
             max_effort=self.config.gripper_max_effort))
-        self.gripper_client.send(goal, lambda feedback: None, self.on_gripper_done)
+        self.gripper_goals += 1
+        number = self.gripper_goals
+        self.gripper_client.send(goal, lambda feedback: None,
+                                 lambda accepted, status, result: self.on_gripper_done(
+                                     number, accepted, status, result))
 
-    def on_gripper_done(self, accepted: bool, status: int, result) -> None:
-        """A goal's outcome: refused or aborted is a gripper fault; a success clears it."""
+    def on_gripper_done(self, number: int, accepted: bool, status: int, result) -> None:
+        """Goal ``number``'s outcome: refused or aborted is a gripper fault, a success clears it.
+
+        The outcome of a goal a newer one has superseded says only that it was preempted.
+        """
+        if number != self.gripper_goals:
+            return
         if not accepted:
             self._fault('the gripper refused the goal')
         elif status == SUCCEEDED:
             self.gripper_fault = ''
-        elif status == 6:
+        elif status == ABORTED:
             self._fault('the gripper aborted the goal')
+        elif status == CANCELED:
+            # canceled by the driver, not by us: the next width is sent whatever it is
+            self.core.forget_gripper_goal()
 
     def _fault(self, reason: str) -> None:
         if reason != self.gripper_fault:
