@@ -267,6 +267,16 @@ def test_the_sampled_object_yaw_is_the_yaw_in_the_scene(yaw):
     assert abs(math.remainder(measured - yaw, 2 * math.pi)) < 1e-3
 
 
+@pytest.mark.parametrize('yaw', [-1.5, -0.5, 0.8, 1.5])
+def test_the_stage_turns_to_a_commanded_yaw(yaw):
+    # The same degrees trap in the stage's joint range: +-1.65 read as degrees left the
+    # stage able to turn 0.029 rad, so the gripper never aligned with a rotated object.
+    with GripperSim(SimParams(), settle_s=0.05) as sim:
+        sim.command((*HOME[:3], yaw, HOME[4]))
+        sim.step(1.5)
+        assert sim.tcp(noisy=False)[3] == pytest.approx(yaw, abs=0.01)
+
+
 def test_heavy_yaw_draws_cover_the_circle_in_the_scene():
     randomizer = Randomizer(CONFIG, 'none')
     yaws = []

@@ -24,6 +24,11 @@ TIMESTEP = 0.001           # s; 0.002 is occasionally unstable with the 2F-85 li
 PINCH_OFFSET = 0.1558      # m from the flange to the pinch site along the gripper axis
 STAGE_KP = (6000.0, 6000.0, 6000.0, 60.0)
 STAGE_DAMPING = (220.0, 220.0, 220.0, 2.0)
+# The table: its top's centre in the base frame (x, y; z is SimParams.table_height) and
+# half-sizes (m); the top face is at table_height.
+TABLE_CENTRE = (0.55, 0.0)
+TABLE_HALF_SIZE = (0.42, 0.4, 0.02)
+CAMERA_FOVY = 45.0         # degrees, vertical (square images: the horizontal one too)
 CAMERA_TARGET = (0.52, 0.0, 0.08)
 CAMERA_POSITION = (1.12, 0.0, 0.52)
 MAX_RENDER_SIZE = 512
@@ -84,6 +89,8 @@ def scene_xml(p: SimParams) -> str:
     z_obj = p.table_height + object_half_height(p) + 0.0005
     return f"""
 <mujoco model="sim2real_gripper">
+  <!-- MJCF reads angles as degrees unless told: the stage's yaw travel is in radians -->
+  <compiler angle="radian"/>
   <!-- the object's yaw is a quaternion: MJCF euler angles are degrees unless compiler says
        otherwise, and object_yaw is radians -->
   <option timestep="{TIMESTEP}" gravity="0 0 {-p.gravity}" cone="elliptic" impratio="10"
@@ -98,10 +105,12 @@ def scene_xml(p: SimParams) -> str:
            diffuse="{p.light_intensity} {p.light_intensity} {p.light_intensity}"/>
     <geom name="floor" type="plane" pos="0 0 {p.table_height - 0.75}" size="3 3 0.1"
           rgba="{_rgba(p.floor_rgb)}"/>
-    <geom name="table" type="box" pos="0.55 0 {p.table_height - 0.02}" size="0.42 0.4 0.02"
+    <geom name="table" type="box"
+          pos="{TABLE_CENTRE[0]} {TABLE_CENTRE[1]} {p.table_height - TABLE_HALF_SIZE[2]}"
+          size="{' '.join(map(str, TABLE_HALF_SIZE))}"
           rgba="{_rgba(p.table_rgb)}" friction="0.8 0.005 0.0001"/>
     <camera name="scene" pos="{' '.join(f'{v:.6f}' for v in cam_pos)}" xyaxes="{xyaxes}"
-            fovy="45"/>
+            fovy="{CAMERA_FOVY}"/>
     <body name="stage" gravcomp="1">
       {' '.join(joints)}
       <inertial pos="0 0 0" mass="{p.stage_mass}" diaginertia="0.01 0.01 0.01"/>
