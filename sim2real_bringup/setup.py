@@ -34,7 +34,6 @@ setup(
         ('share/' + package_name + '/launch', rel(glob(os.path.join(here, 'launch', '*.py')))),
         ('share/' + package_name + '/config', rel(glob(os.path.join(config_dir, '*.yaml'))
                                                   + glob(os.path.join(config_dir, '*.json')))),
-        ('share/' + package_name + '/worlds', rel(glob(os.path.join(here, 'worlds', '*.sdf')))),
     ],
     install_requires=['setuptools'],
     # colcon runs a package's tests with pytest only when pytest is its test dependency here

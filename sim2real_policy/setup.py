@@ -28,6 +28,8 @@ setup(
             'control_node = sim2real_policy.nodes.control_node:main',
             'sim_robot_node = sim2real_policy.nodes.sim_robot_node:main',
             'standin_driver_node = sim2real_policy.nodes.standin_driver_node:main',
+            'gz_driver_node = sim2real_policy.nodes.gz_driver_node:main',
+            'gz_episode_node = sim2real_policy.nodes.gz_episode_node:main',
         ],
     },
 )

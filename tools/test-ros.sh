@@ -19,6 +19,12 @@ set +u
 # shellcheck disable=SC1090
 source "$setup"
 [ -f "$(dirname "$setup")/local_env.sh" ] && source "$(dirname "$setup")/local_env.sh"
+# Gazebo Harmonic and ros_gz, where they are not in the ROS prefix (GZ_SETUP: their setup
+# files, space-separated): the Gazebo launch test runs with them and skips without
+for extra in ${GZ_SETUP:-}; do
+  # shellcheck disable=SC1090
+  source "$extra"
+done
 set -u
 # DDS stays on this machine; participants announce themselves every second (see the file)
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}" \

@@ -63,6 +63,15 @@ STANDIN_DRIVER = NodeSpec('sim2real_policy', 'standin_driver_node', 'standin_dri
     ('arm_target', '/arm/target_pose'), ('ee_pose', '/arm/ee_pose'),
     ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
     ('gripper_action', '/gripper_controller/gripper_cmd')))
+# The Gazebo world's robot behind the same standard interfaces (gazebo.launch.py), and its
+# episodes: the verdict on /episode/result, as sim_robot_node's.
+GZ_DRIVER = NodeSpec('sim2real_policy', 'gz_driver_node', 'gazebo.yaml', (
+    ('arm_target', '/arm/target_pose'), ('ee_pose', '/arm/ee_pose'),
+    ('joint_states', '/robot/joint_states'), ('gz_joint_states', '/gz/joint_states'),
+    ('gripper_action', '/gripper_controller/gripper_cmd')))
+GZ_EPISODE = NodeSpec('sim2real_policy', 'gz_episode_node', 'gazebo.yaml', (
+    ('object_pose', '/gz/object_pose'), ('robot_state', '/robot/state'),
+    ('grasp_result', '/episode/result')))
 
 CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml', (
     ('robot_state', '/robot/state'), ('supervisor_state', '/supervisor/state'),

@@ -64,6 +64,13 @@ TOPICS = (
           "the arm's velocity for MoveIt Servo (relay arm_output: twist)"),
     Topic('/arm/ee_pose', 'geometry_msgs/msg/PoseStamped', 'sensor',
           "the arm driver's measured end-effector pose"),
+    # the Gazebo world (gazebo.launch.py: ros_gz_bridge <-> gz_driver_node, gz_episode_node)
+    Topic('/camera/camera_info', 'sensor_msgs/msg/CameraInfo', 'sensor',
+          "the camera driver's intrinsics (Gazebo's camera: K from its field of view)"),
+    Topic('/gz/joint_states', 'sensor_msgs/msg/JointState', 'sensor',
+          "the Gazebo robot's joints as offsets from HOME (gz_driver_node reads them)"),
+    Topic('/gz/object_pose', 'geometry_msgs/msg/PoseStamped', 'sensor',
+          "the Gazebo object's pose (gz_episode_node judges the grasp from it)"),
     # data collection (collect.launch.py, `sim2real collect`)
     Topic('/teleop/cmd_vel', 'geometry_msgs/msg/Twist', 'default',
           "the operator's velocity (a spacemouse or joystick driver)"),

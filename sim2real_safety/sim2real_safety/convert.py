@@ -8,6 +8,8 @@ cv_bridge or the OpenCV it was compiled against.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim2real_safety.node_interface import NS, ns_of  # noqa: F401 -- ns_of re-exported
@@ -101,3 +103,18 @@ def chunk_actions(msg) -> np.ndarray:
 def duration_s(duration) -> float:
     """Seconds of a ``builtin_interfaces/Duration`` (either runtime)."""
     return ns_of(duration) / NS
+
+
+def tool_pose_msg(msgs, pose, stamp_ns: int, frame_id: str):
+    """A ``geometry_msgs/PoseStamped`` of the TCP ``(x, y, z, yaw)``, the tool pointing down.
+
+    Roll pi about x, then ``yaw`` about z: what the driver relay's ``tool_roll`` expects.
+    """
+    x, y, z, yaw = pose
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    # the product of yaw (cy, 0, 0, sy) and roll pi (0, 1, 0, 0), as (x, y, z, w)
+    orientation = msgs.make('geometry_msgs/msg/Quaternion', x=cy, y=sy, z=0.0, w=0.0)
+    return msgs.make('geometry_msgs/msg/PoseStamped', header=msgs.header(stamp_ns, frame_id),
+                     pose=msgs.make('geometry_msgs/msg/Pose', position=msgs.make(
+                         'geometry_msgs/msg/Point', x=float(x), y=float(y), z=float(z)),
+                         orientation=orientation))

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
+from sim2real_policy.gripper_goals import GripperGoals, GripperJoint
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety import convert
-from sim2real_safety.node_interface import NS, Param
+from sim2real_safety.node_interface import Param
 
 PARAMETERS = (
     Param('state_rate', 100.0, 'Hz of ee_pose and joint_states', (1.0, 1000.0)),
@@ -48,7 +49,9 @@ class StandinDriverNode:
         self.sim = GripperSim(SimParams(seed=p['seed']))
         node.on_shutdown(self.sim.close)
         self.target = list(HOME)          # x, y, z, yaw, gripper width
-        self.goal = None                  # (future, width, since_ns, last_width)
+        self.goals = GripperGoals(p['gripper_tolerance'], p['gripper_stall_time'])
+        self.joint = GripperJoint(p['gripper_open_position'], p['gripper_closed_position'],
+                                  p['gripper_width_max'])
         self.period = 1.0 / p['state_rate']
         self.steps_per_frame = max(1, round(p['state_rate'] / p['camera_rate']))
         self.steps = 0
@@ -63,18 +66,6 @@ class StandinDriverNode:
                                   self.execute)
         node.create_timer(self.period, self.on_step)
 
-    def _width(self, position: float) -> float:
-        p = self.p
-        fraction = (position - p['gripper_closed_position']) / (
-            p['gripper_open_position'] - p['gripper_closed_position'])
-        return min(max(fraction, 0.0), 1.0) * p['gripper_width_max']
-
-    def _position(self, width: float) -> float:
-        p = self.p
-        fraction = min(max(width / p['gripper_width_max'], 0.0), 1.0)
-        return p['gripper_closed_position'] + fraction * (
-            p['gripper_open_position'] - p['gripper_closed_position'])
-
     def on_target(self, msg) -> None:
         """A Cartesian target: position and the yaw of its orientation."""
         q = msg.pose.orientation
@@ -85,16 +76,14 @@ class StandinDriverNode:
     async def execute(self, goal_handle):
         """A gripper goal: move, and finish when reached or stalled (awaited, not blocking)."""
         from rclpy.task import Future
-        width = self._width(goal_handle.request.command.position)
+        width = self.joint.width(goal_handle.request.command.position)
         self.target[4] = width
         self.sim.command(tuple(self.target))
         future = Future()
-        if self.goal is not None:
-            self.goal[0].set_result('preempted')
-        self.goal = [future, width, self.node.now_ns(), self.sim.gripper_width()]
+        self.goals.start(width, self.node.now_ns(), self.sim.gripper_width(), future.set_result)
         outcome = await future
         result = self.msgs.make('control_msgs/action/GripperCommand_Result',
-                                position=self._position(self.sim.gripper_width()),
+                                position=self.joint.position(self.sim.gripper_width()),
                                 effort=float(self.sim.gripper_effort()),
                                 stalled=outcome == 'stalled', reached_goal=outcome == 'reached')
         if outcome == 'preempted':
@@ -107,39 +96,18 @@ class StandinDriverNode:
         """Advance one period; publish the pose, the joints and (every few steps) a frame."""
         sim, msgs, now = self.sim, self.msgs, self.node.now_ns()
         sim.step(self.period)
-        x, y, z, yaw = (float(v) for v in sim.tcp(noisy=True)[:4])
-        roll = math.pi  # the tool points down: what the relay's tool_roll expects
-        cr, sr, cy, sy = math.cos(roll / 2), math.sin(roll / 2), math.cos(yaw / 2), \
-            math.sin(yaw / 2)
-        pose = msgs.make('geometry_msgs/msg/Pose',
-                         position=msgs.make('geometry_msgs/msg/Point', x=x, y=y, z=z),
-                         orientation=msgs.make('geometry_msgs/msg/Quaternion', x=sr * cy,
-                                               y=sr * sy, z=cr * sy, w=cr * cy))
-        self.pose_pub.publish(msgs.make('geometry_msgs/msg/PoseStamped',
-                                        header=msgs.header(now, self.p['frame_id']), pose=pose))
+        self.pose_pub.publish(convert.tool_pose_msg(
+            msgs, [float(v) for v in sim.tcp(noisy=True)[:4]], now, self.p['frame_id']))
         names, positions, velocities = sim.joint_state()
         width = sim.gripper_width()
         self.joint_pub.publish(convert.joint_state_msg(
-            msgs, [*names, self.p['gripper_joint']], [*positions, self._position(width)],
+            msgs, [*names, self.p['gripper_joint']], [*positions, self.joint.position(width)],
             [*velocities, 0.0], now, [*sim.joint_efforts(), sim.gripper_effort()]))
         self.steps += 1
         if self.steps % self.steps_per_frame == 0:
             self.image_pub.publish(convert.image_msg(
                 msgs, sim.render(self.p['image_width'], self.p['image_height']), now))
-        self._check_goal(now, width)
-
-    def _check_goal(self, now: int, width: float) -> None:
-        if self.goal is None:
-            return
-        future, target, since, last = self.goal
-        if abs(width - target) <= self.p['gripper_tolerance']:
-            self.goal = None
-            future.set_result('reached')
-        elif abs(width - last) > 1e-4:
-            self.goal[2], self.goal[3] = now, width
-        elif now - since >= self.p['gripper_stall_time'] * NS:
-            self.goal = None
-            future.set_result('stalled')
+        self.goals.update(now, width)
 
 
 def main(args=None):
