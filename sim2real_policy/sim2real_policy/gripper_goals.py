@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sim2real_safety.node_interface import NS
+from sim2real_safety.node_interface import NS, Param
+
+# The simulated drivers' gripper: reported as the 2F-85 driver's knuckle joint, its goals
+# ended as GripperGoals decides.
+GRIPPER_PARAMETERS = (
+    Param('gripper_joint', 'robotiq_85_left_knuckle_joint', 'the gripper joint reported'),
+    Param('gripper_open_position', 0.0, 'joint position fully open', (-10.0, 10.0)),
+    Param('gripper_closed_position', 0.8, 'joint position fully closed', (-10.0, 10.0)),
+    Param('gripper_tolerance', 0.002, 'm: a goal within this is reached', (0.0, 0.1)),
+    Param('gripper_stall_time', 0.3, 's without motion that ends a goal as stalled',
+          (0.01, 10.0)),
+)
 
 
 class GripperGoals:

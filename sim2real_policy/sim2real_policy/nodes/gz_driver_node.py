@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from sim2real_policy.gripper_goals import GripperGoals, GripperJoint
+from sim2real_policy.gripper_goals import GRIPPER_PARAMETERS, GripperGoals, GripperJoint
 from sim2real_policy.sim.gazebo_world import FINGER_JOINTS
 from sim2real_policy.sim.robot import GRIPPER_MAX_WIDTH, HOME
 from sim2real_policy.sim.scene import STAGE_JOINTS, STAGE_RANGE
@@ -27,12 +27,7 @@ from sim2real_safety.node_interface import ns_of, Param
 
 PARAMETERS = (
     Param('frame_id', 'base_link', 'frame of ee_pose and of the targets'),
-    Param('gripper_joint', 'robotiq_85_left_knuckle_joint', 'the gripper joint reported'),
-    Param('gripper_open_position', 0.0, 'knuckle position fully open', (-10.0, 10.0)),
-    Param('gripper_closed_position', 0.8, 'knuckle position fully closed', (-10.0, 10.0)),
-    Param('gripper_tolerance', 0.002, 'm: a goal within this is reached', (0.0, 0.1)),
-    Param('gripper_stall_time', 0.3, 's without motion that ends a goal as stalled',
-          (0.01, 10.0)),
+    *GRIPPER_PARAMETERS,
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from sim2real_policy.gripper_goals import GripperGoals, GripperJoint
+from sim2real_policy.gripper_goals import GRIPPER_PARAMETERS, GripperGoals, GripperJoint
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety import convert
@@ -27,13 +27,8 @@ PARAMETERS = (
     Param('image_height', 96, 'px', (16, 4096)),
     Param('seed', 0, 'seed of the simulated scene', (0, 2**31 - 1)),
     Param('frame_id', 'base_link', 'frame of ee_pose'),
-    Param('gripper_joint', 'robotiq_85_left_knuckle_joint', 'the gripper joint reported'),
-    Param('gripper_open_position', 0.0, 'joint position fully open', (-10.0, 10.0)),
-    Param('gripper_closed_position', 0.8, 'joint position fully closed', (-10.0, 10.0)),
     Param('gripper_width_max', 0.085, 'm: the widest opening', (0.001, 0.5)),
-    Param('gripper_tolerance', 0.002, 'm: a goal within this is reached', (0.0, 0.1)),
-    Param('gripper_stall_time', 0.3, 's without motion that ends a goal as stalled',
-          (0.01, 10.0)),
+    *GRIPPER_PARAMETERS,
 )
 
 
