@@ -69,6 +69,12 @@ def pixel_labels(sim: GripperSim, visual: VisualRandomizer, size=FRAME_SIZE) -> 
     return true_pixels(sim, visual, keypoint_world(sim), size)
 
 
+# The gripper's yaw in the frames (rad). The bundled network learned from frames whose stage
+# could not turn past 0.029 rad (its yaw travel was read as degrees), and the keypoint policy
+# commands yaw 0: the frames keep to that until a network is trained on a turning gripper.
+RENDERED_YAW = 0.03
+
+
 def random_stage_pose(rng: np.random.Generator, object_xy, table_height: float) -> np.ndarray:
     """A stage target ``(x, y, z, yaw, gripper_width)`` as episodes and calibrations see it.
 
@@ -83,7 +89,7 @@ def random_stage_pose(rng: np.random.Generator, object_xy, table_height: float) 
         pose = targets[int(rng.integers(len(targets)))].copy()
         pose[:2] += rng.uniform(-0.02, 0.02, 2)
         pose[2] += rng.uniform(-0.01, 0.02)
-        pose[3] = rng.uniform(-0.2, 0.2)
+        pose[3] = rng.uniform(-RENDERED_YAW, RENDERED_YAW)
         return pose
     if draw < 0.4:
         x, y = rng.uniform(*STAGE_XY[0]), rng.uniform(*STAGE_XY[1])
@@ -93,7 +99,8 @@ def random_stage_pose(rng: np.random.Generator, object_xy, table_height: float) 
     else:
         x, y = np.asarray(object_xy) + rng.uniform(-0.03, 0.03, 2)
         z = table_height + rng.uniform(0.07, 0.14)
-    return np.array([x, y, max(z, 0.0), rng.uniform(-1.5, 1.5), rng.uniform(0.0, 0.085)])
+    return np.array([x, y, max(z, 0.0), rng.uniform(-RENDERED_YAW, RENDERED_YAW),
+                     rng.uniform(0.0, 0.085)])
 
 
 def render_samples(params, poses_per_world: int, size=FRAME_SIZE):
