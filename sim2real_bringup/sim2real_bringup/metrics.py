@@ -1,9 +1,9 @@
 """Rolling metrics and anomaly checks of a running system (the logger's core).
 
 Fed with the same topics the bag records; ``snapshot()`` returns the figures and the anomaly
-checks (the seed's monitor: action-magnitude spikes, success degradation; plus latency and
-jitter regressions) as diagnostics: ``(name, level, message, values)``, level 0 OK, 1 WARN,
-2 ERROR as in diagnostic_msgs/DiagnosticStatus.
+checks (the seed's monitor: action-magnitude spikes within an episode, success degradation;
+plus latency and jitter regressions) as diagnostics: ``(name, level, message, values)``,
+level 0 OK, 1 WARN, 2 ERROR as in diagnostic_msgs/DiagnosticStatus.
 """
 from __future__ import annotations
 
@@ -73,7 +73,15 @@ class RollingMetrics:
         self.deadline_misses = self._misses_before + deadline_misses
 
     def on_command(self, pose) -> None:
-        """A safe command: a step larger than spike_step in one tick is an action spike."""
+        """A safe command: a step larger than spike_step in one tick is an action spike.
+
+        The safety filter lets at most max_cartesian_step (3 mm) through per tick, so a
+        spike means a command that did not come from the filter's rate limits. The first
+        command after an episode's end (:meth:`on_result`) starts the next episode's reference
+        instead: the cell is reset between episodes (in-process: a new world, the stage at
+        home), so the step from the last command of one episode to the first of the next is
+        the reset, not a command step.
+        """
         if self._last_command is not None and math.dist(pose[:3],
                                                          self._last_command[:3]) > self.spike_step:
             self.spikes += 1
@@ -89,8 +97,9 @@ class RollingMetrics:
         self._mode = (mode_name, now_s)
 
     def on_result(self, success: bool) -> None:
-        """GraspResult."""
+        """GraspResult: the episode ended; the next command is the next episode's first."""
         self.results.append(bool(success))
+        self._last_command = None
 
     def snapshot(self) -> list[tuple]:
         """Figures and anomaly checks."""

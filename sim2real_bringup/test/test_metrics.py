@@ -67,6 +67,20 @@ def test_a_command_step_over_spike_step_is_a_spike():
     assert level == WARN and values['spikes'] == 1 and '1 command steps' in message
 
 
+def test_an_episode_reset_is_not_a_spike_but_a_spike_right_after_it_is():
+    """Issue 37: the nominal demo warned once per episode, for the reset between episodes."""
+    m = RollingMetrics(spike_step=0.01)
+    m.on_command((0.6, 0.05, 0.15, 0.0, 0.02))    # the lift, end of an episode
+    m.on_result(True)
+    m.on_command((0.5, 0.0, 0.2, 0.0, 0.085))     # the next world, the stage at home: 12 cm
+    assert checks(m)['action_spikes'][:2] == (OK, 'ok')
+    m.on_command((0.5, 0.0, 0.2025, 0.0, 0.085))  # 2.5 mm: a step the filter lets through
+    assert checks(m)['action_spikes'][0] == OK
+    m.on_command((0.5, 0.0, 0.2275, 0.0, 0.085))  # 25 mm in one tick of the new episode
+    level, _, values = checks(m)['action_spikes']
+    assert level == WARN and values['spikes'] == 1
+
+
 def test_time_in_each_mode_and_interventions():
     m = RollingMetrics()
     m.on_mode('NORMAL', 0.0)
