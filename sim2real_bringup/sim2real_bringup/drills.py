@@ -14,13 +14,16 @@ supervision stack, not the learned policy.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from sim2real_bringup.config import load_yaml
+from sim2real_bringup.metrics import OK, WARN
 from sim2real_bringup.pipeline import Faults, NS, Pipeline, PipelineConfig
+from sim2real_bringup.report_data import diagnostic_level
 from sim2real_policy.control import (
     SOURCE_CHUNK_TAIL,
     SOURCE_HOLD,
@@ -38,6 +41,8 @@ from sim2real_safety.supervisor import AcknowledgeRefusedError, Mode
 # Proposal rejections that mean the controller sent something the filter had to refuse.
 # (command_timeout, no_robot_state and software_stop are the filter's own holds.)
 _OWN_HOLDS = {'command_timeout', 'no_robot_state', 'software_stop', 'robot_state_stale'}
+SPIKE_CHECK = 'sim2real/action_spikes'
+SPIKE_M = 0.025  # m: the injected step, well over the logger's spike_step (10 mm)
 
 
 @dataclass
@@ -431,6 +436,61 @@ def drill_stop_during_degraded(seed: int = 0) -> dict:
                    f'reset without operator refused: {refused}')
 
 
+def drill_command_spike(seed: int = 0) -> dict:
+    """A command 25 mm off on the wire to the robot, once: the logger warns of an action spike.
+
+    The safety filter moves its command at most max_cartesian_step per tick, so a step over
+    the logger's spike_step is a command that did not come through the filter's rate limits;
+    here one is corrupted on the wire between the safety node and the robot. First an episode
+    ends and the next one starts on a reset world: that reset must raise nothing (issue 37).
+    Then the spike must turn sim2real/action_spikes WARN on /diagnostics within a publish
+    period, and the independent audit must see the same command as unsafe.
+    """
+    pipe, obs = _pipeline(seed)
+    period = float(pipe.config.params.get('logger_node', {}).get('publish_period', 1.0))
+    seen: list[tuple[int, int, str]] = []   # (t, level, message) of action_spikes
+
+    def on_diagnostics(msg):
+        seen.extend((obs.now, diagnostic_level(s.level), s.message) for s in msg.status
+                    if s.name == SPIKE_CHECK)
+
+    pipe.graph.create_subscription('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray',
+                                   on_diagnostics)
+    pipe.run_episodes(1)
+    pipe.run_for(1.0 + period)   # into the next episode's world, past a /diagnostics
+    reset_ok = bool(obs.episode_ends) and bool(seen) and all(
+        level == OK for _, level, _ in seen)
+    unsafe_before = obs.unsafe + obs.rejected_proposals
+    t0 = obs.now
+    obs.arm()
+    injected = []
+
+    def corrupt_once(msg):
+        if injected:
+            return msg
+        spiked = copy.copy(msg)
+        spiked.z = msg.z + SPIKE_M
+        injected.append(obs.now)
+        return spiked
+
+    pipe.graph.interceptors['/safety/command'] = corrupt_once
+    pipe.run_for(period + 0.1)
+    warned = [(t, message) for t, level, message in seen if t >= t0 and level == WARN]
+    t = (warned[0][0] - injected[0]) / NS if warned and injected else None
+    budget = period + 0.02   # the next /diagnostics after the spike, and a margin
+    result = {'fault': 'command_spike', 'check': SPIKE_CHECK, 'expected_level': 'WARN',
+              'reached_level': 'WARN' if warned else 'OK', 'reason': warned[0][1] if warned
+              else '', 'time_to_warn_s': t, 'time_budget_s': budget,
+              'in_time': t is not None and 0.0 <= t <= budget,
+              'reset_quiet': reset_ok, 'unsafe_before': unsafe_before,
+              'audit_saw_spike': obs.unsafe >= 1,
+              'notes': f'{len(obs.episode_ends)} episode reset(s) before the injection, '
+                       f'{SPIKE_M * 1e3:.0f} mm up on one command'}
+    result['passed'] = (result['reached_level'] == 'WARN' and result['in_time']
+                        and reset_ok and unsafe_before == 0 and result['audit_saw_spike'])
+    return result
+
+
 DRILLS = {
     'camera_unplugged': drill_camera_unplugged,
     'camera_frozen': drill_camera_frozen,
@@ -443,11 +503,18 @@ DRILLS = {
 }
 
 
+# Faults no supervisor rule watches: the logger's anomaly checks must report them.
+LOGGER_DRILLS = {
+    'command_spike': drill_command_spike,
+}
+
+
 def run_all(names=None, progress=None) -> dict:
     """Run the drills; ``{"faults": [...]}`` as ``sim2real drill --json`` writes it."""
+    everything = {**DRILLS, **LOGGER_DRILLS}
     results = []
-    for name in names or DRILLS:
-        result = DRILLS[name]()
+    for name in names or everything:
+        result = everything[name]()
         results.append(result)
         if progress:
             progress(result)

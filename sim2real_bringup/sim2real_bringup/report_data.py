@@ -89,8 +89,8 @@ def collect(bag: str | Path) -> dict:
         elif m.topic == '/robot/state':
             series['robot'].append((t, msg.gripper_width, msg.gripper_effort, msg.z))
         elif m.topic == '/diagnostics':
-            series['anomalies'].extend((t, s.name, _level(s.level), s.message)
-                                       for s in msg.status if _level(s.level) > 0)
+            series['anomalies'].extend((t, s.name, diagnostic_level(s.level), s.message)
+                                       for s in msg.status if diagnostic_level(s.level) > 0)
         elif m.topic == '/episode/result':
             series['results'].append({
                 't_end': t, 'episode': int(msg.episode), 'success': bool(msg.success),
@@ -106,7 +106,7 @@ def collect(bag: str | Path) -> dict:
     return series
 
 
-def _level(level) -> int:
+def diagnostic_level(level) -> int:
     """A DiagnosticStatus level (a ``byte``: an int, or one byte, by runtime)."""
     if isinstance(level, (bytes, bytearray)):
         return level[0] if level else 0

@@ -3,13 +3,13 @@ import functools
 
 import pytest
 
-from sim2real_bringup.drills import DRILLS
+from sim2real_bringup.drills import DRILLS, LOGGER_DRILLS
 from sim2real_bringup.pipeline import PipelineConfig
 
 
 @functools.lru_cache(maxsize=None)
 def drill(name):
-    return DRILLS[name]()
+    return {**DRILLS, **LOGGER_DRILLS}[name]()
 
 
 @pytest.mark.parametrize('name', sorted(DRILLS))
@@ -34,3 +34,15 @@ def test_a_silent_stall_is_caught_by_stall_detection_after_stall_time():
     assert result['reason'].startswith('gripper stalled'), result
     assert result['time_budget_s'] > stall_time
     assert stall_time <= result['time_to_mode_s'] <= result['time_budget_s'], result
+
+
+def test_a_command_spike_warns_and_the_episode_reset_before_it_does_not():
+    """Issue 37: every episode reset counted as an action spike, so a real one told nothing."""
+    result = drill('command_spike')
+    # the step from one episode's last command to the next world's first raised nothing
+    assert result['reset_quiet'], result
+    # a 25 mm step on the wire: WARN on /diagnostics at the logger's next publish
+    assert result['reached_level'] == 'WARN', result
+    assert 'command steps over 0.01 m' in result['reason'], result
+    assert result['in_time'] and result['audit_saw_spike'], result
+    assert result['unsafe_before'] == 0 and result['passed'], result
