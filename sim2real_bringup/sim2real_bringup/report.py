@@ -24,14 +24,6 @@ RUN_KEYS = ('where', 'seed', 'policy', 'simulated_s', 'wall_s', 'inference_wall_
             'inference_charged_ms')
 
 
-def _control_period_ms() -> float | None:
-    from sim2real_bringup.config import ConfigError, node_parameters
-    try:
-        return float(node_parameters('control.yaml', 'control_node')['control_period']) * 1e3
-    except (ConfigError, KeyError, TypeError, ValueError):
-        return None
-
-
 def build(bag: str | Path, extra: dict | None = None) -> tuple[dict, dict, dict]:
     """``(summary, info, series)`` of a bag; raises :class:`BagError` for a foreign one."""
     from sim2real_bringup.report_audit import audit_commands
@@ -49,7 +41,7 @@ def build(bag: str | Path, extra: dict | None = None) -> tuple[dict, dict, dict]
     summary['audit'] = audit_commands(series, info)
     where = info['where'] if info['where'] in ('proxy', 'robot') or info['clock'] == 'simulated' \
         else 'robot'
-    summary['checklist'] = run_checklist(summary, where, _control_period_ms())
+    summary['checklist'] = run_checklist(summary, where)
     summary['plots'] = list(PLOTS)
     return summary, info, series
 

@@ -143,6 +143,10 @@ def test_sim2real_evaluate_compares_a_finetuned_model_with_the_cell_it_came_from
     cell = result['cells'][0]
     assert finetune['before'] == cell['proxy_success']
     assert finetune['after'] == cell['proxy_success']   # the same model on the same seeds
+    # issue 37: the latency row was inference p95 + 10 ms; in-process the age is only charged
+    latency = next(e for e in result['checklist'] if 'observation-to-command' in e['item'])
+    assert latency['status'] == 'NOT MEASURED' and latency['passed'] is None, latency
+    assert 'charged on the simulated clock' in latency['item'], latency
     assert cli.main(['evaluate', '--episodes', '1', '--only', 'heavy',
                      '--finetuned', str(tmp_path / 'missing.onnx')]) == 2
 

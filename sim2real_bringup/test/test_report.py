@@ -157,24 +157,48 @@ def _summary(clock, o2c_p95, measured_p95, unsafe=0, results=None):
 def test_checklist_judges_measured_figures_only():
     from sim2real_bringup.checklist import run_checklist
 
-    def status(rows, word):
-        return next(r['status'] for r in rows if word in r['item'])
+    def row(rows, word):
+        return next(r for r in rows if word in r['item'])
 
-    # simulated clock: its latency (however small) is not judged; the measured inference is
-    rows = run_checklist(_summary('simulated', 40.0, None), 'none', 10.0)
+    def status(rows, word):
+        return row(rows, word)['status']
+
+    # simulated clock: its latency (however small) is not judged, nor any sum made of parts
+    rows = run_checklist(_summary('simulated', 40.0, None), 'none')
     assert status(rows, 'latency') == 'NOT MEASURED'
-    rows = run_checklist(_summary('simulated', 40.0, 495.0), 'none', 10.0)
-    assert status(rows, 'latency') == 'FAIL'          # 495 + one 10 ms period > 500
+    rows = run_checklist(_summary('simulated', 40.0, 495.0), 'none')
+    assert status(rows, 'latency') == 'NOT MEASURED'
     assert status(rows, 'success in simulation') == 'PASS'
     # on the robot the observation-to-command latency itself is measured
-    rows = run_checklist(_summary('robot', 600.0, 1.0, unsafe=1), 'robot', 10.0)
+    rows = run_checklist(_summary('robot', 600.0, 1.0, unsafe=1), 'robot')
     assert status(rows, 'latency') == 'FAIL' and status(rows, 'unsafe') == 'FAIL'
     # the proxy is judged on its first five trials (here 1 of 5 = 20 % < 30 %)
     first = [{'success': s} for s in (False, True, False, False, False, True, True)]
-    rows = run_checklist(_summary('simulated', 40.0, 2.0, results=first), 'proxy', 10.0)
+    rows = run_checklist(_summary('simulated', 40.0, 2.0, results=first), 'proxy')
     assert status(rows, 'first 5 trials') == 'FAIL'
-    rows = run_checklist(_summary('simulated', 40.0, 2.0, results=first[:3]), 'proxy', 10.0)
+    rows = run_checklist(_summary('simulated', 40.0, 2.0, results=first[:3]), 'proxy')
     assert status(rows, 'first 5 trials') == 'NOT MEASURED'
+
+
+def test_the_latency_row_judges_the_measured_age_never_a_sum_of_parts():
+    """Issue 37: the row passed inference p95 + one control period, whatever the age was."""
+    from sim2real_bringup.checklist import run_checklist
+
+    def latency(summary, where):
+        return next(r for r in run_checklist(summary, where) if 'latency' in r['item'])
+
+    # an in-process run whose observations were 600 ms old when used: the old row said
+    # PASS (2 ms + 10 ms); the age is charged on the simulated clock, so it is not judged
+    row = latency(_summary('simulated', 600.0, 2.0), 'none')
+    assert row['status'] == 'NOT MEASURED' and row['passed'] is None
+    assert '600.0 ms charged on the simulated clock' in row['figure']
+    assert '2.00 ms measured on the wall clock' in row['figure']
+    # on the robot the measured age is judged, whatever inference alone took
+    row = latency(_summary('robot', 600.0, 2.0), 'robot')
+    assert row['status'] == 'FAIL' and row['figure'] == '600.0 ms, measured on the wall clock'
+    assert latency(_summary('robot', 480.0, 2.0), 'robot')['status'] == 'PASS'
+    row = latency(_summary('robot', None, 2.0), 'robot')
+    assert row['status'] == 'NOT MEASURED'
 
 
 def test_stops_modes_and_anomalies_are_told_with_their_reasons():

@@ -191,26 +191,26 @@ def run(args) -> int:
 
     # the checklist is about the policy that ships: the bundled one (the heavy cell)
     deployed = next((c for c in cells if c['randomization'] == 'heavy'), cells[-1])
-    # Latency is judged on the wall-clock measurement of the model actually run (inference
-    # p95) plus the control period; the simulated clock's charge is a model, not judged.
-    measured_latency = deployed['inference_wall_ms_p95'] + 10.0
+    # Every episode ran on the simulated clock: the latency row says NOT MEASURED, with the
+    # charged age and the wall-clock inference as what they are (never a sum of the two).
+    latency = checks.latency_row(deployed['latency_ms_p95'], 'simulated',
+                                 deployed['inference_wall_ms_p95'])
     checklist = [
         {'item': f'sim success > {checks.SIM_SUCCESS_MIN:.0%}',
          'passed': deployed['sim_success'] > checks.SIM_SUCCESS_MIN},
         {'item': f'{checks.FIRST_TRIALS}-trial proxy success > '
                  f'{checks.FIRST_TRIALS_SUCCESS_MIN:.0%}',
          'passed': deployed['first5_proxy_success'] > checks.FIRST_TRIALS_SUCCESS_MIN},
-        {'item': f'observation-to-command latency p95 < {checks.LATENCY_P95_MAX_MS:.0f} ms '
-                 f'(measured: inference wall p95 + one control period = '
-                 f'{measured_latency:.1f} ms)',
-         'passed': measured_latency < checks.LATENCY_P95_MAX_MS},
+        {'item': f'{latency["item"]} ({latency["figure"]})', 'passed': latency['passed']},
         {'item': 'no unsafe command left the safety filter',
          'passed': all(cell['unsafe_commands'] == 0 for cell in cells)},
         {'item': f'transfer ratio > {checks.TRANSFER_RATIO_MIN}',
          'passed': (deployed['transfer_ratio'] or 0) > checks.TRANSFER_RATIO_MIN},
     ]
     for entry in checklist:
-        print(f'{"PASS" if entry["passed"] else "FAIL"}  {entry["item"]}')
+        entry['status'] = (checks.NOT_MEASURED if entry['passed'] is None
+                           else checks.PASS if entry['passed'] else checks.FAIL)
+        print(f'{entry["status"]}  {entry["item"]}')
     result = {'cells': cells, 'finetune': finetune, 'realities': realities,
               'checklist': checklist, 'details': raw}
     if args.json:
