@@ -58,15 +58,6 @@ def quaternion_from_rpy(roll: float, pitch: float, yaw: float) -> tuple:
             cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy)
 
 
-def yaw_of(quaternion) -> float:
-    """The rotation about the base z axis of the tool's x axis (rad), for any tool tilt."""
-    x, y, z, w = quaternion
-    # first column of the rotation matrix: where the tool's x axis points in the base frame
-    r00 = 1 - 2 * (y * y + z * z)
-    r10 = 2 * (x * y + z * w)
-    return math.atan2(r10, r00)
-
-
 class Relay:
     """Converts safe commands to driver goals and driver feedback to the suite's state."""
 

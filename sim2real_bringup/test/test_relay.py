@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from sim2real_bringup.relay import quaternion_from_rpy, Relay, RelayConfig, yaw_of
+from sim2real_bringup.relay import quaternion_from_rpy, Relay, RelayConfig
+from sim2real_safety.convert import yaw_of
 
 angle = st.floats(-math.pi + 1e-6, math.pi - 1e-6)
 

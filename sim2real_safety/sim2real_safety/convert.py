@@ -105,6 +105,18 @@ def duration_s(duration) -> float:
     return ns_of(duration) / NS
 
 
+def yaw_of(quaternion) -> float:
+    """The rotation about the base z axis of the tool's x axis (rad), for any tool tilt.
+
+    ``quaternion`` is (x, y, z, w); the inverse of :func:`tool_pose_msg`'s orientation.
+    """
+    x, y, z, w = quaternion
+    # first column of the rotation matrix: where the tool's x axis points in the base frame
+    r00 = 1 - 2 * (y * y + z * z)
+    r10 = 2 * (x * y + z * w)
+    return math.atan2(r10, r00)
+
+
 def tool_pose_msg(msgs, pose, stamp_ns: int, frame_id: str):
     """A ``geometry_msgs/PoseStamped`` of the TCP ``(x, y, z, yaw)``, the tool pointing down.
 

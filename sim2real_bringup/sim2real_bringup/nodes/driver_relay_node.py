@@ -21,7 +21,7 @@ Parameters: config/relay.yaml (read-only). Runs on ROS 2 only (actions).
 """
 from __future__ import annotations
 
-from sim2real_bringup.relay import ARM_OUTPUTS, Relay, RelayConfig, yaw_of
+from sim2real_bringup.relay import ARM_OUTPUTS, Relay, RelayConfig
 from sim2real_safety import convert
 from sim2real_safety.node_interface import dataclass_parameters, ns_of
 
@@ -157,7 +157,7 @@ class DriverRelayNode:
     def on_pose(self, msg) -> None:
         """The measured end-effector pose: the suite's RobotState."""
         p, q = msg.pose.position, msg.pose.orientation
-        yaw = yaw_of((q.x, q.y, q.z, q.w))
+        yaw = convert.yaw_of((q.x, q.y, q.z, q.w))
         self.measured = (p.x, p.y, p.z, yaw)
         stamp = ns_of(msg.header.stamp)
         vx, vy, vz = self.core.on_pose(stamp, (p.x, p.y, p.z))

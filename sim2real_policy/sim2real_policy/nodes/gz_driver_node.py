@@ -16,8 +16,6 @@ setpoints, clamped to their travel. Time is the world's (``use_sim_time``).
 """
 from __future__ import annotations
 
-import math
-
 from sim2real_policy.gripper_goals import GRIPPER_PARAMETERS, GripperGoals, GripperJoint
 from sim2real_policy.sim.gazebo_world import FINGER_JOINTS
 from sim2real_policy.sim.robot import GRIPPER_MAX_WIDTH, HOME
@@ -68,7 +66,7 @@ class GzDriverNode:
         """A Cartesian target: the stage joints' setpoints (offsets from HOME)."""
         q = msg.pose.orientation
         # the yaw of a tool pointing down (roll pi): the relay's target orientation
-        yaw = math.atan2(2 * (q.x * q.y + q.z * q.w), 1 - 2 * (q.y * q.y + q.z * q.z))
+        yaw = convert.yaw_of((q.x, q.y, q.z, q.w))
         position = msg.pose.position
         for index, (joint, value) in enumerate(zip(STAGE_JOINTS,
                                                    (position.x, position.y, position.z, yaw))):

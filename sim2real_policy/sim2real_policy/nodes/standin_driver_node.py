@@ -12,8 +12,6 @@ It runs in real time on the node's clock; the world is one long episode, as a ro
 """
 from __future__ import annotations
 
-import math
-
 from sim2real_policy.gripper_goals import GRIPPER_PARAMETERS, GripperGoals, GripperJoint
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
@@ -64,7 +62,7 @@ class StandinDriverNode:
     def on_target(self, msg) -> None:
         """A Cartesian target: position and the yaw of its orientation."""
         q = msg.pose.orientation
-        yaw = math.atan2(2 * (q.x * q.y + q.z * q.w), 1 - 2 * (q.y * q.y + q.z * q.z))
+        yaw = convert.yaw_of((q.x, q.y, q.z, q.w))
         self.target[:4] = [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z, yaw]
         self.sim.command(tuple(self.target))
 

@@ -26,10 +26,10 @@ import numpy as np
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GRIPPER_MAX_WIDTH, HOME
 from sim2real_policy.sim.scene import (
-    _look_at,
     CAMERA_FOVY,
     CAMERA_POSITION,
     CAMERA_TARGET,
+    look_at,
     object_half_height,
     PINCH_OFFSET,
     STAGE_DAMPING,
@@ -127,7 +127,7 @@ def _inertial(mass: float, half: float = 0.03) -> str:
 def camera_pose(p: SimParams) -> tuple:
     """The scene camera's pose for Gazebo: (x, y, z, roll, pitch, yaw), looking along +x."""
     position = np.add(CAMERA_POSITION, p.camera_offset)
-    right, up = np.split(_look_at(position, CAMERA_TARGET, p.camera_tilt), 2)
+    right, up = np.split(look_at(position, CAMERA_TARGET, p.camera_tilt), 2)
     forward = np.cross(up, right)   # MuJoCo cameras look along -z of (right, up, z)
     rotation = np.column_stack([forward, -right, up])   # Gazebo: x forward, y left, z up
     roll = math.atan2(rotation[2, 1], rotation[2, 2])

@@ -34,7 +34,7 @@ CAMERA_POSITION = (1.12, 0.0, 0.52)
 MAX_RENDER_SIZE = 512
 
 
-def _look_at(position, target, tilt):
+def look_at(position, target, tilt):
     """MuJoCo camera ``xyaxes`` looking from ``position`` at ``target``, pitched by ``tilt``."""
     forward = np.subtract(target, position).astype(float)
     forward /= np.linalg.norm(forward)
@@ -72,7 +72,7 @@ def object_half_height(p: SimParams) -> float:
 def scene_xml(p: SimParams) -> str:
     """The world around the gripper, as MJCF."""
     cam_pos = np.add(CAMERA_POSITION, p.camera_offset)
-    xyaxes = ' '.join(f'{v:.6f}' for v in _look_at(cam_pos, CAMERA_TARGET, p.camera_tilt))
+    xyaxes = ' '.join(f'{v:.6f}' for v in look_at(cam_pos, CAMERA_TARGET, p.camera_tilt))
     joints = []
     for name, (low, high), damping, axis in zip(
             STAGE_JOINTS, STAGE_RANGE, STAGE_DAMPING,
