@@ -19,9 +19,11 @@ if not os.path.isdir(config_dir):
 
 
 def rel(paths):
-    """Paths relative to setup.py, sorted."""
-    # setuptools wants data_files sources relative to setup.py.
-    return sorted(os.path.relpath(p, here) for p in paths)
+    """Paths relative to setup.py, sorted; dangling links left out."""
+    # setuptools wants data_files sources relative to setup.py. Under --symlink-install the
+    # config folder seen from here is colcon's folder of links, which keeps a dangling link for
+    # every file an earlier checkout had: installing one would fail the build.
+    return sorted(os.path.relpath(p, here) for p in paths if os.path.exists(p))
 
 
 setup(

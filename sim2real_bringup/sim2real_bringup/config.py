@@ -105,6 +105,8 @@ def config_digest(folder: str | Path | None = None) -> str:
     """
     folder = Path(folder) if folder is not None else find_config_dir()
     digest = hashlib.sha256()
-    for path in sorted(folder.glob('*.yaml')):
+    # A dangling link is what an upgraded --symlink-install workspace keeps of a removed file:
+    # no parameters are read from it, so none enter the digest.
+    for path in sorted(p for p in folder.glob('*.yaml') if p.exists()):
         digest.update(path.name.encode() + b'\0' + path.read_bytes() + b'\0')
     return digest.hexdigest()[:12]

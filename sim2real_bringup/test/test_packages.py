@@ -3,6 +3,7 @@ import configparser
 from pathlib import Path
 import shutil
 import subprocess
+import sys
 import warnings
 
 from catkin_pkg.package import parse_package
@@ -105,3 +106,33 @@ def test_rosdep_resolves_every_key():
         result = subprocess.run(['rosdep', 'resolve', key], capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 0, f'{key}: {result.stderr}'
+
+
+def test_an_upgraded_symlink_workspace_installs_past_a_removed_config(tmp_path):
+    # colcon --symlink-install stages the package as links in build/<name>/ and the top-level
+    # config/ as build/config/, where a file removed from the source since the last build
+    # stays as a dangling link (CI failed on one: config/gz_bridge.yaml).
+    build = tmp_path / 'build'
+    package = build / 'sim2real_bringup'
+    package.mkdir(parents=True)
+    for name in ('setup.py', 'package.xml', 'resource', 'launch', 'sim2real_bringup'):
+        (package / name).symlink_to(ROOT / 'sim2real_bringup' / name)
+    (build / 'config').mkdir()
+    (build / 'config' / 'control.yaml').symlink_to(ROOT / 'config' / 'control.yaml')
+    (build / 'config' / 'removed.yaml').symlink_to(tmp_path / 'gone' / 'removed.yaml')
+    out = tmp_path / 'install'
+    done = subprocess.run([sys.executable, 'setup.py', '-q', 'install_data', '-d', str(out)],
+                          cwd=package, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    installed = sorted(p.name for p in (out / 'share/sim2real_bringup/config').iterdir())
+    assert installed == ['control.yaml']
+
+
+def test_the_config_digest_passes_over_a_dangling_link(tmp_path):
+    from sim2real_bringup.config import config_digest
+    shutil.copy(ROOT / 'config' / 'control.yaml', tmp_path / 'control.yaml')
+    before = config_digest(tmp_path)
+    (tmp_path / 'removed.yaml').symlink_to(tmp_path / 'gone.yaml')
+    assert config_digest(tmp_path) == before
+    (tmp_path / 'safety.yaml').write_text('safety_node: {}\n')
+    assert config_digest(tmp_path) != before
