@@ -25,6 +25,7 @@ from launch_ros.substitutions import FindPackageShare
 from sim2real_bringup.launch_actions import suite_node
 from sim2real_bringup.launch_graph import (
     CAMERA,
+    CELL_FILE_NODES,
     GZ_DRIVER,
     GZ_EPISODE,
     POLICY,
@@ -70,9 +71,10 @@ def generate_launch_description():
     share = FindPackageShare('sim2real_bringup')
     sim_time = {'use_sim_time': True}
     policy = {'model_path': LaunchConfiguration('model_path')}
-    extra = {CAMERA.executable: policy,
-             POLICY.executable: {**policy,
-                                 'calibration_file': LaunchConfiguration('calibration_file')}}
+    cell = {'calibration_file': LaunchConfiguration('calibration_file')}
+    extra = {spec.executable: dict(cell) for spec in CELL_FILE_NODES}
+    extra[CAMERA.executable] = policy
+    extra[POLICY.executable].update(policy)
     suite = [suite_node(spec, **sim_time, **extra.get(spec.executable, {})) for spec in SUITE]
     relay = suite_node(RELAY, **sim_time)
     driver = suite_node(GZ_DRIVER, **sim_time)

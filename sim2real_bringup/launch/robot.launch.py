@@ -21,7 +21,14 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 
 from sim2real_bringup.launch_actions import suite_node
-from sim2real_bringup.launch_graph import CAMERA, recorded_topics, RELAY, STANDIN_DRIVER, SUITE
+from sim2real_bringup.launch_graph import (
+    CAMERA,
+    CELL_FILE_NODES,
+    recorded_topics,
+    RELAY,
+    STANDIN_DRIVER,
+    SUITE,
+)
 
 
 def generate_launch_description():
@@ -44,8 +51,9 @@ def generate_launch_description():
             extra['source'] = LaunchConfiguration('camera_source')
         if spec.executable in ('policy_node', 'camera_node'):
             extra['model_path'] = LaunchConfiguration('model_path')
-        if spec.executable == 'policy_node':
+        if spec in CELL_FILE_NODES:
             extra['calibration_file'] = LaunchConfiguration('calibration_file')
+            extra['cell_name'] = LaunchConfiguration('cell_name')
         nodes.append(suite_node(spec, overrides.get(spec.executable, ()), **extra))
     relay = suite_node(RELAY, tuple(driver.items()), IfCondition(LaunchConfiguration('relay')),
                        arm_output=LaunchConfiguration('arm_output'))
@@ -83,10 +91,14 @@ def generate_launch_description():
         DeclareLaunchArgument('model_path', default_value='',
                               description='ONNX policy ("" = the bundled policy)'),
         DeclareLaunchArgument('calibration_file', default_value='',
-                              description="the cell's calibration (camera, table) from the "
-                                          'calibration procedure; the keypoint policy needs '
+                              description='the cell file from commissioning (camera for the '
+                                          'policy, actuation delay for the controller, table '
+                                          'for the safety node); the keypoint policy needs '
                                           'it (with standin_driver: config/'
                                           'cell_calibration_sim.yaml)'),
+        DeclareLaunchArgument('cell_name', default_value='',
+                              description="this cell's name: a calibration_file written for "
+                                          'another cell is refused ("" = accept any)'),
         DeclareLaunchArgument('record', default_value='true',
                               description='record every suite topic with rosbag2 (MCAP)'),
         DeclareLaunchArgument('bag', default_value='sim2real_run',

@@ -11,16 +11,17 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 
 from sim2real_bringup.launch_actions import suite_node
-from sim2real_bringup.launch_graph import recorded_topics, SIM_ROBOT, SUITE
+from sim2real_bringup.launch_graph import CELL_FILE_NODES, recorded_topics, SIM_ROBOT, SUITE
 
 
 def generate_launch_description():
     share = FindPackageShare('sim2real_bringup')
     sim_time = {'use_sim_time': True}
     policy = {'model_path': LaunchConfiguration('model_path')}
-    extra = {'camera_node': policy,
-             'policy_node': {**policy,
-                             'calibration_file': LaunchConfiguration('calibration_file')}}
+    cell = {'calibration_file': LaunchConfiguration('calibration_file')}
+    extra = {spec.executable: dict(cell) for spec in CELL_FILE_NODES}
+    extra['camera_node'] = policy
+    extra['policy_node'].update(policy)
     suite = [suite_node(spec, **sim_time, **extra.get(spec.executable, {})) for spec in SUITE]
     robot = suite_node(SIM_ROBOT, randomization=LaunchConfiguration('randomization'),
                  randomization_file=PathJoinSubstitution([share, 'config',

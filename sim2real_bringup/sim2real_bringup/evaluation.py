@@ -27,6 +27,7 @@ from sim2real_policy.camera_geometry import GeometryError
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.cell_file import CellFileError, commissioned_table
 from sim2real_safety.supervisor import Mode
 
 PROXY_FILE = 'reality_proxy.yaml'
@@ -149,10 +150,11 @@ class EpisodeEvaluator:
         overrides = spec.get('overrides')
         try:
             pipe = Pipeline(config, lambda i: self.params(seed, overrides), policy=self.runner)
-        except GeometryError as error:
+        except (GeometryError, CellFileError) as error:
             # The cell's calibration found no camera (the network did not find the TCP at
-            # enough poses): on a robot the policy would not start. A failed episode, with
-            # its reason, not an evaluation that stops.
+            # enough poses), or a node refused the cell it measured (a delay past
+            # max_actuation_delay): on a robot the suite would not start. A failed episode,
+            # with its reason, not an evaluation that stops.
             params = self.params(seed, overrides)
             return {'seed': seed, 'success': False, 'duration': 0.0, 'lift_height': 0.0,
                     'regrasps': 0, 'unsafe_commands': 0, 'degraded_modes': [],
@@ -160,10 +162,12 @@ class EpisodeEvaluator:
                     'latencies_s': [], 'inference_wall_s': [], 'calibration': None,
                     'calibration_failed': str(error)}
         # The auditor checks the episode against the limits its cell was commissioned with
-        # (the table from the touch-off; every other limit as configured).
+        # (the table from the touch-off; every other limit as configured), worked out from
+        # the cell's calibration here, not read back from the safety node it audits.
+        cell = pipe.calibrations[-1] if pipe.calibrations and \
+            config.runtime['commission_table'] else None
         auditor = OutputAuditor(dataclasses.replace(
-            config.safety, **{k: tuple(v) if isinstance(v, list) else v
-                              for k, v in pipe._cell_safety.items()}))
+            config.safety, **(commissioned_table(config.safety, cell) if cell else {})))
         latencies, unsafe = [], [0]
 
         def on_diagnostics(msg):

@@ -31,8 +31,8 @@ from sim2real_bringup.bag import read_bag
 from sim2real_bringup.export import CollectedEpisode, ExportError, read_episodes
 from sim2real_policy.camera import ImagePreprocessor
 from sim2real_policy.camera_geometry import project
-from sim2real_policy.cell_calibration import CellCalibration
 from sim2real_policy.keypoints import FRAME_SIZE, KEYPOINTS
+from sim2real_safety.cell_file import CellCalibration
 
 RAW_IMAGE = '/camera/image_raw'
 FILE = 'keypoints.npz'

@@ -96,6 +96,8 @@ COLLECT_REMAPS = {
 
 # The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
 SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)
+# The nodes that load the cell file (calibration_file, cell_name): camera, delay, table.
+CELL_FILE_NODES = (POLICY, CONTROL, SAFETY)
 # What nodes run during a replay: the bag provides camera, robot and policy outputs.
 REPLAY = (CONTROL, SAFETY, SUPERVISOR, LOGGER)
 # A calibration run: the calibration node stands in for camera, policy and control.

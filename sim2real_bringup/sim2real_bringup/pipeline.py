@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
-import math
 from pathlib import Path
+import tempfile
 from typing import Callable
 
 import numpy as np
@@ -54,6 +54,7 @@ from sim2real_policy.sim.expert import ScriptedGrasp
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety import limits as safety_limits
+from sim2real_safety.cell_file import CELL_PARAMETERS, CellCalibration, write_cell_file
 from sim2real_safety.limits import SafetyLimits
 from sim2real_safety.node_interface import NS, Param, ParameterError, resolve_parameters
 from sim2real_safety.nodes.safety_node import SafetyNode
@@ -78,9 +79,9 @@ RUNTIME_PARAMETERS = (
 )
 # Each node of the in-process graph: its launch-graph entry and its parameter declarations.
 NODE_PARAMETERS = {
-    lg.SAFETY.executable: safety_limits.parameters(),
+    lg.SAFETY.executable: (*CELL_PARAMETERS, *safety_limits.parameters()),
     lg.SUPERVISOR.executable: SupervisorConfig.parameters(),
-    lg.CONTROL.executable: CONTROL_PARAMETERS,
+    lg.CONTROL.executable: (*CELL_PARAMETERS, *CONTROL_PARAMETERS),
     lg.CAMERA.executable: CAMERA_PARAMETERS,
     lg.POLICY.executable: POLICY_PARAMETERS,
     lg.SIM_ROBOT.executable: SIM_PARAMETERS,
@@ -100,7 +101,6 @@ def recorded_calibrations(text: str | None, bag) -> list:
     a cell commissioned from whatever it happens to say.
     """
     from sim2real_bringup.bag import BagError
-    from sim2real_policy.cell_calibration import CellCalibration
 
     try:
         recorded = json.loads(text or '[]')
@@ -117,32 +117,6 @@ def recorded_calibrations(text: str | None, bag) -> list:
             raise BagError(f'{bag}: episode {episode}: recorded cell calibration: {exc}'
                            ) from None
     return calibrations
-
-
-def commissioned_table(safety: SafetyLimits, table_height: float | None,
-                       table_height_max: float | None = None) -> dict:
-    """The safety node's table parameters for a cell whose table was touched off.
-
-    A robot cell is commissioned with its measured table (``table_height`` in safety.yaml);
-    the shipped file's 0.0 is the nominal cell's. The touch-off errs high by construction
-    (the fingertips cannot go through the table, and the contact height carries three
-    standard errors of its noisy mean), so the floor it gives, table + ``table_clearance``,
-    is never below the real table plus the clearance. A touch-off that reached the stage's
-    lowest point without a contact (``table_height`` None) bounds the table from above
-    (``table_height_max``): the cell is commissioned as if the table were there, the highest
-    it can be. Neither: the configured values stay ({}).
-
-    Only the table changes: the workspace box stays the configured one, whose floor the
-    limits keep above the stage's z joint trip point (``SafetyLimits``: the box lies inside
-    the ``tcp_joints``' limits less ``joint_limit_margin``), so a table below the box's floor
-    is held at the box's floor, and nothing is commanded outside the configured box.
-    """
-    if table_height is None and table_height_max is None:
-        return {}
-    table = float(table_height if table_height is not None else table_height_max)
-    if not math.isfinite(table):
-        raise ValueError(f'commissioning: the touched-off table height is {table}')
-    return {'table_height': table}
 
 
 @dataclass
@@ -193,13 +167,15 @@ class PipelineConfig:
             runtime = resolve_parameters(RUNTIME_SECTION, RUNTIME_PARAMETERS, given)
         except ParameterError as exc:
             raise cfgio.ConfigError(str(exc)) from None
+        # the limits and the controller as configured: a cell file changes them per node
+        node_only = {'stop_state_file', 'realtime_priority', *(p.name for p in CELL_PARAMETERS)}
         safety = {k: v for k, v in params['safety_node'].items()
-                  if v is not None and k != 'stop_state_file'}
+                  if v is not None and k not in node_only}
         return cls(params=params, runtime=runtime,
                    safety=SafetyLimits.from_parameters(safety),
                    supervisor=SupervisorConfig(**params['supervisor_node']),
                    control=ControlConfig(**{k: v for k, v in params['control_node'].items()
-                                            if k != 'realtime_priority'}))
+                                            if k not in node_only}))
 
 
 @dataclass
@@ -269,6 +245,10 @@ class _FaultyRunner:
             raise RuntimeError('injected policy failure')
         return self.runner.predict(*args, **kwargs)
 
+    def __getattr__(self, name):
+        # everything but predict is the policy's own (reset, calibrate, regrasps, ...)
+        return getattr(self.runner, name)
+
 
 def load_runner(config: PipelineConfig, policy='bundled', backend: str | None = None):
     """The policy node's runner for a model path (or ``bundled``), checked against the config."""
@@ -324,7 +304,9 @@ class Pipeline:
         self._frozen_frame = None
         self.calibrations: list = []   # the cell calibration of each episode (keypoint policy)
         self.recorded_calibrations: list = list(recorded_calibrations or ())
-        self._cell_safety: dict = {}   # the safety node's table as this cell was commissioned
+        # this episode's cell file (written by _commission_cell; the nodes load it)
+        self._cells = tempfile.TemporaryDirectory(prefix='sim2real-cells-')
+        self._cell_file = ''
         pcfg = config.policy
         self.expert: ExpertBackend | None = None
         if policy in ('recorded', 'expert'):
@@ -339,6 +321,7 @@ class Pipeline:
             runner = load_runner(config, policy, backend) \
                 if isinstance(policy, (str, Path)) else policy
             preprocessor = runner.preprocessor
+        self._loaded_runner = runner   # the policy itself, its detector commissions cells
         self.runner = _FaultyRunner(runner, self.faults) if runner is not None else None
         # what a report says the run was made with (content hashes, not names)
         model_path = getattr(runner, 'path', None)
@@ -359,62 +342,49 @@ class Pipeline:
         self.safety: SafetyNode | None = None
         self._start_episode()
 
-    def _calibrate_cell(self) -> None:
-        """Calibrate the new world's camera and table for a policy that needs it.
+    def _commission_cell(self) -> None:
+        """Commission the new world for a policy that needs it: a cell file the nodes load.
 
-        Every episode's world is a new cell (other camera, other table), so the procedure of
-        :mod:`cell_calibration` runs on it before the nodes start, driving the robot the way
-        its driver would; its result goes to the policy. ``calibrations`` keeps each one.
+        Every episode's world is a new cell (other camera, other table, other delay), so the
+        procedure of :mod:`cell_calibration` runs on it before the nodes start, driving the
+        robot the way its driver would (a replay uses the recording run's calibration of the
+        episode). The result is written as a cell file that the policy, control and safety
+        nodes load through ``calibration_file``, as on a robot. ``calibrations`` keeps each.
         """
-        inner = getattr(self.runner, 'runner', None)
-        if inner is None or not hasattr(inner, 'calibration'):
+        self._cell_file = ''
+        detector = getattr(self._loaded_runner, 'detector', None)
+        if detector is None or not hasattr(self._loaded_runner, 'calibrate'):
             return
         sim = getattr(self.robot, 'sim', None)
         if sim is None:
-            # a replay: the calibration the recording run made for this episode, if any
-            if self.episode_index < len(self.recorded_calibrations):
-                inner.calibration = self.recorded_calibrations[self.episode_index]
-                inner.reset()
-                self._cell_safety = self._commissioned_table(inner.calibration)
-            return
-        robot = SimCellRobot(sim, self.robot.visual, self.robot.size)
-        calibration = calibrate_cell(robot, inner.detector)
-        # Checked against the simulator's truth for the report only; the policy never sees it.
-        errors = table_point_errors(sim, self.robot.visual, calibration.matrix, self.robot.size)
-        calibration.extra['checked_against_truth'] = {
-            'table_error_m': (None if calibration.table_height is None
-                              else calibration.table_height - sim.params.table_height),
-            'table_point_error_m_p95': float(np.percentile(errors, 95)),
-            'actuation_delay_error_s': (None if calibration.actuation_delay is None
-                                        else calibration.actuation_delay
-                                        - sim.params.action_delay)}
-        inner.calibration = calibration
-        inner.reset()
-        self._cell_safety = self._commissioned_table(calibration)
-        self.calibrations.append(calibration)
-        # recorded with the bag, so a replay re-runs the policy with the same calibration
-        self.graph.custom_data[CALIBRATIONS_KEY] = json.dumps(
-            [dict(c.to_dict(), extra={}) for c in self.calibrations])
+            if self.episode_index >= len(self.recorded_calibrations):
+                return
+            calibration = self.recorded_calibrations[self.episode_index]
+        else:
+            robot = SimCellRobot(sim, self.robot.visual, self.robot.size)
+            calibration = calibrate_cell(robot, detector,
+                                         cell=f'sim2real sim, seed {sim.params.seed}')
+            # Checked against the simulator's truth for the report only; no node reads it.
+            errors = table_point_errors(sim, self.robot.visual, calibration.matrix,
+                                        self.robot.size)
+            calibration.extra['checked_against_truth'] = {
+                'table_error_m': (None if calibration.table_height is None
+                                  else calibration.table_height - sim.params.table_height),
+                'table_point_error_m_p95': float(np.percentile(errors, 95)),
+                'actuation_delay_error_s': (None if calibration.actuation_delay is None
+                                            else calibration.actuation_delay
+                                            - sim.params.action_delay)}
+            self.calibrations.append(calibration)
+            # recorded with the bag, so a replay re-runs the policy with the same calibration
+            self.graph.custom_data[CALIBRATIONS_KEY] = json.dumps(
+                [dict(c.to_dict(), extra={}) for c in self.calibrations])
+        path = Path(self._cells.name) / f'cell-{self.episode_index:05d}.yaml'
+        write_cell_file(calibration, path, replace=True)
+        self._cell_file = str(path)
 
-    @property
-    def _cell_control(self) -> dict:
-        """The control node's commissioned parameters.
-
-        The delay its cell's calibration measured (clamped to max_actuation_delay), if any.
-        """
-        inner = getattr(self.runner, 'runner', None)
-        calibration = getattr(inner, 'calibration', None)
-        delay = getattr(calibration, 'actuation_delay', None)
-        if delay is None or not self.config.runtime['commission_delay']:
-            return {}
-        return {'actuation_delay': min(float(delay), self.config.control.max_actuation_delay)}
-
-    def _commissioned_table(self, calibration) -> dict:
-        """The safety node's table for this cell (:func:`commissioned_table`)."""
-        if not self.config.runtime['commission_table']:
-            return {}
-        return commissioned_table(self.config.safety, calibration.table_height,
-                                  calibration.table_height_max)
+    def _cell(self, use: bool = True) -> dict:
+        """A node's cell parameters: this episode's cell file, where ``use`` allows it."""
+        return {'calibration_file': self._cell_file} if use and self._cell_file else {}
 
     def node(self, spec: lg.NodeSpec, **parameters) -> GraphNode:
         """A node interface for ``spec``: its launch-graph remappings and its parameters."""
@@ -453,20 +423,24 @@ class Pipeline:
         if self.faults.weak_grip:
             params = params.replace(pad_friction=0.0, gripper_strength=0.05)
         self.robot.start(params)
-        self._calibrate_cell()
+        self._commission_cell()
         if self.episode_reset == 'none' and self.safety is not None:
+            if self._cell_file:   # a replayed robot's policy runs on: the cell is the same
+                self._loaded_runner.calibrate(self.recorded_calibrations[self.episode_index])
             return  # the nodes run on across episodes
         # The operator's reset: these nodes start afresh on the new world.
         # a robot's control node runs on across episodes: its delay estimate carries over
         previous = getattr(self.control, 'delay_estimator', None)
-        self.control = ControlNode(self.node(lg.CONTROL, **self._cell_control), previous) \
-            if self.run_control else None
-        self.safety = SafetyNode(self.node(lg.SAFETY, **self._cell_safety), latch=self.latch)
+        runtime = self.config.runtime
+        self.control = ControlNode(self.node(lg.CONTROL, **self._cell(
+            runtime['commission_delay'])), previous) if self.run_control else None
+        self.safety = SafetyNode(self.node(lg.SAFETY, **self._cell(runtime['commission_table'])),
+                                 latch=self.latch)
         if self.runner is not None:
             if self.expert is not None:
                 self.expert.start_episode(self.robot.sim, HOME, self.sched.now_ns,
                                           self.faults.grasp_offset)
-            self.policy = PolicyNode(self.node(lg.POLICY), runner=self.runner)
+            self.policy = PolicyNode(self.node(lg.POLICY, **self._cell()), runner=self.runner)
         for hook in self.episode_start_hooks:
             hook(self.episode_index, params)
 
@@ -487,11 +461,10 @@ class Pipeline:
         """Record the outcome, publish it, start the next episode (from the robot's timer)."""
         result = self.robot.result_msg(success)
         sim = self.robot.sim
-        inner = getattr(self.runner, 'runner', None)
         self.records.append(EpisodeRecord(self.episode_index, sim.params.seed, bool(success),
                                           result.duration, result.lift_height,
                                           sim.params.to_dict(),
-                                          int(getattr(inner, 'regrasps', 0))))
+                                          int(getattr(self._loaded_runner, 'regrasps', 0))))
         self.finish_episode(result)
 
     def finish_episode(self, result) -> None:
@@ -533,5 +506,6 @@ class Pipeline:
         return getattr(self.robot, 'finished', False)
 
     def close(self) -> None:
-        """Release the renderer."""
+        """Release the renderer and this run's cell files."""
         self.robot.stop()
+        self._cells.cleanup()

@@ -19,11 +19,8 @@ NS = 1e9
 
 def audit_commands(series: dict, info: dict) -> dict:
     """``{"commands", "unsafe", "first_problems", "what"}`` for the bag's safe commands."""
-    from sim2real_bringup.pipeline import (
-        commissioned_table,
-        PipelineConfig,
-        recorded_calibrations,
-    )
+    from sim2real_bringup.pipeline import PipelineConfig, recorded_calibrations
+    from sim2real_safety.cell_file import commissioned_table
 
     config = PipelineConfig.load()
     per_episode = info['clock'] == 'simulated'
@@ -35,8 +32,7 @@ def audit_commands(series: dict, info: dict) -> dict:
         limits = config.safety
         if per_episode and config.runtime['commission_table'] and episode < len(calibrations):
             calibration = calibrations[episode]
-            table = commissioned_table(limits, calibration.table_height,
-                                       calibration.table_height_max)
+            table = commissioned_table(limits, calibration, info.get('bag', 'the bag'))
             limits = dataclasses.replace(limits, **{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in table.items()})
         return OutputAuditor(limits)

@@ -80,6 +80,12 @@ class Launched:
         with self.lock:
             return set(self.probe.get_node_names())
 
+    def ros2(self, *args: str, timeout: float = 60.0) -> str:
+        """A ``ros2`` CLI command on the launch's domain (no daemon); its output, stripped."""
+        done = subprocess.run(['ros2', *args, '--no-daemon'], env=self.env, text=True,
+                              capture_output=True, timeout=timeout)
+        return (done.stdout + done.stderr).strip()
+
     def call(self, srv_type, name: str, timeout: float = 20.0, **fields):
         """A service call; returns ``(response, monotonic time the request was sent)``."""
         with self.lock:

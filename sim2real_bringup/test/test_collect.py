@@ -104,18 +104,19 @@ def test_the_export_feeds_finetune_without_hand_editing(session, tmp_path):
 def proxy_calibration(tmp_path_factory):
     """The proxy cell calibrated by the procedure (bundled detector), and its file."""
     from sim2real_bringup.evaluation import episode_source
-    from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot, write_calibration
+    from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot
     from sim2real_policy.keypoint_policy import KeypointDetector
     from sim2real_policy.models import BUNDLED
     from sim2real_policy.sim.randomization import VisualRandomizer
     from sim2real_policy.sim.robot import GripperSim
+    from sim2real_safety.cell_file import write_cell_file
 
     params = episode_source('proxy')(0)
     with GripperSim(params) as sim:
         calibration = calibrate_cell(SimCellRobot(sim, VisualRandomizer(params.image, 0)),
-                                     KeypointDetector(BUNDLED))
+                                     KeypointDetector(BUNDLED), cell='proxy')
     path = tmp_path_factory.mktemp('cell') / 'proxy.yaml'
-    write_calibration(calibration, path)
+    write_cell_file(calibration, path)
     return calibration, path
 
 

@@ -1,5 +1,6 @@
 """The full stack in-process: grasps with the expert, deterministic bags, safe commands."""
 import dataclasses
+import json
 import math
 
 from hypothesis import given, settings
@@ -8,10 +9,11 @@ import pytest
 
 from sim2real_bringup.bag import BagRecorder, read_bag
 from sim2real_bringup.config import load_yaml
-from sim2real_bringup.pipeline import commissioned_table, Pipeline, PipelineConfig
+from sim2real_bringup.pipeline import Pipeline, PipelineConfig
 from sim2real_bringup.topics import qos_map
 from sim2real_policy.sim.randomization import Randomizer
 from sim2real_safety.audit import OutputAuditor
+from sim2real_safety.cell_file import CellCalibration, CellFileError, commissioned_table
 
 
 def run(tmp_path, name, seed, episodes=2):
@@ -74,6 +76,11 @@ def test_unknown_keys_and_out_of_range_values_are_errors_naming_them(overrides, 
 _CONFIGURED_SAFETY = PipelineConfig.load().safety
 
 
+def _cell(table, bound=None):
+    return CellCalibration([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]], table, 0.3, 9, 9,
+                           table_height_max=bound, cell='test')
+
+
 @settings(max_examples=300, deadline=None)
 @given(table=st.one_of(st.none(), st.floats(-0.2, 0.2)),
        bound=st.one_of(st.none(), st.floats(-0.2, 0.2)),
@@ -89,14 +96,20 @@ def test_a_commissioned_cell_never_leaves_the_configured_box(table, bound, works
     """
     limits = dataclasses.replace(_CONFIGURED_SAFETY, table_clearance=clearance,
                                  workspace_min=(0.3, -0.25, workspace_z))
-    cell = dataclasses.replace(limits, **commissioned_table(limits, table, bound))
+    highest = table if table is not None else bound   # the table as high as it can be
+    try:
+        commissioned = commissioned_table(limits, _cell(table, bound))
+    except CellFileError:   # a table no fingertip reaches from the box or the z joint
+        assert highest < min(workspace_z, -0.02)
+        return
+    cell = dataclasses.replace(limits, **commissioned)
     assert cell.workspace_min == limits.workspace_min
     assert cell.z_min >= workspace_z
-    highest = table if table is not None else bound   # the table as high as it can be
     if highest is not None:
         assert cell.z_min >= highest + clearance - 1e-12
     else:
         assert cell.z_min == limits.z_min
+
 
 
 def test_a_box_past_the_stage_joints_trip_points_is_refused():
@@ -106,17 +119,20 @@ def test_a_box_past_the_stage_joints_trip_points_is_refused():
 
 @pytest.mark.parametrize('table', [math.nan, math.inf, -math.inf])
 def test_a_non_finite_touched_off_table_is_refused(table):
-    with pytest.raises(ValueError, match='table height'):
-        commissioned_table(_CONFIGURED_SAFETY, table)
-    with pytest.raises(ValueError, match='table height'):
-        commissioned_table(_CONFIGURED_SAFETY, None, table)
+    with pytest.raises(CellFileError, match='table_height'):
+        commissioned_table(_CONFIGURED_SAFETY, _cell(table))
+    with pytest.raises(CellFileError, match='table_height_max'):
+        commissioned_table(_CONFIGURED_SAFETY, _cell(None, table))
 
 
 @pytest.mark.parametrize('text, message', [
     ('{not json', 'bag.mcap: recorded cell calibrations'),
     ('{"projection": 1}', 'bag.mcap: recorded cell calibrations: a list, got dict'),
-    ('[{"projection": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]}, {"projection": [1]}]',
+    ('[' + json.dumps(_cell(0.01).to_dict()) + ', '
+     + json.dumps(dict(_cell(0.01).to_dict(), projection=[1])) + ']',
      'bag.mcap: episode 1: recorded cell calibration: .*projection'),
+    ('[{"projection": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]}]',
+     "bag.mcap: episode 0: recorded cell calibration: missing field.*'cell'"),
 ])
 def test_recorded_calibrations_that_are_not_ones_name_the_bag_and_episode(text, message):
     from sim2real_bringup.bag import BagError

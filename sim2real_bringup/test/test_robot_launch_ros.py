@@ -12,6 +12,7 @@ from pathlib import Path
 import shutil
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 pytest.importorskip('sim2real_safety.nodes.ros_testing')
@@ -37,12 +38,26 @@ def stamps(messages) -> list[float]:
     return [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in messages]
 
 
+# The cell file's delay (s): the shipped nominal cell's own is 0, as is control.yaml's, so the
+# test's file says another, to see the control node take it from the file.
+CELL_DELAY = 0.012
+
+
 @pytest.fixture(scope='module')
-def robot():
-    # the stand-in is the nominal simulated cell: its calibration ships with the suite
-    calibration = Path(__file__).resolve().parents[2] / 'config' / 'cell_calibration_sim.yaml'
+def cell_file(tmp_path_factory):
+    """The stand-in is the nominal simulated cell: its calibration ships with the suite."""
+    shipped = Path(__file__).resolve().parents[2] / 'config' / 'cell_calibration_sim.yaml'
+    data = yaml.safe_load(shipped.read_text())
+    data['actuation_delay'] = CELL_DELAY
+    path = tmp_path_factory.mktemp('cell') / 'standin.yaml'
+    path.write_text(yaml.safe_dump(data))
+    return path, data
+
+
+@pytest.fixture(scope='module')
+def robot(cell_file):
     launched = Launched('robot.launch.py', 'standin_driver:=true', 'record:=false',
-                        f'calibration_file:={calibration}')
+                        f'calibration_file:={cell_file[0]}', f'cell_name:={cell_file[1]["cell"]}')
     launched.commands = launched.record('/safety/command', CartesianCommand, KEEP)
     launched.targets = launched.record('/arm/target_pose', PoseStamped, KEEP)
     launched.states = launched.record('/supervisor/state', SupervisorState, LATCHED)
@@ -71,6 +86,17 @@ def test_the_suite_drives_the_standard_interfaces(robot):
     assert abs(len(target_stamps) - len(command_stamps)) <= 0.05 * len(command_stamps)
     # the relay's RobotState comes from the driver's pose and gripper joint
     assert robot.robot_states and robot.robot_states[-1][1].header.frame_id == 'base_link'
+
+
+def test_ros2_param_get_shows_the_commissioned_delay_and_table(robot, cell_file):
+    assert robot.wait(lambda: SUITE <= robot.node_names(), 90)
+    delay = robot.ros2('param', 'get', '/control_node', 'actuation_delay')
+    table = robot.ros2('param', 'get', '/safety_node', 'table_height')
+    print(f'ros2 param get: control_node actuation_delay "{delay}", safety_node table_height '
+          f'"{table}" (cell file: {CELL_DELAY} s, {cell_file[1]["table_height"]} m)')
+    assert delay == f'Double value is: {CELL_DELAY}'
+    assert float(table.rsplit(' ', 1)[-1]) == pytest.approx(cell_file[1]['table_height'],
+                                                           abs=1e-12)
 
 
 def test_the_gripper_follows_the_action_goals(robot):

@@ -22,13 +22,14 @@ commissioning step, run slowly and attended, not part of autonomous operation.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 import math
 
 import numpy as np
 
 from sim2real_policy.camera_geometry import fit_pinhole, GeometryError, project
 from sim2real_policy.delay_estimation import DelayEstimationConfig, DelayEstimator
+from sim2real_safety.cell_file import CellCalibration
 
 CONTROL_PERIOD = 0.01
 # Height of the TCP above the surface its closed fingertips touch (m): the 2F-85's geometry,
@@ -85,99 +86,6 @@ class CellCalibrationConfig:
     # s commanded on at the floor past a window: the longest actuation delay expected
     touch_linger: float = 0.3
     camera_fovy: float = 45.0          # deg, the camera's nominal vertical field of view
-
-
-@dataclass
-class CellCalibration:
-    """The cell as the procedure measured it."""
-
-    projection: list                   # 3 x 4, base frame -> processed-image pixels
-    table_height: float | None         # m; None: the table is below the gripper's reach
-    reprojection_rms_px: float
-    points_used: int
-    points_seen: int
-    extra: dict = field(default_factory=dict)
-    actuation_delay: float | None = None   # s from command to stage motion; None: unknown
-    # m: with table_height None, the highest the table can be (the touch-off reached the
-    # stage's lowest point without a contact); None: no bound known (an older file)
-    table_height_max: float | None = None
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """The projection matrix as an array."""
-        return np.asarray(self.projection, float)
-
-    def to_dict(self) -> dict:
-        """Plain data for a YAML/JSON calibration file."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> 'CellCalibration':
-        """The inverse of :meth:`to_dict`, checked."""
-        if not isinstance(data, dict):
-            raise ValueError(f'a calibration is a mapping, got {type(data).__name__}')
-        projection = np.asarray(data.get('projection'), float)
-        if projection.shape != (3, 4) or not np.all(np.isfinite(projection)):
-            raise ValueError(f'calibration projection must be 3 x 4 finite numbers, got '
-                             f'{data.get("projection")!r}')
-        table = _optional_number(data, 'table_height', (-math.inf, math.inf), 'm')
-        delay = _optional_number(data, 'actuation_delay', (0.0, 1.0), 's')
-        bound = _optional_number(data, 'table_height_max', (-math.inf, math.inf), 'm')
-        return cls(projection.tolist(), table,
-                   float(data.get('reprojection_rms_px', math.nan)),
-                   _count(data, 'points_used'), _count(data, 'points_seen'),
-                   dict(data.get('extra', {})), delay,
-                   None if table is not None else bound)
-
-
-def _count(data: dict, key: str) -> int:
-    """``data[key]`` as a count (0 when absent): a whole number >= 0, else ValueError."""
-    value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value >= 0 and float(value).is_integer()):
-        raise ValueError(f'calibration {key} must be a whole number >= 0, got {value!r}')
-    return int(value)
-
-
-def _optional_number(data: dict, key: str, bounds: tuple, unit: str) -> float | None:
-    """``data[key]``: None (absent or null) or a finite number in ``bounds``, else ValueError."""
-    value = data.get(key)
-    if value is None:
-        return None
-    # a YAML true/false or a quoted number is a mistake in the file, not a height; an int
-    # too large for a float is one too
-    try:
-        finite = (not isinstance(value, bool) and isinstance(value, (int, float))
-                  and math.isfinite(value))
-    except OverflowError:
-        finite = False
-    if not finite or not bounds[0] <= value <= bounds[1]:
-        where = '' if math.isinf(bounds[0]) else f' in [{bounds[0]}, {bounds[1]}] {unit}'
-        raise ValueError(f'calibration {key} must be null or a finite number{where}, got '
-                         f'{value!r}')
-    return float(value)
-
-
-def read_calibration(path) -> CellCalibration:
-    """A calibration file (YAML); errors name the file and what is wrong, in one line."""
-    import yaml
-
-    try:
-        with open(path) as handle:
-            data = yaml.safe_load(handle)
-        if not isinstance(data, dict):
-            raise ValueError('not a mapping')
-        return CellCalibration.from_dict(data)
-    except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
-        raise ValueError(f'calibration file {path}: {exc}'.splitlines()[0]) from None
-
-
-def write_calibration(calibration: CellCalibration, path) -> None:
-    """Write a calibration file (YAML); an existing file is never overwritten."""
-    import yaml
-
-    with open(path, 'x') as handle:
-        yaml.safe_dump(calibration.to_dict(), handle, sort_keys=False)
 
 
 class CellRobot:
@@ -400,9 +308,27 @@ def out_of_reach_table(config: CellCalibrationConfig, ended_z: float | None = No
     return bound + TOUCH_NOISE_MARGIN - TOUCH_OFF_TCP_HEIGHT
 
 
-def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None
-                   ) -> CellCalibration:
+def provenance(model_path, robot: str = '') -> dict:
+    """Where a cell file came from: date (UTC), suite version, robot, fingertip model."""
+    import datetime
+    from importlib import metadata
+
+    from sim2real_policy.policy import model_digest
+
+    try:
+        version = metadata.version('sim2real_policy')
+    except metadata.PackageNotFoundError:
+        version = 'unknown (not installed)'
+    return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+            'suite_version': version, 'robot': robot,
+            'policy_sha256': model_digest(model_path) if model_path else 'no model file'}
+
+
+def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None,
+                   cell: str = 'unnamed cell') -> CellCalibration:
     """Run the procedure; ``detector(frame)`` gives ``{'tcp': (u, v, confidence), ...}``.
+
+    ``cell`` names the cell in the result (a node with ``cell_name`` set refuses another's).
 
     The touch-off comes first: the low ring of the grid is placed from the table it finds.
     The robot ends where it began.
@@ -454,4 +380,4 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
                            actuation_delay=probe.delay,
                            table_height_max=out_of_reach_table(config, ended)
-                           if table is None else None)
+                           if table is None else None, cell=cell)

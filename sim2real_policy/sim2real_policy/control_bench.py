@@ -121,8 +121,8 @@ def _runner(model_path, backend: str):
 
     The cost of a prediction does not depend on the camera it maps through.
     """
-    from sim2real_policy.cell_calibration import CellCalibration
     from sim2real_policy.keypoint_policy import load_policy
+    from sim2real_safety.cell_file import CellCalibration
 
     runner = load_policy(model_path, backend)
     if hasattr(runner, 'calibration'):

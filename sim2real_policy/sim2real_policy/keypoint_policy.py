@@ -27,13 +27,10 @@ import numpy as np
 
 from sim2real_policy.camera import ImagePreprocessor
 from sim2real_policy.camera_geometry import height_on_vertical, pixel_to_plane
-from sim2real_policy.cell_calibration import (
-    CellCalibration,
-    CellCalibrationConfig,
-    TOUCH_OFF_TCP_HEIGHT,
-)
+from sim2real_policy.cell_calibration import CellCalibrationConfig, TOUCH_OFF_TCP_HEIGHT
 from sim2real_policy.policy import ModelError, ort_session, read_metadata
 from sim2real_policy.sim.expert import GRASP_DEPTH, Plan, ReactiveExpert
+from sim2real_safety.cell_file import CellCalibration
 
 KIND = 'keypoint_planner'
 SQUEEZE = 0.006   # m the gripper is commanded inside its measured width while closing
@@ -196,6 +193,11 @@ class KeypointGraspPolicy:
     def model_id(self) -> str:
         """The id declared in the metadata."""
         return self.meta.model_id
+
+    def calibrate(self, calibration: CellCalibration) -> None:
+        """Map through a newly commissioned cell from now on (and forget the object)."""
+        self.calibration = calibration
+        self.reset()
 
     def reset(self) -> None:
         """Forget the object (a new episode)."""

@@ -1,18 +1,15 @@
-"""The cell calibration procedure: touch-off, camera from the fingertips, calibration files."""
+"""The cell calibration procedure: touch-off, camera from the fingertips, actuation delay."""
 import numpy as np
 import pytest
 
 from sim2real_policy.cell_calibration import (
     calibrate_cell,
-    CellCalibration,
     CellCalibrationConfig,
     out_of_reach_table,
     probe_table,
-    read_calibration,
     SimCellRobot,
     touch_off,
     TOUCH_OFF_TCP_HEIGHT,
-    write_calibration,
 )
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import VisualRandomizer
@@ -164,50 +161,6 @@ def test_the_calibration_measures_the_actuation_delay(physics):
         calibration = calibrate_cell(robot, TruthDetector(sim, 0.3, np.random.default_rng(0)))
     delay = physics['action_delay']
     assert calibration.actuation_delay == pytest.approx(delay, abs=max(0.1 * delay, 0.01))
-
-
-def test_calibration_files_round_trip_and_bad_ones_are_one_line_errors(tmp_path):
-    calibration = CellCalibration(np.arange(12.0).reshape(3, 4).tolist(), 0.01, 0.3, 14, 17)
-    path = tmp_path / 'cell.yaml'
-    write_calibration(calibration, path)
-    assert read_calibration(path) == calibration
-    with pytest.raises(FileExistsError):
-        write_calibration(calibration, path)          # never overwritten
-    # a table out of reach: no height, its bound kept
-    below = CellCalibration(np.arange(12.0).reshape(3, 4).tolist(), None, 0.3, 14, 17,
-                            table_height_max=-0.0339)
-    write_calibration(below, tmp_path / 'below.yaml')
-    assert read_calibration(tmp_path / 'below.yaml') == below
-    for text, message in (('projection: [1, 2]', 'projection'),
-                          ('- a list', 'not a mapping'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,.nan]]', 'finite'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           'table_height_max: .inf', 'table_height_max'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           'table_height_max: true', 'table_height_max'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           "table_height: '0.01'", 'table_height'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           'actuation_delay: false', 'actuation_delay'),
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           'points_used: .inf', 'points_used'),   # an OverflowError before
-                          ('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\n'
-                           'points_seen: 2.5', 'points_seen'),
-                          ('{unclosed', 'calibration file')):
-        bad = tmp_path / 'bad.yaml'
-        bad.write_text(text)
-        with pytest.raises(ValueError, match=message) as error:
-            read_calibration(bad)
-        assert str(bad) in str(error.value) and '\n' not in str(error.value)
-    with pytest.raises(ValueError, match='missing.yaml'):
-        read_calibration(tmp_path / 'missing.yaml')
-    huge = tmp_path / 'huge.yaml'
-    huge.write_text('projection: [[1,2,3,4],[1,2,3,4],[1,2,3,4]]\ntable_height_max: ' + '9' * 400)
-    with pytest.raises(ValueError, match='table_height_max') as error:
-        read_calibration(huge)
-    assert '\n' not in str(error.value)
-    with pytest.raises(ValueError, match='mapping'):
-        CellCalibration.from_dict(['not', 'a', 'mapping'])
 
 
 def test_a_touch_off_that_ended_at_no_height_bounds_nothing():

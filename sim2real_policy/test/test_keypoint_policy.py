@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import yaml
 
-from sim2real_policy.cell_calibration import read_calibration
 from sim2real_policy.keypoint_policy import (
     FINGERTIP_GRASP_HEIGHT,
     GraspPlanner,
@@ -18,6 +17,7 @@ from sim2real_policy.keypoints import KEYPOINTS, render_dataset
 from sim2real_policy.models import BUNDLED
 from sim2real_policy.policy import ACTION_NAMES, ModelError
 from sim2real_policy.sim.scene import STAGE_RANGE
+from sim2real_safety.cell_file import read_cell_file
 
 CONFIG = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / 'config' / 'randomization.yaml').read_text())
@@ -63,7 +63,7 @@ def test_without_a_cell_calibration_the_policy_refuses_to_plan(policy):
 
 def _calibration():
     """The nominal simulated cell's calibration, as shipped (made by the procedure)."""
-    return read_calibration(Path(__file__).resolve().parents[2] / 'config'
+    return read_cell_file(Path(__file__).resolve().parents[2] / 'config'
                             / 'cell_calibration_sim.yaml')
 
 

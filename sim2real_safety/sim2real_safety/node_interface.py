@@ -17,9 +17,14 @@ The interface (duck-typed; both implementations provide exactly this):
 ``messages``                               message factory: ``make(typename, **fields)``,
                                            ``stamp(ns)``, ``duration(ns)``, ``header(ns, frame)``,
                                            ``byte(int)``, ``cls(typename)``
-``declare_parameters(params) -> dict``     declare :class:`Param` s; values from the node's
-                                           parameter file and overrides, validated; an unknown
-                                           key is an error naming it
+``declare_parameters(params, commissioned=None, final=True) -> dict``  declare
+                                           :class:`Param` s; values from the node's parameter
+                                           file and overrides, validated; ``commissioned``
+                                           values (from the cell file) replace them, so
+                                           ``ros2 param get`` shows the value in use; with
+                                           ``final`` an unknown key (of any call) is an error
+                                           naming it (a node that reads its cell file first
+                                           declares in two calls, the first not final)
 ``create_publisher(name, typename, qos)``  ``.publish(msg)``; ``qos`` is a key of ``QOS``
 ``create_subscription(name, typename, callback, qos)``
 ``create_timer(period_s, callback, steady=False)``  on the node's clock, or the steady
@@ -166,20 +171,26 @@ def check_parameter(node_name: str, param: Param, value) -> Any:
     return value
 
 
-def resolve_parameters(node_name: str, params: Sequence[Param],
-                       given: Mapping[str, Any]) -> dict:
+def resolve_parameters(node_name: str, params: Sequence[Param], given: Mapping[str, Any],
+                       commissioned: Mapping[str, Any] | None = None,
+                       declared_before: Sequence[Param] = (), final: bool = True) -> dict:
     """Every declared parameter's value: ``given`` over the defaults, each one checked.
 
-    A key in ``given`` that no parameter declares is an error naming it: a typo'd limit must
-    never leave the real one at its default.
+    ``commissioned`` values (the cell file's) replace both. With ``final``, a key in ``given``
+    that no parameter (of this call or ``declared_before``) declares is an error naming it: a
+    typo'd limit must never leave the real one at its default.
     """
-    declared = {p.name for p in params}
+    commissioned = dict(commissioned or {})
+    declared = {p.name for p in (*declared_before, *params)}
+    stray = sorted(set(commissioned) - {p.name for p in params})
+    if stray:
+        raise ParameterError(f'{node_name}: commissioned value(s) for undeclared {stray}')
     unknown = sorted(set(given) - declared - ROS_BUILTIN_PARAMETERS)
-    if unknown:
+    if final and unknown:
         raise ParameterError(f'{node_name}: unknown parameter(s) {unknown}; declared: '
                              f'{sorted(declared)}')
-    return {p.name: check_parameter(node_name, p, given.get(p.name, p.default))
-            for p in params}
+    return {p.name: check_parameter(node_name, p, commissioned.get(
+        p.name, given.get(p.name, p.default))) for p in params}
 
 
 def ns_of(stamp) -> int:

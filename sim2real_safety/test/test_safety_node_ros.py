@@ -118,3 +118,34 @@ def test_a_limit_out_of_its_declared_range_is_refused_by_rclpy():
             graph.add(SafetyNode)
     finally:
         graph.close()
+
+
+def _cell_file(tmp_path, table):
+    from sim2real_safety.cell_file import CellCalibration, write_cell_file
+    path = tmp_path / f'cell_{table}.yaml'
+    write_cell_file(CellCalibration([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]], table,
+                                    0.4, 17, 17, actuation_delay=0.03, cell='bench-2'), path)
+    return str(path)
+
+
+def test_the_cell_file_sets_the_table_on_rclpy_over_the_parameter_file(tmp_path):
+    # the parameter file says one table, the cell file another: the cell's is used and shown
+    graph = RosGraph([config_file('safety.yaml')], {'safety_node': {
+        'calibration_file': _cell_file(tmp_path, 0.013), 'table_height': 0.05}})
+    try:
+        safety = graph.add(SafetyNode)
+        assert safety.node.node.get_parameter('table_height').value == 0.013
+        assert safety.core.limits.table_height == 0.013
+    finally:
+        graph.close()
+
+
+def test_a_cell_file_the_safety_node_cannot_use_stops_it_on_rclpy(tmp_path):
+    from sim2real_safety.cell_file import CellFileError
+    path = _cell_file(tmp_path, -0.3)
+    graph = RosGraph([config_file('safety.yaml')], {'safety_node': {'calibration_file': path}})
+    try:
+        with pytest.raises(CellFileError, match=f'{path}: table_height -0.3 m is below'):
+            graph.add(SafetyNode)
+    finally:
+        graph.close()

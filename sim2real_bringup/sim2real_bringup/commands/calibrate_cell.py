@@ -29,12 +29,13 @@ def run(args) -> int:
     import numpy as np
 
     from sim2real_bringup.evaluation import episode_source
-    from sim2real_policy.cell_calibration import calibrate_cell, SimCellRobot, write_calibration
+    from sim2real_policy.cell_calibration import calibrate_cell, provenance, SimCellRobot
     from sim2real_policy.keypoint_policy import KeypointDetector
     from sim2real_policy.keypoints import FRAME_SIZE, table_point_errors
     from sim2real_policy.models import resolve_model
     from sim2real_policy.sim.randomization import VisualRandomizer
     from sim2real_policy.sim.robot import GripperSim
+    from sim2real_safety.cell_file import write_cell_file
 
     if args.out.exists():
         raise FileExistsError(f'{args.out} exists already; choose another --out')
@@ -43,14 +44,15 @@ def run(args) -> int:
     started = time.perf_counter()
     with GripperSim(params) as sim:
         visual = VisualRandomizer(params.image, params.seed)
-        calibration = calibrate_cell(SimCellRobot(sim, visual, FRAME_SIZE), detector)
+        calibration = calibrate_cell(SimCellRobot(sim, visual, FRAME_SIZE), detector,
+                                     cell=f'sim2real sim, {args.where}, seed {args.seed}')
         simulated = sim.time
         error = table_point_errors(sim, visual, calibration.matrix)
     table = params.table_height
-    calibration.extra.update({'cell': f'sim2real sim, {args.where}, seed {args.seed}',
-                              'model': detector.meta.model_id})
+    calibration.provenance = provenance(resolve_model(args.model), 'MuJoCo (simulated)')
+    calibration.extra['model'] = detector.meta.model_id
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_calibration(calibration, args.out)
+    write_cell_file(calibration, args.out)
     table_text = ("below the gripper's reach" if calibration.table_height is None
                   else f'{calibration.table_height * 1e3:+.1f} mm')
     delay_text = ('not measured' if calibration.actuation_delay is None

@@ -35,13 +35,13 @@ def run(args) -> int:
 
     from sim2real_bringup.export import export
     from sim2real_bringup.keypoint_export import keypoint_labels, write_keypoints
-    from sim2real_policy.cell_calibration import read_calibration
+    from sim2real_safety.cell_file import read_cell_file
 
     if args.out.exists():
         raise FileExistsError(f'{args.out} exists already; datasets are never overwritten')
     if not 0.0 < args.real_fraction < 1.0:
         raise ValueError(f'--real-fraction must be in (0, 1), got {args.real_fraction}')
-    calibration = read_calibration(args.calibration) if args.calibration else None
+    calibration = read_cell_file(args.calibration) if args.calibration else None
     if calibration is not None and calibration.table_height is None:
         raise ValueError(f'calibration file {args.calibration}: table_height is null (the '
                          'touch-off found no table); object labels need it')

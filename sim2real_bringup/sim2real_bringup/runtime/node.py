@@ -77,6 +77,8 @@ class GraphNode:
         self.name = name
         self.remappings = dict(remappings)
         self.given = dict(parameters or {})
+        self.parameters: dict = {}     # declared name -> the value in use
+        self._declared: list[Param] = []
         self.charge_s = charge_s
         self.logger = GraphLogger(name)
         self.logger._clock = lambda: self.scheduler.now_ns
@@ -91,9 +93,18 @@ class GraphNode:
         resolved = self.remappings.get(name, name)
         return resolved if resolved.startswith('/') else '/' + resolved
 
-    def declare_parameters(self, params: Sequence[Param]) -> dict:
-        """Values from the config file and overrides, checked; unknown keys are errors."""
-        return resolve_parameters(self.name, params, self.given)
+    def declare_parameters(self, params: Sequence[Param], commissioned=None,
+                           final: bool = True) -> dict:
+        """Values from the config file and overrides, checked; unknown keys are errors.
+
+        ``commissioned`` values replace them (the cell file's); ``parameters`` then shows
+        the values in use, as ``ros2 param get`` does on ROS.
+        """
+        values = resolve_parameters(self.name, params, self.given, commissioned,
+                                    self._declared, final)
+        self._declared.extend(params)
+        self.parameters.update(values)
+        return values
 
     def create_publisher(self, name: str, typename: str, qos: str):
         """A publisher on the resolved topic."""

@@ -14,7 +14,10 @@ writes one row; four times a second the robot-state callback hands a copy of the
 the node's worker thread, whose fit comes back as a callback) and leads the chunks' stage axes
 by it; the diagnostics carry the delay in use.
 Parameters: config/control.yaml (``sim2real_policy.control.PARAMETERS``, and
-``realtime_priority``; read-only). The tick never waits: chunks arrive asynchronously and the
+``realtime_priority``; read-only), and ``calibration_file``/``cell_name``
+(:mod:`sim2real_safety.cell_file`): a commissioned cell's measured actuation delay replaces
+``actuation_delay`` (``ros2 param get`` shows it), so the chunks are led by it from the first
+tick. The tick never waits: chunks arrive asynchronously and the
 tick only reads what is there. On ROS (wall clock) the tick runs on a precise timer of its own
 thread (sleep to just before the deadline, wait out the rest), serialized with the node's
 other callbacks. Nothing is logged per tick; a refused chunk is logged at most once a second.
@@ -24,6 +27,12 @@ from __future__ import annotations
 from sim2real_policy.control import Chunk, ControlConfig, Controller
 from sim2real_policy.delay_estimation import DelayEstimationConfig, DelayEstimator
 from sim2real_safety import convert
+from sim2real_safety.cell_file import (
+    CELL_PARAMETERS,
+    CellFileError,
+    commissioned_values,
+    load_cell_parameters,
+)
 from sim2real_safety.node_interface import NS, ns_of, Param
 from sim2real_safety.supervisor import Mode
 
@@ -47,9 +56,22 @@ class ControlNode:
         every episode; a robot's node runs on): its history is dropped, its estimate kept.
         """
         self.node = node
-        p = node.declare_parameters(PARAMETERS)
+        cell_parameters = node.declare_parameters(CELL_PARAMETERS, final=False)
+        cell = load_cell_parameters(cell_parameters)
+        path = cell_parameters['calibration_file']
+        commissioned = {} if cell is None or cell.actuation_delay is None else \
+            commissioned_values(node.name, path, PARAMETERS,
+                                {'actuation_delay': cell.actuation_delay})
+        p = node.declare_parameters(PARAMETERS, commissioned)
+        if commissioned and p['actuation_delay'] > p['max_actuation_delay']:
+            raise CellFileError(f'cell file {path}: actuation_delay {p["actuation_delay"]!r} s '
+                                f'is above max_actuation_delay {p["max_actuation_delay"]!r} s')
         priority = p.pop('realtime_priority')
         self.config = ControlConfig(**p)
+        if cell is not None:
+            node.logger.info(f'cell {cell.cell!r} ({path}): actuation delay '
+                             + ('not measured, ' if not commissioned else '')
+                             + f'{self.config.actuation_delay:.3f} s in use')
         self.msgs = node.messages
         self.core: Controller | None = None
         self.mode = (Mode.NORMAL, 0)

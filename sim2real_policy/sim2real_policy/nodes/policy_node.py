@@ -18,19 +18,19 @@ from __future__ import annotations
 import math
 import threading
 
-from sim2real_policy.cell_calibration import read_calibration
 from sim2real_policy.keypoint_policy import load_policy
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import BACKENDS
 from sim2real_safety import convert
+from sim2real_safety.cell_file import CELL_PARAMETERS, load_cell_parameters
 from sim2real_safety.node_interface import NS, ns_of, Param
 
 M = 'sim2real_msgs/msg/'
 PARAMETERS = (
+    *CELL_PARAMETERS,   # the camera and table of a keypoint policy ("" = none: an end-to-end
+                        # network needs none)
     Param('model_path', '', 'ONNX policy ("" = the bundled one)'),
     Param('backend', 'onnxruntime', 'inference backend', choices=BACKENDS),
-    Param('calibration_file', '', 'cell calibration (YAML from the calibration procedure) for '
-          'a keypoint policy; "" = none (an end-to-end network needs none)'),
     Param('inference_period', 0.1, 's between the starts of two inferences', (0.001, 10.0)),
     Param('expected_action_names', ('x', 'y', 'z', 'yaw', 'gripper_width'),
           'action names the model must declare, in order'),
@@ -54,18 +54,24 @@ class PolicyNode:
         self.node = node
         p = node.declare_parameters(PARAMETERS)
         self.action_names = list(p['expected_action_names'])
+        cell = load_cell_parameters(p)
         self.runner = runner or load_policy(
             resolve_model(p['model_path']), p['backend'], expected={
                 'action_names': self.action_names, 'horizon': p['expected_horizon'],
-                'action_period': p['expected_action_period']},
-            calibration=read_calibration(p['calibration_file']) if p['calibration_file']
-            else None)
+                'action_period': p['expected_action_period']}, calibration=cell)
+        if runner is not None and cell is not None and hasattr(runner, 'calibrate'):
+            runner.calibrate(cell)   # a loaded model handed in, on a newly commissioned cell
         if hasattr(self.runner, 'reset'):
             self.runner.reset()  # a (re)started node knows nothing of the object yet
         meta = getattr(self.runner, 'meta', None)
         self.action_period = meta.action_period if meta else p['expected_action_period']
         self.start_offset = meta.start_offset if meta else 0.0
         node.logger.info(f'policy {self.runner.model_id} ({p["backend"]})')
+        if cell is not None:
+            table = 'not reached' if cell.table is None else f'{cell.table:.4f} m'
+            node.logger.info(f'cell {cell.cell!r} ({p["calibration_file"]}): camera from '
+                             f'{cell.points_used} of {cell.points_seen} poses, rms '
+                             f'{cell.reprojection_rms_px:.2f} px; table {table}')
         self.msgs = node.messages
         self.chunk_pub = node.create_publisher('action_chunk', M + 'ActionChunk', 'default')
         self.health_pub = node.create_publisher('health', M + 'PolicyHealth', 'default')

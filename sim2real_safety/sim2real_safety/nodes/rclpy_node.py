@@ -141,8 +141,17 @@ class RclpyNode:
         self.realtime_priority = 0      # of a precise timer's thread, if one asked for it
 
     # --------------------------------------------------------------------- parameters
-    def declare_parameters(self, params: Sequence[Param]) -> dict:
-        """Declare with descriptors (type, description, range, read-only) and check values."""
+    def declare_parameters(self, params: Sequence[Param], commissioned=None,
+                           final: bool = True) -> dict:
+        """Declare with descriptors (type, description, range, read-only) and check values.
+
+        A ``commissioned`` value (the cell file's) is declared over the parameter file and
+        the overrides, so ``ros2 param get`` shows the value the node uses.
+        """
+        commissioned = dict(commissioned or {})
+        stray = sorted(set(commissioned) - {p.name for p in params})
+        if stray:
+            raise ParameterError(f'{self.name}: commissioned value(s) for undeclared {stray}')
         values = {}
         for param in params:
             descriptor = ParameterDescriptor(
@@ -160,9 +169,18 @@ class RclpyNode:
             else:
                 default = list(param.default) if isinstance(param.default, tuple) \
                     else param.default
-            value = self.node.declare_parameter(param.name, default, descriptor).value
+            if param.name in commissioned:
+                # checked first: rclpy refuses an out-of-range value with a traceback
+                default = check_parameter(self.name, param, commissioned[param.name])
+                descriptor.description += ' (this value: from calibration_file)'
+                value = self.node.declare_parameter(param.name, default, descriptor,
+                                                    ignore_override=True).value
+            else:
+                value = self.node.declare_parameter(param.name, default, descriptor).value
             values[param.name] = check_parameter(self.name, param, value)
             self.declared.append(param)
+        if not final:
+            return values
         # rclpy keeps parameters from files and --ros-args -p that nothing declared; a typo
         # there would leave a limit at its default, so it is an error naming the key.
         overrides = set(getattr(self.node, '_parameter_overrides', {}))

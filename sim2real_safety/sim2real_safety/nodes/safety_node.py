@@ -11,13 +11,23 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        trigger_stop_topic (std_msgs/String: the reason)
   pub  safe_command (CartesianCommand), status (SafetyStatus, latched)
   srv  trigger_stop (TriggerSoftwareStop), reset_stop (ResetSoftwareStop)
-Parameters: config/safety.yaml (``sim2real_safety.limits.PARAMETERS``; all read-only).
+Parameters: config/safety.yaml (``sim2real_safety.limits.PARAMETERS``; all read-only), and
+``calibration_file``/``cell_name`` (:mod:`sim2real_safety.cell_file`): a commissioned cell's
+touched-off table (or its upper bound) replaces ``table_height`` (``ros2 param get`` shows
+it); the workspace box stays the configured one.
 """
 from __future__ import annotations
 
 from sim2real_safety import convert
+from sim2real_safety.cell_file import (
+    CELL_PARAMETERS,
+    CellFileError,
+    commissioned_table,
+    commissioned_values,
+    load_cell_parameters,
+)
 from sim2real_safety.filter import SafetyFilter
-from sim2real_safety.limits import parameters, SafetyLimits, Verdict
+from sim2real_safety.limits import LimitsError, parameters, SafetyLimits, Verdict
 from sim2real_safety.node_interface import ns_of
 from sim2real_safety.software_stop import ResetRefusedError, SoftwareStopLatch
 
@@ -35,9 +45,27 @@ class SafetyNode:
         # latch: the in-process runtime hands a restarted node the same latch object, which
         # is what stop_state_file does across a restart on the robot.
         self.node = node
-        p = node.declare_parameters(parameters())
+        cell_parameters = node.declare_parameters(CELL_PARAMETERS, final=False)
+        cell = load_cell_parameters(cell_parameters)
+        path = cell_parameters['calibration_file']
+        declared = parameters()
+        table = {} if cell is None else commissioned_values(
+            node.name, path, declared, {'table_height': cell.table})
+        p = node.declare_parameters(declared, table)
         stop_file = p.pop('stop_state_file') or None
-        limits = SafetyLimits.from_parameters({k: v for k, v in p.items() if v is not None})
+        try:
+            limits = SafetyLimits.from_parameters({k: v for k, v in p.items()
+                                                   if v is not None})
+        except LimitsError as exc:
+            if not table:
+                raise
+            raise CellFileError(f'cell file {path}: table_height {cell.table!r} m: '
+                                f'{exc}') from None
+        if cell is not None:
+            commissioned_table(limits, cell, path)   # a table no fingertip could touch: refused
+            node.logger.info(f'cell {cell.cell!r} ({path}): table_height {cell.table:.4f} m '
+                             + ('(measured)' if cell.table_height is not None else
+                                '(its upper bound: the touch-off found no contact)'))
         self.frame_id = limits.frame_id
         self.latch = latch if latch is not None else SoftwareStopLatch(stop_file)
         self.core = SafetyFilter(limits, self.latch)
