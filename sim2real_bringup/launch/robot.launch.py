@@ -56,7 +56,9 @@ def generate_launch_description():
             extra['cell_name'] = LaunchConfiguration('cell_name')
         nodes.append(suite_node(spec, overrides.get(spec.executable, ()), **extra))
     relay = suite_node(RELAY, tuple(driver.items()), IfCondition(LaunchConfiguration('relay')),
-                       arm_output=LaunchConfiguration('arm_output'))
+                       arm_output=LaunchConfiguration('arm_output'),
+                       pose_source=LaunchConfiguration('pose_source'),
+                       tool_frame=LaunchConfiguration('tool_frame'))
     standin = suite_node(STANDIN_DRIVER, tuple(
         (name, value) for name, value in driver.items() if name != 'arm_twist'),
         IfCondition(LaunchConfiguration('standin_driver')))
@@ -75,6 +77,12 @@ def generate_launch_description():
                                           'relay); false: drivers speaking sim2real_msgs'),
         DeclareLaunchArgument('arm_output', default_value='pose',
                               description='pose (PoseStamped target) or twist (MoveIt Servo)'),
+        DeclareLaunchArgument('pose_source', default_value='topic',
+                              description='the end-effector pose: topic (ee_pose_topic, a '
+                                          'PoseStamped) or tf (tf2: base frame <- tool_frame)'),
+        DeclareLaunchArgument('tool_frame', default_value='tool0',
+                              description="the driver's end-effector frame on tf "
+                                          '(pose_source:=tf)'),
         DeclareLaunchArgument('arm_target_topic', default_value='/arm/target_pose',
                               description="the arm controller's PoseStamped target topic"),
         DeclareLaunchArgument('arm_twist_topic', default_value='/servo_node/delta_twist_cmds',

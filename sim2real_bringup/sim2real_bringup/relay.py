@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 ARM_OUTPUTS = ('pose', 'twist')
+POSE_SOURCES = ('topic', 'tf')
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,25 @@ class RelayConfig:
     gripper_width_max: float = 0.085    # m
     gripper_max_effort: float = 50.0    # the action goal's max_effort (driver's units, N)
     gripper_deadband: float = 0.002     # m: a new gripper goal only when the width moves this
+    # where the measured end-effector pose comes from: a PoseStamped topic, or tf2 (the
+    # transform frame_id <- tool_frame, looked up tf_rate times a second)
+    pose_source: str = 'topic'
+    tool_frame: str = 'tool0'
+    tf_rate: float = 100.0              # Hz
 
     def __post_init__(self):
         if self.arm_output not in ARM_OUTPUTS:
             raise ValueError(f'arm_output must be one of {ARM_OUTPUTS}, got {self.arm_output!r}')
+        if self.pose_source not in POSE_SOURCES:
+            raise ValueError(f'pose_source must be one of {POSE_SOURCES}, got '
+                             f'{self.pose_source!r}')
+        if self.pose_source == 'tf' and (not self.tool_frame or self.tool_frame == self.frame_id):
+            raise ValueError(f'tool_frame must name the end-effector frame, not '
+                             f'{self.tool_frame!r} (frame_id is {self.frame_id!r})')
         if self.gripper_open_position == self.gripper_closed_position:
             raise ValueError('gripper_open_position and gripper_closed_position must differ')
-        for name in ('twist_gain', 'max_linear_speed', 'max_yaw_rate', 'gripper_width_max'):
+        for name in ('twist_gain', 'max_linear_speed', 'max_yaw_rate', 'gripper_width_max',
+                     'tf_rate'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
 

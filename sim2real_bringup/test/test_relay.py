@@ -60,8 +60,12 @@ def test_velocity_from_successive_poses():
     assert relay.on_pose(10_000_000, (0.501, 0.0, 0.2)) == pytest.approx((0.1, 0.0, 0.0))
 
 
-@pytest.mark.parametrize('field, value', [('arm_output', 'joint'), ('twist_gain', 0.0),
-                                          ('gripper_closed_position', 0.0)])
-def test_bad_relay_parameters_are_named(field, value):
-    with pytest.raises(ValueError, match=field.split('_')[0]):
-        RelayConfig(**{field: value})
+@pytest.mark.parametrize('fields, name', [
+    ({'arm_output': 'joint'}, 'arm_output'), ({'twist_gain': 0.0}, 'twist_gain'),
+    ({'gripper_closed_position': 0.0}, 'gripper_open_position'),
+    ({'pose_source': 'odom'}, 'pose_source'), ({'tf_rate': 0.0}, 'tf_rate'),
+    ({'pose_source': 'tf', 'tool_frame': ''}, 'tool_frame'),
+    ({'pose_source': 'tf', 'tool_frame': 'base_link'}, 'tool_frame')])
+def test_bad_relay_parameters_are_named(fields, name):
+    with pytest.raises(ValueError, match=name):
+        RelayConfig(**fields)

@@ -34,6 +34,8 @@ The interface (duck-typed; both implementations provide exactly this):
                                            on_done)``; ROS 2 only (the in-process graph has
                                            no actions: the driver relay runs on ROS only)
 ``create_action_server(name, action_typename, execute)``  ROS 2 only
+``create_transform_lookup()``              ``lookup(target, source)``: the newest tf2
+                                           transform or None; ROS 2 only
 ``now_ns() -> int``                        the node's clock (ROS time, sim time, simulated)
 ``logger``                                 ``debug/info/warning/error(text)``; one severity
                                            per call site (rclpy refuses two)

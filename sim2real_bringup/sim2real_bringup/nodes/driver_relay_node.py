@@ -9,8 +9,9 @@ Between the safety node and real drivers, so no user writes their own relay:
     an aborted or refused goal, or no action server, is the gripper fault flag; only the
     latest goal's outcome counts (a goal that a newer one preempted ends canceled on
     ros2_control, aborted on some drivers: neither is a fault);
-  - back: ``sim2real_msgs/RobotState`` from the driver's end-effector pose (PoseStamped) and
-    the gripper joint of its JointState (width, effort).
+  - back: ``sim2real_msgs/RobotState`` from the driver's end-effector pose (a PoseStamped
+    topic, or with ``pose_source: tf`` the transform ``frame_id`` <- ``tool_frame`` from tf2,
+    as most drivers publish it) and the gripper joint of its JointState (width, effort).
 
 Names (relative; ``launch_graph.RELAY`` remaps them):
   sub  command (CartesianCommand: the safe command), ee_pose (PoseStamped, sensor QoS),
@@ -21,7 +22,7 @@ Parameters: config/relay.yaml (read-only). Runs on ROS 2 only (actions).
 """
 from __future__ import annotations
 
-from sim2real_bringup.relay import ARM_OUTPUTS, Relay, RelayConfig
+from sim2real_bringup.relay import ARM_OUTPUTS, POSE_SOURCES, Relay, RelayConfig
 from sim2real_safety import convert
 from sim2real_safety.node_interface import dataclass_parameters, ns_of
 
@@ -45,6 +46,12 @@ DOCS = {
                            (0.0, 10000.0)),
     'gripper_deadband': ('m: a new gripper goal only when the width moves this much',
                          (0.0, 0.1)),
+    'pose_source': ('where the measured end-effector pose comes from: topic (ee_pose, a '
+                    'PoseStamped) or tf (tf2: frame_id <- tool_frame)', None, POSE_SOURCES),
+    'tool_frame': ("the end-effector frame on tf (pose_source tf; the driver's TCP frame)",
+                   None),
+    'tf_rate': ('Hz of tf2 lookups (pose_source tf); a transform seen before is not '
+                'republished', (1.0, 1000.0)),
 }
 PARAMETERS = dataclass_parameters(RelayConfig, DOCS)
 
@@ -71,8 +78,13 @@ class DriverRelayNode:
                                                  'command')
         self.state_pub = node.create_publisher('robot_state', M + 'RobotState', 'sensor')
         node.create_subscription('command', M + 'CartesianCommand', self.on_command, 'command')
-        node.create_subscription('ee_pose', 'geometry_msgs/msg/PoseStamped', self.on_pose,
-                                 'sensor')
+        self._tf_stamp = -1
+        if self.config.pose_source == 'topic':
+            node.create_subscription('ee_pose', 'geometry_msgs/msg/PoseStamped', self.on_pose,
+                                     'sensor')
+        else:
+            self.lookup = node.create_transform_lookup()
+            node.create_timer(1.0 / self.config.tf_rate, self.on_tf_tick)
         node.create_subscription('joint_states', 'sensor_msgs/msg/JointState', self.on_joints,
                                  'sensor')
         self.gripper_client = node.create_action_client('gripper_action', ACTION)
@@ -155,16 +167,28 @@ class DriverRelayNode:
             self.gripper = (self.core.gripper_width(position), float(effort))
 
     def on_pose(self, msg) -> None:
-        """The measured end-effector pose: the suite's RobotState."""
+        """The measured end-effector pose (a PoseStamped): the suite's RobotState."""
         p, q = msg.pose.position, msg.pose.orientation
-        yaw = convert.yaw_of((q.x, q.y, q.z, q.w))
-        self.measured = (p.x, p.y, p.z, yaw)
-        stamp = ns_of(msg.header.stamp)
-        vx, vy, vz = self.core.on_pose(stamp, (p.x, p.y, p.z))
+        self._publish_state(ns_of(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
+                            msg.header.frame_id or self.config.frame_id)
+
+    def on_tf_tick(self) -> None:
+        """The newest frame_id <- tool_frame transform on tf2, once per new stamp."""
+        found = self.lookup(self.config.frame_id, self.config.tool_frame)
+        if found is None or found[0] <= self._tf_stamp:
+            return   # none yet (the safety node holds on a stale state), or seen already
+        self._tf_stamp, position, quaternion = found
+        self._publish_state(self._tf_stamp, position, quaternion, self.config.frame_id)
+
+    def _publish_state(self, stamp: int, position, quaternion, frame_id: str) -> None:
+        x, y, z = position
+        yaw = convert.yaw_of(quaternion)
+        self.measured = (x, y, z, yaw)
+        vx, vy, vz = self.core.on_pose(stamp, (x, y, z))
         width, effort = self.gripper
         self.state_pub.publish(convert.robot_state_msg(
-            self.msgs, (p.x, p.y, p.z, yaw, vx, vy, vz, width, effort), stamp,
-            fault=bool(self.gripper_fault), frame_id=msg.header.frame_id or self.config.frame_id))
+            self.msgs, (x, y, z, yaw, vx, vy, vz, width, effort), stamp,
+            fault=bool(self.gripper_fault), frame_id=frame_id))
 
 
 def main(args=None):

@@ -245,6 +245,29 @@ class RclpyNode:
         """A client of an action server (``pkg/action/Name``)."""
         return ActionClient(self.node, self.messages.cls(action_typename), name)
 
+    def create_transform_lookup(self) -> Callable:
+        """A tf2 lookup: ``lookup(target, source)``, the newest transform or None.
+
+        The transform as ``(stamp_ns, (x, y, z), (qx, qy, qz, qw))``; None while tf2 has
+        none. ROS 2 only (the driver relay).
+        """
+        from rclpy.time import Time
+        from tf2_ros import Buffer, TransformException, TransformListener
+
+        buffer = Buffer()
+        self._tf_listener = TransformListener(buffer, self.node)   # kept: it subscribes
+
+        def lookup(target: str, source: str):
+            try:
+                found = buffer.lookup_transform(target, source, Time())   # the newest
+            except TransformException:
+                return None
+            t, r = found.transform.translation, found.transform.rotation
+            stamp = found.header.stamp
+            return (stamp.sec * 1_000_000_000 + stamp.nanosec, (t.x, t.y, t.z),
+                    (r.x, r.y, r.z, r.w))
+        return lookup
+
     def create_action_server(self, name: str, action_typename: str, execute):
         """An action server.
 
