@@ -42,7 +42,7 @@ SUPERVISOR = NodeSpec('sim2real_safety', 'supervisor_node', 'supervisor.yaml', (
     ('robot_state', '/robot/state'), ('safe_command', '/safety/command'),
     ('control_diagnostics', '/control/diagnostics'), ('safety_status', '/safety/status'),
     ('grasp_result', '/episode/result'), ('state', '/supervisor/state'),
-    ('acknowledge', '/supervisor/acknowledge')))
+    ('acknowledge', '/supervisor/acknowledge'), ('commission', '/supervisor/commission')))
 LOGGER = NodeSpec('sim2real_bringup', 'logger_node', 'logger.yaml', (
     ('action_chunk', '/policy/action_chunk'), ('control_diagnostics', '/control/diagnostics'),
     ('safe_command', '/safety/command'), ('supervisor_state', '/supervisor/state'),
@@ -78,6 +78,14 @@ CALIBRATION = NodeSpec('sim2real_bringup', 'calibration_node', 'calibration.yaml
     ('proposed_command', '/control/proposed_command'),
     ('diagnostics', '/control/diagnostics')))
 
+# Commissioning a cell (commission.launch.py, `sim2real calibrate-cell`): the commissioning
+# node stands in for the policy and the controller, through the safety node.
+COMMISSIONING = NodeSpec('sim2real_bringup', 'commissioning_node', 'commissioning.yaml', (
+    ('robot_state', '/robot/state'), ('image_processed', '/camera/image_processed'),
+    ('supervisor_state', '/supervisor/state'), ('proposed_command', '/control/proposed_command'),
+    ('diagnostics', '/control/diagnostics'), ('commission', '/supervisor/commission'),
+    ('progress', '/commissioning/progress')))
+
 COLLECT = NodeSpec('sim2real_bringup', 'collect_node', 'collect.yaml', (
     ('policy_command', '/control/proposed_command'), ('cmd_vel', '/teleop/cmd_vel'),
     ('joy', '/teleop/joy'), ('intervention', '/collect/intervention'),
@@ -102,6 +110,8 @@ CELL_FILE_NODES = (POLICY, CONTROL, SAFETY)
 REPLAY = (CONTROL, SAFETY, SUPERVISOR, LOGGER)
 # A calibration run: the calibration node stands in for camera, policy and control.
 CALIBRATE = (CALIBRATION, SAFETY, SUPERVISOR)
+# Commissioning: the camera's frames, the commissioning node's motions through the safety node.
+COMMISSION = (CAMERA, COMMISSIONING, SAFETY, SUPERVISOR)
 # What a calibration run records for `sim2real sysid`.
 CALIBRATION_TOPICS = ('/safety/command', '/robot/joint_states', '/robot/state',
                       '/control/proposed_command', '/safety/status', '/supervisor/state')

@@ -71,6 +71,9 @@ TOPICS = (
           "the Gazebo robot's joints as offsets from HOME (gz_driver_node reads them)"),
     Topic('/gz/object_pose', 'geometry_msgs/msg/PoseStamped', 'sensor',
           "the Gazebo object's pose (gz_episode_node judges the grasp from it)"),
+    # commissioning a cell (commission.launch.py, `sim2real calibrate-cell`)
+    Topic('/commissioning/progress', 'std_msgs/msg/String', 'latched',
+          "the commissioning procedure's step, pose count and residuals as it runs"),
     # data collection (collect.launch.py, `sim2real collect`)
     Topic('/teleop/cmd_vel', 'geometry_msgs/msg/Twist', 'default',
           "the operator's velocity (a spacemouse or joystick driver)"),
@@ -91,6 +94,7 @@ SERVICES = {
     '/safety/trigger_stop': 'sim2real_msgs/srv/TriggerSoftwareStop',
     '/safety/reset_stop': 'sim2real_msgs/srv/ResetSoftwareStop',
     '/supervisor/acknowledge': 'sim2real_msgs/srv/AcknowledgeHuman',
+    '/supervisor/commission': 'sim2real_msgs/srv/Commission',
     '/collect/label': 'sim2real_msgs/srv/LabelEpisode',
     '/collect/start_episode': 'std_srvs/srv/Trigger',
     '/collect/end_episode': 'std_srvs/srv/Trigger',

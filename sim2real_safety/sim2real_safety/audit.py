@@ -5,7 +5,10 @@ It restates the filter's promises from the limits alone (numpy, no shared code w
 output on, whatever state the robot started in), within the rate limits of the previous
 output, above the fingers' floor at the measured opening (an output below it only rises),
 within ``max_follow_error`` (and ``max_yaw_follow_error``) of the measured robot pose it is
-given, and frozen while the software stop is latched. The one exception to the rate
+given, and frozen while the software stop is latched. While commissioning (``commissioning``
+given), the z floor is ``commissioning_floor`` instead, the fingers may touch, and below
+``floor_top`` no output moves faster than ``commissioning_speed``; after it, an output below
+the autonomous floor only rises. The one exception to the rate
 limits is the pull toward the robot: when the previous output lies outside the follow region
 of the current measured pose (the robot was pushed away, or moved on commands in flight), the
 output must be nearer the robot than the previous one: it approaches, at the rate limits,
@@ -38,7 +41,7 @@ class OutputAuditor:
         self.outputs = 0
         self.unsafe = 0
 
-    def region(self, measured, speeds=(0.0, 0.0)):
+    def region(self, measured, speeds=(0.0, 0.0), lower=None):
         """The follow region (centre, radius, yaw_lo, yaw_hi) around ``measured``.
 
         The measured TCP clamped into the box, and what is left of the follow bounds at the
@@ -50,7 +53,8 @@ class OutputAuditor:
                      + abs(speeds[0]) * lim.follow_lag_time)
         yaw_follow = min(lim.max_yaw_follow_error, lim.max_yaw_rate * lim.follow_response_time
                          + abs(speeds[1]) * lim.follow_lag_time)
-        centre = np.clip(measured[:3], self.lower[:3], self.upper[:3])
+        lower = self.lower if lower is None else lower
+        centre = np.clip(measured[:3], lower[:3], self.upper[:3])
         radius = max(0.0, follow - float(np.linalg.norm(centre - measured[:3])))
         yaw = float(np.clip(measured[3], self.lower[3], self.upper[3]))
         slack = max(0.0, yaw_follow - abs(yaw - measured[3]))
@@ -73,24 +77,31 @@ class OutputAuditor:
                 max(abs(speeds[1]), lim.max_yaw_rate))
 
     def audit(self, command, now_ns: int, stopped_pose=None, measured=None,
-              speeds=(0.0, 0.0)) -> list[str]:
+              speeds=(0.0, 0.0), commissioning: bool = False) -> list[str]:
         """Problems of ``command`` sent at ``now_ns``.
 
         ``stopped_pose``: the latched hold; ``measured``: the robot's measured pose the output
-        must stay near, moving at ``speeds`` (m/s, rad/s).
+        must stay near, moving at ``speeds`` (m/s, rad/s); ``commissioning``: the supervisor's
+        commissioning mode was on for this output.
         """
         problems = []
         pose = np.asarray(command, dtype=float)
         previous = self.previous
+        lower = self.lower.copy()
+        if commissioning:
+            lower[2] = self.limits.commissioning_floor
         if pose.shape != (5,) or not np.all(np.isfinite(pose)):
             problems.append(f'not a finite 5-vector: {command!r}')
         else:
-            for i in np.flatnonzero((pose < self.lower) | (pose > self.upper)):
+            low = lower.copy()
+            if previous is not None and previous[2] < low[2]:
+                low[2] = previous[2]   # below the floor after a commissioning: rising only
+            for i in np.flatnonzero((pose < low) | (pose > self.upper)):
                 problems.append(f'field {i} = {pose[i]} outside '
-                                f'[{self.lower[i]}, {self.upper[i]}]')
+                                f'[{low[i]}, {self.upper[i]}]')
         if not problems and measured is not None:
             speeds = self._with_command_speed(speeds, pose)
-            centre, radius, yaw_lo, yaw_hi = self.region(measured, speeds)
+            centre, radius, yaw_lo, yaw_hi = self.region(measured, speeds, lower)
             distance = float(np.linalg.norm(pose[:3] - centre))
             gap = (math.inf if previous is None
                    else float(np.linalg.norm(previous[:3] - centre)))
@@ -103,7 +114,7 @@ class OutputAuditor:
             if yaw_gap > 1e-15 and yaw_gap > previous_yaw_gap + 1e-12:
                 problems.append(f'yaw {pose[3]} outside [{yaw_lo}, {yaw_hi}] around the '
                                 f'measured {measured[3]}, and not approaching it')
-        if not problems and measured is not None and previous is not None:
+        if not problems and measured is not None and previous is not None and not commissioning:
             # the fingers' lowest point: the TCP floor at the measured opening, or the one a
             # closing command reaches within the response time; an output below it may rise
             lim = self.limits
@@ -126,6 +137,9 @@ class OutputAuditor:
                 (abs(step[3]), lim.max_yaw_rate * dt, 'yaw'),
                 (abs(step[4]), lim.max_gripper_speed * dt, 'gripper'),
             )
+            if commissioning and min(pose[2], previous[2]) < self.limits.floor_top:
+                checks += ((np.linalg.norm(step[:3]), lim.commissioning_speed * dt,
+                            'commissioning linear'),)
             for actual, allowed, name in checks:
                 if actual > allowed * (1.0 + RTOL) + 1e-15:
                     problems.append(f'{name} step {actual:.6g} > allowed {allowed:.6g} '

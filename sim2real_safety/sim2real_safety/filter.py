@@ -22,6 +22,12 @@ order of the checks is the order of their severity:
 8. a final guard, independent of 5 to 7, re-checks the output; if it ever fails, the filter
    holds and latches the software stop (the filter contradicted itself).
 
+Commissioning (:meth:`SafetyFilter.set_commissioning`, from the supervisor's state): only
+proposals from the commissioning source are taken; their z floor is ``commissioning_floor``
+(the fingertips may touch the table: that is the touch-off), and below ``floor_top`` every
+output moves at most ``commissioning_speed``. Everything else holds as always. When it ends,
+an output below the autonomous floor only rises back to it, at the rate limits.
+
 The measured pose is trusted only when it is plausible: the first command waits for
 ``SEED_READINGS`` consecutive readings that agree with each other (one glitched first reading
 never seeds), and after that a reading farther from the last plausible one than the robot can
@@ -53,7 +59,9 @@ from sim2real_safety.software_stop import SoftwareStopLatch
 NS = 1_000_000_000
 # CartesianCommand sources a proposal may carry (SOURCE_SAFETY is the filter's own, and
 # anything else is not a source at all); checked against the .msg by a test.
-PROPOSAL_SOURCES = frozenset(range(7))
+PROPOSAL_SOURCES = frozenset((*range(7), 8))
+# CartesianCommand.SOURCE_COMMISSIONING: while commissioning, the only source taken.
+SOURCE_COMMISSIONING = 8
 # Relative slack of the final guard, for floating-point rounding of the scaled step only.
 _GUARD_RTOL = 1e-9
 # Consecutive, mutually plausible robot states before the first command (and before a new
@@ -160,6 +168,11 @@ class SafetyFilter:
         self._outside: Violation | None = None  # why the measured state could not seed
         self._clock_ns: int | None = None
         self.checked_count = 0
+        self._autonomous_lower = self._lower
+        self._commissioning_lower = (self._lower[0], self._lower[1], limits.commissioning_floor,
+                                     self._lower[3], self._lower[4])
+        self._floor_top = limits.floor_top
+        self.commissioning = False
         if self.latch.active:
             self._stop_pose = None  # set to the first known pose
 
@@ -391,6 +404,17 @@ class SafetyFilter:
                             f'{self.limits.supervisor_timeout} s)')
         return problems
 
+    def set_commissioning(self, active: bool) -> None:
+        """Enter or leave the commissioning bounds (the supervisor's state says which)."""
+        active = bool(active)
+        if active == self.commissioning:
+            return
+        self.commissioning = active
+        self._lower = self._commissioning_lower if active else self._autonomous_lower
+        self._floor_cache = (math.nan, self._lower[2])
+        if self._measured is not None:
+            self._set_anchor(self._measured)   # the follow region's centre is kept in the box
+
     # ------------------------------------------------------------------------ software stop
     @property
     def stop_active(self) -> bool:
@@ -473,6 +497,11 @@ class SafetyFilter:
             return self._hold(now_ns, age, Violation('unknown_source', 'source', float(source)
                                                      if isinstance(source, int) else math.nan,
                                                      math.nan, Reaction.REJECT))
+        if self.commissioning and source != SOURCE_COMMISSIONING:
+            return self._hold(now_ns, age, Violation(
+                'commissioning_source_only', 'source',
+                float(source) if isinstance(source, int) else math.nan,
+                float(SOURCE_COMMISSIONING), Reaction.REJECT))
 
         # 3. stamps
         if not isinstance(stamp_ns, int) or isinstance(stamp_ns, bool) or stamp_ns < 0:
@@ -657,6 +686,8 @@ class SafetyFilter:
         At the measured opening, or the narrower one a command to ``width`` closes them to
         within ``follow_response_time``: where the fingers are and where they are going.
         """
+        if self.commissioning:
+            return self._lower[2]   # the touch-off puts the fingertips on the table
         measured = self._measured[4] if self._measured is not None else width
         reach = measured - self._finger_reach
         if width < reach:
@@ -847,6 +878,16 @@ class SafetyFilter:
             # the TCP could not rise above the fingers' floor yet (held near the robot, or
             # at the rate limit): the fingers wait, open as they are, rather than close below it
             command = (command[0], command[1], command[2], command[3], self._sent[4])
+        sent = self._sent
+        if self.commissioning and (command[2] < self._floor_top or sent[2] < self._floor_top):
+            # near the table: the commissioning speed (a shorter step, same direction)
+            cap = self.limits.commissioning_speed * dt
+            dx, dy, dz = command[0] - sent[0], command[1] - sent[1], command[2] - sent[2]
+            linear = math.sqrt(dx * dx + dy * dy + dz * dz)
+            if linear > cap:
+                k = cap / linear
+                command = (sent[0] + dx * k, sent[1] + dy * k, sent[2] + dz * k, command[3],
+                           command[4])
         problem = self._guard(command, dt, region)
         if problem:
             self.trigger_stop('safety', f'internal guard: {problem}', now_ns)
@@ -874,8 +915,11 @@ class SafetyFilter:
             value = command[i]
             if not math.isfinite(value):
                 return f'{COMMAND_FIELDS[i]} not finite'
-            if not self._lower[i] <= value <= self._upper[i]:
-                return f'{COMMAND_FIELDS[i]}={value} outside [{self._lower[i]}, {self._upper[i]}]'
+            low = self._lower[i]
+            if i == 2 and sent[2] < low:
+                low = sent[2]   # below the floor after commissioning: rising back, never lower
+            if not low <= value <= self._upper[i]:
+                return f'{COMMAND_FIELDS[i]}={value} outside [{low}, {self._upper[i]}]'
         floor = self._floor
         if command[2] < floor - 1e-12 and command[2] < sent[2] - 1e-12:
             return f"z={command[2]} below the fingers' floor {floor} and descending"
@@ -900,4 +944,8 @@ class SafetyFilter:
             return f'yaw step {command[3] - sent[3]} > allowed {allowed[1]}'
         if abs(command[4] - sent[4]) > allowed[2] * (1.0 + _GUARD_RTOL) + 1e-15:
             return f'gripper step {command[4] - sent[4]} > allowed {allowed[2]}'
+        if self.commissioning and min(command[2], sent[2]) < self._floor_top:
+            cap = self.limits.commissioning_speed * dt
+            if linear > cap * (1.0 + _GUARD_RTOL) + 1e-15:
+                return f'linear step {linear} > commissioning_speed x dt {cap} near the table'
         return ''

@@ -121,6 +121,13 @@ PARAMETERS = {
                    'Empty: no cross-check (a robot whose TCP is not its joints)', None),
     **{f'reaction.{name}': ('string', f'reaction to {name}: scale, clamp or reject', None)
        for name in CONFIGURABLE_REACTIONS},
+    'commissioning_depth': ('double', 'how far below the highest autonomous TCP floor (table '
+                            '+ clearances, closed gripper) the commissioning procedure may '
+                            'command the TCP, never below workspace_min z (m; 0 = not at all)',
+                            (0.0, 0.05)),
+    'commissioning_speed': ('double', 'TCP speed limit of commissioning commands below that '
+                            'floor (m/s): the touch-off presses the fingertips onto the table',
+                            (0.001, 0.05)),
     # The node's, not a limit: where the software-stop latch persists ('' = not persisted).
     'stop_state_file': ('string', 'file persisting the software-stop latch across restarts '
                         '("" = off)', None),
@@ -135,6 +142,7 @@ def parameters() -> tuple:
     """
     from sim2real_safety.node_interface import Param
     defaults = {'frame_id': 'base_link', 'stop_state_file': '', 'joint_limit_margin': 0.0,
+                'commissioning_depth': 0.0, 'commissioning_speed': 0.02,
                 'joint_limits.names': None, 'joint_limits.lower': None,
                 'joint_limits.upper': None, 'joint_limits.max_velocity': None,
                 'tcp_joints': None,
@@ -203,6 +211,22 @@ class SafetyLimits:
     reactions: Mapping[str, Reaction] = field(
         default_factory=lambda: dict(CONFIGURABLE_REACTIONS))
     frame_id: str = 'base_link'
+    # The commissioning mode's bounds (the supervisor's Commission service): how far below
+    # floor_top the commissioning source may go (m) and how fast it moves there (m/s).
+    commissioning_depth: float = 0.0
+    commissioning_speed: float = 0.02
+
+    @property
+    def floor_top(self) -> float:
+        """The highest TCP floor at any opening (m): below it only commissioning goes."""
+        widths = [w for w, _ in self.finger_drop] + [self.gripper_width_min,
+                                                      self.gripper_width_max]
+        return max(self.tcp_floor(w) for w in widths)
+
+    @property
+    def commissioning_floor(self) -> float:
+        """Lowest TCP z of a commissioning command (m): never below the workspace box."""
+        return max(self.workspace_min[2], self.floor_top - self.commissioning_depth)
 
     @property
     def command_speed(self) -> float:
@@ -402,6 +426,10 @@ class SafetyLimits:
             tcp_joints=tuple(str(name) for name in tcp_joints),
             reactions=reactions,
             frame_id=frame_id,
+            commissioning_depth=number('commissioning_depth')
+            if 'commissioning_depth' in params else 0.0,
+            commissioning_speed=number('commissioning_speed', positive=True)
+            if 'commissioning_speed' in params else 0.02,
         )
         for low, high, name in zip(limits.lower, limits.upper, COMMAND_FIELDS):
             if not low < high:

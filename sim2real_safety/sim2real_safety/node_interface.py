@@ -30,6 +30,8 @@ The interface (duck-typed; both implementations provide exactly this):
 ``create_timer(period_s, callback, steady=False)``  on the node's clock, or the steady
                                            clock for a node that drives simulated time
 ``create_service(name, srv_typename, callback)``  ``callback(request, response) -> response``
+``create_client(name, srv_typename)``      ``.ready()``, ``.call(on_done, **fields)``:
+                                           ``on_done(response)`` (None if the call failed)
 ``create_action_client(name, action_typename)``  ``.ready()``, ``.send(goal, on_feedback,
                                            on_done)``; ROS 2 only (the in-process graph has
                                            no actions: the driver relay runs on ROS only)

@@ -108,6 +108,8 @@ PARAMETERS = {
     'vision_grace_period': ('time on the last good image before going home (s)',
                             (0.0, 60.0)),
     'heartbeat_period': ('period of the state publication / heartbeat (s)', (0.005, 1.0)),
+    'commissioning_timeout': ('longest a commissioning may run before it is ended (s)',
+                              (1.0, 3600.0)),
 }
 
 
@@ -132,6 +134,7 @@ class SupervisorConfig:
     max_consecutive_failures: int = 3
     vision_grace_period: float = 1.0
     heartbeat_period: float = 0.1
+    commissioning_timeout: float = 600.0
 
     @classmethod
     def parameters(cls) -> tuple:
@@ -176,6 +179,10 @@ class Transition:
 
 class AcknowledgeRefusedError(RuntimeError):
     """An acknowledgement without an operator, or while the cause persists."""
+
+
+class CommissioningRefusedError(RuntimeError):
+    """A commissioning without an operator, or while autonomy is disabled."""
 
 
 class _Input:
@@ -223,11 +230,19 @@ class Supervisor:
         self._unstalled_readings = 0   # readings in a row without the stall condition
         self._silent = {'camera': False, 'policy': False}
         self._commanded_width: float | None = None
+        # The commissioning mode: who asked ('' = not commissioning), since when; every
+        # begin and end as (ns, 'begin' or 'end', operator, reason).
+        self.commissioning_operator = ''
+        self.commissioning_since_ns = 0
+        self.commissioning_log: list[tuple[int, str, str, str]] = []
 
     @property
     def autonomy_enabled(self) -> bool:
-        """True while the policy may drive the robot (NORMAL and the recoverable modes)."""
-        return self.mode < Mode.HUMAN_REQUIRED
+        """True while the policy may drive the robot (NORMAL and the recoverable modes).
+
+        Never while a commissioning runs: the commissioning node has the robot then.
+        """
+        return self.mode < Mode.HUMAN_REQUIRED and not self.commissioning_operator
 
     # ----------------------------------------------------------------------------- inputs
     def _heard(self, name: str, now_ns: int) -> None:
@@ -377,6 +392,53 @@ class Supervisor:
                     reason_hint=f'acknowledged by {operator.strip()}: {note}')
         return f'autonomy re-enabled by {operator.strip()}; mode {self.mode.name}'
 
+    # ----------------------------------------------------------------------- commissioning
+    @property
+    def commissioning(self) -> bool:
+        """True while a commissioning runs (the safety node's commissioning bounds apply)."""
+        return bool(self.commissioning_operator)
+
+    def begin_commissioning(self, operator: str, reason: str, now_ns: int) -> str:
+        """An operator starts commissioning the cell; raises CommissioningRefusedError.
+
+        Refused without an operator's name or a reason, while autonomy is disabled (a stop,
+        a fault needing a human, inputs not up) or in GRIPPER_FAULT, or while one runs.
+        """
+        problem = name_problem(operator, 'an operator name') or name_problem(reason, 'a reason')
+        if problem:
+            raise CommissioningRefusedError(f'commissioning refused: {problem}')
+        if self.commissioning:
+            raise CommissioningRefusedError(
+                f'commissioning refused: already commissioning for {self.commissioning_operator}')
+        self.update(now_ns)
+        if self.mode >= Mode.GRIPPER_FAULT:
+            raise CommissioningRefusedError(
+                f'commissioning refused: mode {self.mode.name} ({self.reason})')
+        self.commissioning_operator = operator.strip()
+        self.commissioning_since_ns = now_ns
+        self.commissioning_log.append((now_ns, 'begin', operator.strip(), reason.strip()))
+        return (f'commissioning begun by {operator.strip()}: {reason.strip()}; the safety node '
+                'takes only the commissioning source now')
+
+    def end_commissioning(self, reason: str, now_ns: int) -> str:
+        """Leave the commissioning mode (the procedure ended, failed, or was stopped)."""
+        if not self.commissioning:
+            return 'not commissioning'
+        operator, self.commissioning_operator = self.commissioning_operator, ''
+        self.commissioning_log.append((now_ns, 'end', operator, reason))
+        return f'commissioning by {operator} ended: {reason}'
+
+    def _commissioning_ends(self, now_ns: int) -> str:
+        """Why a running commissioning must end now ('' while it may go on)."""
+        if not self.commissioning:
+            return ''
+        if self.mode >= Mode.GRIPPER_FAULT:
+            return f'mode {self.mode.name}: {self.reason}'
+        limit = self.config.commissioning_timeout
+        if now_ns - self.commissioning_since_ns > limit * NS:
+            return f'ran longer than commissioning_timeout {limit} s'
+        return ''
+
     # ---------------------------------------------------------------------------- update
     def _liveness(self, now_ns: int) -> None:
         health = self.config.health_timeout
@@ -408,7 +470,17 @@ class Supervisor:
         return condition
 
     def update(self, now_ns: int, rule_hint: str = '', reason_hint: str = '') -> Transition | None:
-        """Evaluate every rule at ``now_ns``; return the transition if the mode changed."""
+        """Evaluate every rule at ``now_ns``; return the transition if the mode changed.
+
+        A commissioning that must end (a stop, a fault, its timeout) ends here.
+        """
+        transition = self._update_mode(now_ns, rule_hint, reason_hint)
+        ends = self._commissioning_ends(now_ns)
+        if ends:
+            self.end_commissioning(ends, now_ns)
+        return transition
+
+    def _update_mode(self, now_ns: int, rule_hint: str, reason_hint: str) -> Transition | None:
         self._liveness(now_ns)
         for rule in FAULT_RULES:
             condition = self._condition(rule.name)

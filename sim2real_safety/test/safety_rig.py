@@ -26,6 +26,7 @@ BASE = {
     'joint_limits.upper': [0.85, 0.30, 0.50, 1.65],
     'joint_limits.max_velocity': [0.5, 0.5, 0.5, 2.0],
     'tcp_joints': ['stage_x', 'stage_y', 'stage_z', 'stage_yaw'],
+    'commissioning_depth': 0.04, 'commissioning_speed': 0.025,
 }
 JOINTS = BASE['joint_limits.names']
 HOME = (0.55, 0.0, 0.20, 0.0, 0.08)

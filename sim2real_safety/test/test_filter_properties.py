@@ -4,11 +4,13 @@ Hypothesis drives the filter with arbitrary interleavings of proposals (random, 
 boundary, NaN/Inf, wrong lengths), stamps (future, stale, backwards), clock steps (including
 backwards jumps), heartbeats, robot states (a stage that follows its commands with a lag),
 glitched robot states, joint states that lack a joint, rename it or carry no velocity,
-software stops and resets. An independent auditor checks every output: finite, inside every
-limit, within the rate limits of the previous output (or pulled toward the robot), within
-the follow-error bound of the latest plausible measured pose, and frozen during the software
-stop; and every output lies within the follow bound of the robot's true pose, plus what a
-glitch inside the plausibility tolerance can move it.
+software stops and resets, and the commissioning mode switched on and off under proposals
+from every source (touch-offs below the table clearance among them). An independent auditor
+checks every output: finite, inside every limit, within the rate limits of the previous
+output (or pulled toward the robot), within the follow-error bound of the latest plausible
+measured pose, and frozen during the software stop; and every output lies within the follow
+bound of the robot's true pose, plus what a glitch inside the plausibility tolerance can
+move it.
 """
 import math
 
@@ -40,8 +42,15 @@ proposal = st.one_of(
     st.lists(value, max_size=8),
     st.none(),
 )
+# What a touch-off proposes: the closed gripper near and below the autonomous floor.
+low_proposal = st.tuples(st.floats(0.3, 0.8), st.floats(-0.25, 0.25), st.floats(-0.05, 0.06),
+                         st.floats(-0.1, 0.1), st.floats(0.0, 0.085))
+source = st.sampled_from([None, 0, 2, 6, 7, 8, 8, 8, 99])
 event = st.one_of(
     st.tuples(st.just('propose'), proposal, st.integers(-20, 200)),   # stamp age in ms
+    st.tuples(st.just('propose_from'), st.one_of(proposal, low_proposal),
+              st.integers(-20, 200), source),
+    st.tuples(st.just('commission'), st.booleans()),
     st.tuples(st.just('time'), st.integers(-3000, 300)),                # clock step in ms
     st.tuples(st.just('tick'), st.integers(0, 50)),
     st.tuples(st.just('heartbeat')),
@@ -91,6 +100,11 @@ def run(events, lim=LIM, start=HOME):
         if kind == 'propose':
             now += 10 * MS
             decision = flt.check(ev[1], now - ev[2] * MS, now)
+        elif kind == 'propose_from':
+            now += 10 * MS
+            decision = flt.check(ev[1], now - ev[2] * MS, now, source=ev[3])
+        elif kind == 'commission':
+            flt.set_commissioning(ev[1])
         elif kind == 'time':
             now = max(0, now + ev[1] * MS)
         elif kind == 'tick':
@@ -124,7 +138,8 @@ def run(events, lim=LIM, start=HOME):
             assert flt._sent is None and decision.verdict == Verdict.REJECTED
         elif decision is not None:
             stopped = flt._stop_pose if flt.stop_active else None
-            problems = auditor.audit(decision.command, now, stopped, flt._measured)
+            problems = auditor.audit(decision.command, now, stopped, flt._measured,
+                                     commissioning=flt.commissioning)
             assert problems == [], (decision, problems)
             if flt.stop_active:
                 assert decision.verdict == Verdict.STOPPED
@@ -132,16 +147,18 @@ def run(events, lim=LIM, start=HOME):
             # max_state_speed x its age of the last plausible one
             slack = lim.state_tolerance + lim.max_state_speed * max(now - truth_ns, 0) / 1e9
             assert math.dist(decision.command[:3], truth[:3]) <= (
-                lim.max_follow_error + 2 * slack + _box_gap(lim, truth)), (decision, truth)
+                lim.max_follow_error + 2 * slack + _box_gap(lim, truth, flt.commissioning)), (
+                    decision, truth)
             outputs += 1
     assert_guard_never_fired(flt)
     return outputs
 
 
-def _box_gap(lim, pose):
-    """How far ``pose`` lies outside the workspace box (m)."""
+def _box_gap(lim, pose, commissioning=False):
+    """How far ``pose`` lies outside the workspace box (m), its commissioning floor or not."""
+    lower = (*lim.lower[:2], lim.commissioning_floor if commissioning else lim.lower[2])
     return math.dist(pose[:3], [min(max(v, lo), hi)
-                                for v, lo, hi in zip(pose[:3], lim.lower, lim.upper)])
+                                for v, lo, hi in zip(pose[:3], lower, lim.upper)])
 
 
 def assert_guard_never_fired(flt):

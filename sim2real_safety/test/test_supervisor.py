@@ -7,6 +7,7 @@ import pytest
 
 from sim2real_safety.supervisor import (
     AcknowledgeRefusedError,
+    CommissioningRefusedError,
     FAULT_RULES,
     Mode,
     RULES,
@@ -419,3 +420,72 @@ def test_a_non_finite_gripper_width_is_a_gripper_fault(width):
     rig.run(0.02)
     assert rig.mode == Mode.GRIPPER_FAULT
     assert 'not finite' in rig.sup.reason
+
+
+# ------------------------------------------------------------------------- commissioning
+def test_commissioning_begins_on_a_named_request_and_disables_autonomy():
+    rig = Rig()
+    message = rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    assert rig.sup.commissioning and rig.sup.commissioning_operator == 'ana'
+    assert 'ana' in message and not rig.sup.autonomy_enabled
+    assert rig.sup.mode == Mode.NORMAL
+    rig.sup.end_commissioning('procedure done', rig.now)
+    assert not rig.sup.commissioning and rig.sup.autonomy_enabled
+    assert [event for _, event, _, _ in rig.sup.commissioning_log] == ['begin', 'end']
+
+
+@pytest.mark.parametrize('operator, reason', [('', 'new cell'), ('  ', 'new cell'),
+                                              ('ana', ''), (None, 'x'), ('ana', 3)])
+def test_commissioning_without_an_operator_or_reason_is_refused(operator, reason):
+    rig = Rig()
+    with pytest.raises(CommissioningRefusedError):
+        rig.sup.begin_commissioning(operator, reason, rig.now)
+    assert not rig.sup.commissioning
+
+
+def test_commissioning_is_refused_while_stopped_and_while_one_runs():
+    rig = Rig()
+    rig.stop = True
+    rig.run(0.05)
+    with pytest.raises(CommissioningRefusedError, match='SOFTWARE_STOP'):
+        rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    rig.stop = False
+    rig.run(0.05)
+    rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    with pytest.raises(CommissioningRefusedError, match='already'):
+        rig.sup.begin_commissioning('bo', 'again', rig.now)
+
+
+@pytest.mark.parametrize('fault', ['stop', 'gripper', 'silent_safety'])
+def test_a_stop_or_fault_ends_the_commissioning(fault):
+    rig = Rig()
+    rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    if fault == 'stop':
+        rig.stop = True
+    elif fault == 'gripper':
+        rig.gripper['gripper_fault'] = True
+    else:
+        rig.silent.add('safety')
+    rig.run(CFG.health_timeout + 0.1)
+    assert not rig.sup.commissioning
+    assert rig.sup.commissioning_log[-1][1] == 'end'
+
+
+def test_a_lower_fault_does_not_end_the_commissioning():
+    rig = Rig()
+    rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    rig.silent.add('policy')    # commissioning runs without the policy node
+    rig.run(2.0)
+    assert rig.sup.mode == Mode.INFERENCE_SLOW and rig.sup.commissioning
+
+
+def test_a_commissioning_that_runs_too_long_is_ended():
+    rig = Rig()
+    rig.sup = Supervisor(SupervisorConfig(commissioning_timeout=1.0), start_ns=rig.now)
+    rig.run(0.05)
+    rig.sup.begin_commissioning('ana', 'new cell', rig.now)
+    rig.run(0.9)
+    assert rig.sup.commissioning
+    rig.run(0.2)
+    assert not rig.sup.commissioning
+    assert 'commissioning_timeout' in rig.sup.commissioning_log[-1][3]

@@ -138,6 +138,10 @@ class GraphNode:
         self.graph.create_service(resolved, srv_typename, callback, node=self.name)
         self._services.append(resolved)
 
+    def create_client(self, name: str, srv_typename: str) -> '_ServiceClient':
+        """A client of a service on the graph (called at once, answered at once)."""
+        return _ServiceClient(self.graph, self.resolve(name))
+
     def create_action_client(self, name: str, action_typename: str):
         """Actions are not part of the in-process graph: nodes that use them run on ROS 2."""
         raise NotImplementedError(f'{self.name}: the action {action_typename} on {name} needs '
@@ -177,3 +181,18 @@ class GraphNode:
             self.graph.remove_service(name)
         for callback in self._shutdown:
             callback()
+
+
+class _ServiceClient:
+    """A service call on the in-process graph: synchronous, as the simulated clock stands."""
+
+    def __init__(self, graph: Graph, name: str):
+        self.graph, self.name = graph, name
+
+    def ready(self) -> bool:
+        """True while a node serves the name."""
+        return self.name in self.graph.services()
+
+    def call(self, on_done: Callable, **fields) -> None:
+        """Call with the request ``fields``; ``on_done(response)``."""
+        on_done(self.graph.call_service(self.name, **fields))

@@ -241,6 +241,10 @@ class RclpyNode:
         return self.node.create_service(self.messages.cls(srv_typename), name,
                                         self._serialized(callback))
 
+    def create_client(self, name: str, srv_typename: str) -> 'ServiceClient':
+        """A client of a service; its answers come back under the node's lock."""
+        return ServiceClient(self.node, self.messages.cls(srv_typename), name, self._serialized)
+
     def create_action_client(self, name: str, action_typename: str) -> 'ActionClient':
         """A client of an action server (``pkg/action/Name``)."""
         return ActionClient(self.node, self.messages.cls(action_typename), name)
@@ -315,6 +319,27 @@ class RclpyNode:
                 print(f'{self.name}: on shutdown: {exc}', file=sys.stderr)
         if self._worker is not None:
             self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class ServiceClient:
+    """Calls a service without blocking; the response comes back as a callback."""
+
+    def __init__(self, node: Node, srv_class, name: str, serialized: Callable):
+        self._client = node.create_client(srv_class, name)
+        self._request = srv_class.Request
+        self._serialized = serialized
+
+    def ready(self) -> bool:
+        """True once the service is discovered."""
+        return self._client.service_is_ready()
+
+    def call(self, on_done: Callable, **fields) -> None:
+        """Call with the request ``fields``; then ``on_done(response)`` (None: it failed)."""
+        request = self._request()
+        for key, value in fields.items():
+            setattr(request, key, value)
+        self._client.call_async(request).add_done_callback(
+            self._serialized(lambda future: on_done(future.result())))
 
 
 class ActionClient:

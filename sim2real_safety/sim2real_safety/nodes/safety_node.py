@@ -112,7 +112,15 @@ class SafetyNode:
         self._log_new_stop(was_active)
 
     def on_supervisor(self, msg) -> None:
-        """Every supervisor state is a heartbeat."""
+        """Every supervisor state is a heartbeat, and says whether a commissioning runs."""
+        if bool(msg.commissioning) != self.core.commissioning:
+            self.node.logger.info(
+                f'commissioning {"began" if msg.commissioning else "ended"}'
+                + (f' ({msg.commissioning_operator}): only the commissioning source moves the '
+                   f'robot, down to z {self.core.limits.commissioning_floor:.4f} m at '
+                   f'{self.core.limits.commissioning_speed} m/s near the table'
+                   if msg.commissioning else ''))
+        self.core.set_commissioning(msg.commissioning)
         self.core.supervisor_heartbeat(self.node.now_ns())
 
     def on_watchdog(self) -> None:

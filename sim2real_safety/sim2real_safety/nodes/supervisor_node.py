@@ -6,14 +6,20 @@ Names (relative; the launch graph remaps them onto the suite's topics):
        safety_status (SafetyStatus, latched), grasp_result (GraspResult)
   pub  state (SupervisorState, latched: published on every transition and every
        ``heartbeat_period``)
-  srv  acknowledge (AcknowledgeHuman)
+  srv  acknowledge (AcknowledgeHuman), commission (Commission: an operator begins the cell's
+       commissioning mode; the commissioning node ends it)
 Parameters: config/supervisor.yaml (``sim2real_safety.supervisor.PARAMETERS``; read-only).
 All logic is in :class:`sim2real_safety.supervisor.Supervisor`.
 """
 from __future__ import annotations
 
 from sim2real_safety.filter import STATE_FAULTS
-from sim2real_safety.supervisor import AcknowledgeRefusedError, Supervisor, SupervisorConfig
+from sim2real_safety.supervisor import (
+    AcknowledgeRefusedError,
+    CommissioningRefusedError,
+    Supervisor,
+    SupervisorConfig,
+)
 
 M = 'sim2real_msgs/msg/'
 # How often the rules are evaluated (s): a fault is seen within this of its threshold.
@@ -53,6 +59,7 @@ class SupervisorNode:
             node.create_subscription(name, M + typename, callback, qos)
         node.create_service('acknowledge', 'sim2real_msgs/srv/AcknowledgeHuman',
                             self.on_acknowledge)
+        node.create_service('commission', 'sim2real_msgs/srv/Commission', self.on_commission)
         node.create_timer(UPDATE_PERIOD, self.on_update)
         node.create_timer(config.heartbeat_period, self.publish_state)
         self.publish_state()  # the state is there from the start (latched)
@@ -74,7 +81,12 @@ class SupervisorNode:
 
     def on_update(self) -> None:
         """Evaluate the rules; publish and log at once on a transition."""
+        was_commissioning = self.core.commissioning
         transition = self.core.update(self.node.now_ns())
+        if was_commissioning and not self.core.commissioning:
+            self.node.logger.warning(self._last_commissioning_event())
+            if transition is None:
+                self.publish_state()
         if transition is None:
             return
         text = f'{transition.previous.name} -> {transition.mode.name}: {transition.reason}'
@@ -99,6 +111,29 @@ class SupervisorNode:
         self.publish_state()
         return response
 
+    def on_commission(self, request, response):
+        """Service: a named operator begins commissioning; ``begin: false`` ends it."""
+        now = self.node.now_ns()
+        if request.begin:
+            try:
+                response.message = self.core.begin_commissioning(
+                    request.operator_name, request.reason, now)
+            except CommissioningRefusedError as exc:
+                response.success, response.message = False, str(exc)
+                self.node.logger.warning(response.message)
+                return response
+        else:
+            response.message = self.core.end_commissioning(
+                request.reason.strip() or 'ended on request', now)
+        response.success = True
+        self.node.logger.info(response.message)
+        self.publish_state()
+        return response
+
+    def _last_commissioning_event(self) -> str:
+        _, _, operator, reason = self.core.commissioning_log[-1]
+        return f'commissioning by {operator} ended: {reason}'
+
     def publish_state(self) -> None:
         """The latched mode (also the heartbeat)."""
         core, msgs = self.core, self.msgs
@@ -107,7 +142,8 @@ class SupervisorNode:
             previous_mode=int(core.previous_mode), reason=core.reason,
             mode_since=msgs.stamp(core.mode_since_ns),
             consecutive_failures=core.consecutive_failures,
-            autonomy_enabled=core.autonomy_enabled))
+            autonomy_enabled=core.autonomy_enabled, commissioning=core.commissioning,
+            commissioning_operator=core.commissioning_operator))
 
 
 def main(args=None):
