@@ -50,6 +50,7 @@ setup(
             'sim2real = sim2real_bringup.cli:main',
             'logger_node = sim2real_bringup.nodes.logger_node:main',
             'calibration_node = sim2real_bringup.nodes.calibration_node:main',
+            'commissioning_node = sim2real_bringup.nodes.commissioning_node:main',
             'collect_node = sim2real_bringup.nodes.collect_node:main',
             'driver_relay_node = sim2real_bringup.nodes.driver_relay_node:main',
         ],

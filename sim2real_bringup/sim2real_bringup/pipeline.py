@@ -32,6 +32,7 @@ from sim2real_bringup import config as cfgio
 from sim2real_bringup import launch_graph as lg
 from sim2real_bringup.nodes.calibration_node import PARAMETERS as CALIBRATION_PARAMETERS
 from sim2real_bringup.nodes.collect_node import PARAMETERS as COLLECT_PARAMETERS
+from sim2real_bringup.nodes.commissioning_node import PARAMETERS as COMMISSIONING_PARAMETERS
 from sim2real_bringup.nodes.logger_node import LoggerNode
 from sim2real_bringup.nodes.logger_node import PARAMETERS as LOGGER_PARAMETERS
 from sim2real_bringup.runtime import Graph, Scheduler
@@ -88,10 +89,11 @@ NODE_PARAMETERS = {
     lg.LOGGER.executable: LOGGER_PARAMETERS,
     lg.COLLECT.executable: COLLECT_PARAMETERS,
     lg.CALIBRATION.executable: CALIBRATION_PARAMETERS,
+    lg.COMMISSIONING.executable: COMMISSIONING_PARAMETERS,
 }
 SPECS = {spec.executable: spec for spec in (lg.SAFETY, lg.SUPERVISOR, lg.CONTROL, lg.CAMERA,
                                             lg.POLICY, lg.SIM_ROBOT, lg.LOGGER, lg.COLLECT,
-                                            lg.CALIBRATION)}
+                                            lg.CALIBRATION, lg.COMMISSIONING)}
 
 
 def recorded_calibrations(text: str | None, bag) -> list:

@@ -142,3 +142,21 @@ class Launched:
             import rclpy
             rclpy.try_shutdown(context=self.context)
         os.unlink(self.log.name)
+
+
+def lifted_grasp(states, effort=5.0, lift=0.03):
+    """The first measured RobotState holding the object (closed on it, squeezing) lifted ``lift``.
+
+    ``states``: ``(wall time, RobotState)`` pairs. Held: the fingers stopped short of closed
+    (width 5-80 mm) with ``effort`` N or more.
+    """
+    start_z = None
+    for _, m in list(states):
+        held = 0.005 < m.gripper_width < 0.08 and m.gripper_effort >= effort
+        if not held:
+            start_z = None
+        elif start_z is None:
+            start_z = m.z
+        elif m.z - start_z >= lift:
+            return m
+    return None

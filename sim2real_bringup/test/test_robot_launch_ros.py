@@ -22,7 +22,7 @@ if shutil.which('ros2') is None:
 
 from bench_control_ros import stamped_rate  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from launch_harness import Launched  # noqa: E402
+from launch_harness import Launched, lifted_grasp  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sim2real_msgs.msg import CartesianCommand, RobotState, SupervisorState  # noqa: E402
 
@@ -104,23 +104,6 @@ def test_the_gripper_follows_the_action_goals(robot):
         return {round(m.gripper_width, 3) for _, m in robot.robot_states}
     # the policy opens and closes the gripper while it tries to grasp
     assert robot.wait(lambda: max(widths()) - min(widths()) > 0.01, 90), sorted(widths())
-
-
-def lifted_grasp(states, effort=5.0, lift=0.03):
-    """The first measured state holding the object (closed on it, squeezing) lifted ``lift``.
-
-    Held: the fingers stopped short of closed (width 5-80 mm) with ``effort`` N or more.
-    """
-    start_z = None
-    for _, m in list(states):
-        held = 0.005 < m.gripper_width < 0.08 and m.gripper_effort >= effort
-        if not held:
-            start_z = None
-        elif start_z is None:
-            start_z = m.z
-        elif m.z - start_z >= lift:
-            return m
-    return None
 
 
 def test_the_robot_grasps_and_no_gripper_fault_is_raised(robot):

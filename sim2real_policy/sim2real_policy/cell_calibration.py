@@ -86,6 +86,9 @@ class CellCalibrationConfig:
     # s commanded on at the floor past a window: the longest actuation delay expected
     touch_linger: float = 0.3
     camera_fovy: float = 45.0          # deg, the camera's nominal vertical field of view
+    # px: a camera fit with more residual than this is refused (its poses disagree: a camera
+    # that moved during the run, or fingertips mistaken); fits of the heavy cells leave < 1.
+    max_rms_px: float = 2.5
 
 
 class CellRobot:
@@ -151,11 +154,13 @@ class SimCellRobot(CellRobot):
         return self.sim.tcp(noisy=False)[:3] + self._probe_rng.normal(0.0, noise, 3)
 
 
-class _DelayProbe(CellRobot):
-    """The robot, with its commands and stage readings streamed into a delay estimator.
+class _Timed:
+    """The robot as the procedure sees it: commands and stage readings feed a delay estimator.
 
-    Every command, and the stage reading of each control period waited, go to a
-    :class:`DelayEstimator` on the procedure's own clock (the sum of its waits).
+    The procedure never blocks: ``yield from timed.wait(s)`` hands each control period to
+    whoever drives it (:func:`run_procedure` in-process, a node's timer on ROS), and the stage
+    reading of each period waited goes to a :class:`DelayEstimator` on the procedure's own
+    clock (the sum of its waits).
     """
 
     def __init__(self, robot: CellRobot):
@@ -168,14 +173,15 @@ class _DelayProbe(CellRobot):
         self.robot.command(target)
         self.estimator.add_command(self.time_ns, target)
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float):
+        """Yield the wait, one control period at a time where it is on the control grid."""
         periods = int(round(seconds / CONTROL_PERIOD))
         if periods < 1 or abs(periods * CONTROL_PERIOD - seconds) > 1e-9:
-            self.robot.wait(seconds)   # not on the control grid: no samples
+            yield seconds   # not on the control grid: no samples
             self.time_ns += int(round(seconds * 1e9))
             return
         for _ in range(periods):
-            self.robot.wait(CONTROL_PERIOD)
+            yield CONTROL_PERIOD
             self.time_ns += int(round(CONTROL_PERIOD * 1e9))
             self.estimator.add_state(self.time_ns, self.robot.stage_reading())
             if self.estimator.due(self.time_ns):
@@ -198,13 +204,23 @@ class _DelayProbe(CellRobot):
         return float(np.median(self.fits)) if len(self.fits) >= 3 else None
 
 
-def _move(robot: CellRobot, start, goal, speed: float) -> None:
+def run_procedure(robot: CellRobot, steps):
+    """Drive a procedure generator on a robot that can block (``robot.wait``); its result."""
+    while True:
+        try:
+            seconds = next(steps)
+        except StopIteration as done:
+            return done.value
+        robot.wait(seconds)
+
+
+def _move(robot: _Timed, start, goal, speed: float):
     """Straight-line targets from ``start`` to ``goal`` at ``speed``, one per control period."""
     start, goal = np.asarray(start, float), np.asarray(goal, float)
     steps = max(1, int(math.ceil(np.linalg.norm(goal[:3] - start[:3]) / speed / CONTROL_PERIOD)))
     for k in range(1, steps + 1):
         robot.command(start + (goal - start) * (k / steps))
-        robot.wait(CONTROL_PERIOD)
+        yield from robot.wait(CONTROL_PERIOD)
 
 
 def grid_targets(config: CellCalibrationConfig, table_height: float) -> list:
@@ -220,11 +236,11 @@ def grid_targets(config: CellCalibrationConfig, table_height: float) -> list:
     return targets
 
 
-def observe_tcp(robot: CellRobot, detector, config: CellCalibrationConfig):
+def observe_tcp(robot: _Timed, detector, config: CellCalibrationConfig):
     """Mean measured TCP and median detected TCP pixel at the current pose (None: unseen)."""
     measured, pixels = [], []
     for _ in range(config.frames_per_pose):
-        robot.wait(config.frame_interval)
+        yield from robot.wait(config.frame_interval)
         measured.append(robot.measured_tcp()[:3])
         u, v, confidence = detector(robot.frame())['tcp']
         if confidence >= config.min_confidence:
@@ -241,14 +257,19 @@ def touch_off(robot: CellRobot, config: CellCalibrationConfig, start) -> float |
 
 def probe_table(robot: CellRobot, config: CellCalibrationConfig, start
                 ) -> tuple[float | None, float]:
+    """The touch-off on a robot that blocks: :func:`touch_off_steps` run to its end."""
+    return run_procedure(robot, touch_off_steps(_Timed(robot), config, start))
+
+
+def touch_off_steps(robot: _Timed, config: CellCalibrationConfig, start):
     """The touch-off: TCP contact height (None: no contact) and where the descent ended (m).
 
     Where it ended: the mean measured TCP height over the last half stall window.
     """
     x, y = config.touch_xy
     above = np.array([x, y, config.touch_start_z, 0.0, 0.0])
-    _move(robot, start, above, config.speed)
-    robot.wait(config.settle_time)
+    yield from _move(robot, start, above, config.speed)
+    yield from robot.wait(config.settle_time)
     window = max(2, int(round(config.stall_window / CONTROL_PERIOD)))
     heights = []
     z = config.touch_start_z
@@ -260,7 +281,7 @@ def probe_table(robot: CellRobot, config: CellCalibrationConfig, start
         if z <= config.touch_floor_z:
             linger -= 1
         robot.command((x, y, z, 0.0, 0.0))
-        robot.wait(CONTROL_PERIOD)
+        yield from robot.wait(CONTROL_PERIOD)
         heights.append(float(robot.measured_tcp()[2]))
         if len(heights) <= window:
             continue
@@ -280,11 +301,11 @@ def probe_table(robot: CellRobot, config: CellCalibrationConfig, start
                 # before: up to 0.55 mm low at 2 mm noise.
                 height = float(np.mean(recent) + 3.0 * np.std(recent) / math.sqrt(window))
                 robot.command((x, y, height + 0.05, 0.0, 0.0))
-                robot.wait(0.5)
+                yield from robot.wait(0.5)
                 return height, height
     ended = float(np.mean(heights[-(window // 2):]))
     robot.command((x, y, config.touch_start_z, 0.0, 0.0))
-    robot.wait(1.0)
+    yield from robot.wait(1.0)
     return None, ended
 
 
@@ -325,47 +346,67 @@ def provenance(model_path, robot: str = '') -> dict:
 
 
 def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | None = None,
-                   cell: str = 'unnamed cell') -> CellCalibration:
-    """Run the procedure; ``detector(frame)`` gives ``{'tcp': (u, v, confidence), ...}``.
+                   cell: str = 'unnamed cell', progress=None) -> CellCalibration:
+    """Run the procedure on a robot that blocks (``robot.wait``).
 
-    ``cell`` names the cell in the result (a node with ``cell_name`` set refuses another's).
+    ``detector(frame)`` gives ``{'tcp': (u, v, confidence), ...}``. ``cell`` names the cell in
+    the result (a node with ``cell_name`` set refuses another's).
+    The same procedure as :func:`calibrate_cell_steps`, which a node's timer drives.
+    """
+    return run_procedure(robot, calibrate_cell_steps(robot, detector, config, cell, progress))
 
-    The touch-off comes first: the low ring of the grid is placed from the table it finds.
-    The robot ends where it began.
+
+def calibrate_cell_steps(robot: CellRobot, detector,
+                         config: CellCalibrationConfig | None = None,
+                         cell: str = 'unnamed cell', progress=None):
+    """The procedure as a generator: it yields each wait (s), and returns the calibration.
+
+    ``progress(step, text)`` is told each step as it begins ('touch-off', 'poses', 'fit') and
+    each pose as it is seen. The touch-off comes first: the low ring of the grid is placed
+    from the table it finds. The robot ends where it began. Raises :class:`GeometryError`
+    when the TCP is seen at too few poses or the camera fit's residual is too large.
     """
     config = config or CellCalibrationConfig()
-    robot = probe = _DelayProbe(robot)
+    tell = progress or (lambda step, text: None)
+    robot = probe = _Timed(robot)
     start = np.concatenate([robot.measured_tcp(), [0.085]])
-    contact, ended = probe_table(robot, config, start)
+    tell('touch-off', f'closed gripper down at {config.touch_speed} m/s beside the workspace '
+         f'(x {config.touch_xy[0]} m, y {config.touch_xy[1]} m) to z {config.touch_floor_z} m')
+    contact, ended = yield from touch_off_steps(robot, config, start)
     table = None if contact is None else contact - TOUCH_OFF_TCP_HEIGHT
+    tell('touch-off', 'no contact: the table is below the reach, bounded from above'
+         if table is None else f'table at {table:.4f} m')
     reach = config.touch_floor_z - TOUCH_OFF_TCP_HEIGHT   # a lower table is out of reach
     here = np.concatenate([robot.measured_tcp(), [0.0]])
     lifted = here.copy()
     lifted[2] = config.high_z
-    _move(robot, here, lifted, config.speed)
+    yield from _move(robot, here, lifted, config.speed)
     here = lifted
     world, pixels = [], []
     targets = grid_targets(config, reach if table is None else table)
-    for target in targets:
+    tell('poses', f'showing the TCP to the camera at {len(targets)} poses')
+    for index, target in enumerate(targets):
         if target[2] < here[2] - 1e-9 and abs(target[1] - here[1]) > 0.05:
             # change sides high up, never low across the objects' region
             over = here.copy()
             over[2] = config.high_z
-            _move(robot, here, over, config.speed)
+            yield from _move(robot, here, over, config.speed)
             here = over
             over = target.copy()
             over[2] = config.high_z
-            _move(robot, here, over, config.speed)
+            yield from _move(robot, here, over, config.speed)
             here = over
-        _move(robot, here, target, config.speed)
+        yield from _move(robot, here, target, config.speed)
         here = target
-        robot.wait(config.settle_time)
-        measured, pixel = observe_tcp(robot, detector, config)
+        yield from robot.wait(config.settle_time)
+        measured, pixel = yield from observe_tcp(robot, detector, config)
         if pixel is not None:
             world.append(measured)
             pixels.append(pixel)
-    _move(robot, here, start, config.speed)        # back where it began
-    robot.wait(1.0)
+        tell('poses', f'pose {index + 1}/{len(targets)}: TCP '
+             + ('not found' if pixel is None else f'at ({pixel[0]:.1f}, {pixel[1]:.1f}) px'))
+    yield from _move(robot, here, start, config.speed)        # back where it began
+    yield from robot.wait(1.0)
     world, pixels = np.asarray(world), np.asarray(pixels)
     if len(world) < 6:
         raise GeometryError(f'the TCP was found at {len(world)} of {len(targets)} calibration '
@@ -377,6 +418,12 @@ def calibrate_cell(robot: CellRobot, detector, config: CellCalibrationConfig | N
         proj, rms = fit_pinhole(world[keep], pixels[keep], size, config.camera_fovy)
     else:
         keep[:] = True
+    if not rms <= config.max_rms_px:
+        raise GeometryError(f'the camera fit leaves {rms:.2f} px rms over {int(keep.sum())} '
+                            f'poses, more than max_rms_px {config.max_rms_px} (a moving '
+                            'camera, or the fingertips mistaken)')
+    tell('fit', f'camera from {int(keep.sum())} of {len(targets)} poses, {rms:.2f} px rms; '
+         f'delay {"not measured" if probe.delay is None else f"{probe.delay * 1e3:.0f} ms"}')
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
                            actuation_delay=probe.delay,
                            table_height_max=out_of_reach_table(config, ended)

@@ -1,21 +1,26 @@
-"""Calibrate a simulated cell's camera and table by the robot's own procedure; write the file.
+"""Commission a simulated cell by the robot's own procedure and node; write the cell file.
 
-The procedure (sim2real_policy.cell_calibration) touches the table off with the closed
-gripper, then shows the TCP at a grid of known stage positions to the keypoint network and
-fits the camera. The result is the ``calibration_file`` of policy_node. Here the cell is the
-MuJoCo world of a randomization profile (or the reality proxy) at a seed; the simulator's
-truth is read only to print how far off the calibration is, labelled as such.
+The commissioning node (the one ``commission.launch.py`` runs on a robot) touches the table
+off with the closed gripper through the safety node's commissioning mode, then shows the TCP
+at a grid of known stage positions to the keypoint network and fits the camera; the stage's
+response gives the actuation delay. The result is the ``calibration_file`` of the policy,
+control and safety nodes. Here the cell is the MuJoCo world of a randomization profile (or
+the reality proxy) at a seed, on the in-process runtime; the simulator's truth is read only
+to print how far off the calibration is, labelled as such.
 """
 from __future__ import annotations
 
 from pathlib import Path
+import sys
 import time
 
 
 def add_arguments(parser) -> None:
     """Options of ``sim2real calibrate-cell``."""
     parser.add_argument('--out', type=Path, required=True,
-                        help='calibration YAML to write (never overwritten)')
+                        help='cell file to write (never overwritten without --replace)')
+    parser.add_argument('--replace', action='store_true',
+                        help='replace --out, keeping the old file beside it')
     parser.add_argument('--where', default='none',
                         help='the cell: a randomization profile (none, light, heavy) or proxy '
                              '(default none, the nominal scene of sim.launch.py)')
@@ -25,45 +30,40 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    """Run the procedure on the simulated cell and write the calibration."""
-    import numpy as np
-
+    """Run the commissioning node on the simulated cell and write the cell file."""
+    from sim2real_bringup.commission import commission_sim_cell
     from sim2real_bringup.evaluation import episode_source
-    from sim2real_policy.cell_calibration import calibrate_cell, provenance, SimCellRobot
     from sim2real_policy.keypoint_policy import KeypointDetector
-    from sim2real_policy.keypoints import FRAME_SIZE, table_point_errors
     from sim2real_policy.models import resolve_model
-    from sim2real_policy.sim.randomization import VisualRandomizer
-    from sim2real_policy.sim.robot import GripperSim
-    from sim2real_safety.cell_file import write_cell_file
 
-    if args.out.exists():
-        raise FileExistsError(f'{args.out} exists already; choose another --out')
+    if args.out.exists() and not args.replace:
+        raise FileExistsError(f'{args.out} exists already; choose another --out or --replace')
     detector = KeypointDetector(resolve_model(args.model))
     params = episode_source(args.where)(args.seed)
     started = time.perf_counter()
-    with GripperSim(params) as sim:
-        visual = VisualRandomizer(params.image, params.seed)
-        calibration = calibrate_cell(SimCellRobot(sim, visual, FRAME_SIZE), detector,
-                                     cell=f'sim2real sim, {args.where}, seed {args.seed}')
-        simulated = sim.time
-        error = table_point_errors(sim, visual, calibration.matrix)
-    table = params.table_height
-    calibration.provenance = provenance(resolve_model(args.model), 'MuJoCo (simulated)')
-    calibration.extra['model'] = detector.meta.model_id
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_cell_file(calibration, args.out)
-    table_text = ("below the gripper's reach" if calibration.table_height is None
+    result = commission_sim_cell(
+        params, args.out, f'sim2real sim, {args.where}, seed {args.seed}', detector,
+        overrides={'commissioning_node': {'model_path': args.model}} if args.model else None,
+        replace=args.replace, progress=lambda line: print(f'  {line}', flush=True))
+    wall = time.perf_counter() - started
+    calibration = result['calibration']
+    if calibration is None:
+        print(f'calibrate-cell: commissioning failed: {result["error"]}', file=sys.stderr)
+        return 1
+    table_text = ("below the gripper's reach (bounded: at most "
+                  f'{calibration.table_height_max * 1e3:+.1f} mm)'
+                  if calibration.table_height is None
                   else f'{calibration.table_height * 1e3:+.1f} mm')
     delay_text = ('not measured' if calibration.actuation_delay is None
-                  else f'{calibration.actuation_delay * 1e3:.0f} ms (control.yaml '
-                  'actuation_delay)')
+                  else f'{calibration.actuation_delay * 1e3:.0f} ms')
     print(f'table {table_text}; camera from {calibration.points_used} of '
           f'{calibration.points_seen} poses, reprojection rms '
           f'{calibration.reprojection_rms_px:.2f} px; actuation delay {delay_text}')
-    print(f"checked against the simulator's truth: table {table * 1e3:+.1f} mm; table points "
-          f'mapped within {np.mean(error) * 1e3:.1f} mm mean, {np.max(error) * 1e3:.1f} mm max; '
+    truth = result['truth']
+    print(f"checked against the simulator's truth: table {params.table_height * 1e3:+.1f} mm; "
+          f'table points mapped within {truth["table_point_error_m_p95"] * 1e3:.1f} mm (p95); '
           f'actuation delay {params.action_delay * 1e3:.0f} ms')
-    print(f'{simulated:.1f} s of robot time (simulated), {time.perf_counter() - started:.1f} s '
-          f'wall; wrote {args.out}')
+    print(f"{result['sim_time']:.1f} s of robot time (simulated), {wall:.1f} s wall "
+          f"(measured); the TCP's lowest true height {result['lowest_tcp_z'] * 1e3:+.1f} mm; "
+          f'wrote {args.out}')
     return 0

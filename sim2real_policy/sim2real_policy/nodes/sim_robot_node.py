@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sim2real_policy.sim.params import SimParams
-from sim2real_policy.sim.randomization import Randomizer, VisualRandomizer
+from sim2real_policy.sim.randomization import scene_params, VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety import convert
 from sim2real_safety.node_interface import NS, Param
@@ -95,12 +95,8 @@ class SimRobotNode:
 
     def _params_from_file(self) -> Callable[[int], SimParams]:
         p = self.params
-        if not p['randomization_file']:
-            return lambda index: SimParams(seed=p['seed'] + index)
-        import yaml
-        with open(p['randomization_file']) as handle:
-            randomizer = Randomizer(yaml.safe_load(handle), p['randomization'])
-        return lambda index: randomizer.sample(p['seed'] + index)
+        return lambda index: scene_params(p['randomization_file'], p['randomization'],
+                                          p['seed'] + index)
 
     # ----------------------------------------------------------------------- episodes
     def start(self, params: SimParams, pose=HOME) -> None:

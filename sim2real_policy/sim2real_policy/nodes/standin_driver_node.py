@@ -13,13 +13,16 @@ It runs in real time on the node's clock; the world is one long episode, as a ro
 from __future__ import annotations
 
 from sim2real_policy.gripper_goals import GRIPPER_PARAMETERS, GripperGoals, GripperJoint
-from sim2real_policy.sim.params import SimParams
+from sim2real_policy.sim.randomization import scene_params, VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim, HOME
 from sim2real_safety import convert
 from sim2real_safety.node_interface import Param
 
 PARAMETERS = (
     Param('state_rate', 100.0, 'Hz of ee_pose and joint_states', (1.0, 1000.0)),
+    Param('randomization_file', '', 'randomization ranges file ("" = the nominal scene): a '
+          'randomized cell to commission and run on'),
+    Param('randomization', 'none', 'profile of the randomization file (none, light, heavy)'),
     Param('camera_rate', 10.0, 'Hz of image_raw', (0.1, 100.0)),
     Param('image_width', 96, 'px', (16, 4096)),
     Param('image_height', 96, 'px', (16, 4096)),
@@ -39,7 +42,9 @@ class StandinDriverNode:
         self.node = node
         p = self.p = node.declare_parameters(PARAMETERS)
         self.msgs = node.messages
-        self.sim = GripperSim(SimParams(seed=p['seed']))
+        params = scene_params(p['randomization_file'], p['randomization'], p['seed'])
+        self.sim = GripperSim(params)
+        self.visual = VisualRandomizer(params.image, params.seed)
         node.on_shutdown(self.sim.close)
         self.target = list(HOME)          # x, y, z, yaw, gripper width
         self.goals = GripperGoals(p['gripper_tolerance'], p['gripper_stall_time'])
@@ -99,7 +104,8 @@ class StandinDriverNode:
         self.steps += 1
         if self.steps % self.steps_per_frame == 0:
             self.image_pub.publish(convert.image_msg(
-                msgs, sim.render(self.p['image_width'], self.p['image_height']), now))
+                msgs, self.visual.apply(sim.render(self.p['image_width'],
+                                                   self.p['image_height'])), now))
         self.goals.update(now, width)
 
 

@@ -199,3 +199,16 @@ class VisualRandomizer:
             x0 = int(rng.integers(0, width - side + 1))
             out[y0:y0 + side, x0:x0 + side] = rng.integers(0, 256, 3, dtype=np.uint8)
         return out
+
+
+def scene_params(randomization_file: str, profile: str, seed: int) -> SimParams:
+    """The scene of a node's parameters.
+
+    Nominal at ``seed`` without a file, else the ``profile`` of ``randomization_file`` sampled
+    at ``seed``.
+    """
+    if not randomization_file:
+        return SimParams(seed=seed)
+    import yaml
+    with open(randomization_file) as handle:
+        return Randomizer(yaml.safe_load(handle), profile).sample(seed)
