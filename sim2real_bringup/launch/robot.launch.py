@@ -38,6 +38,8 @@ def generate_launch_description():
             extra['source'] = LaunchConfiguration('camera_source')
         if spec.executable in ('policy_node', 'camera_node'):
             extra['model_path'] = LaunchConfiguration('model_path')
+        if spec.executable == 'policy_node':
+            extra['verify_calibration'] = LaunchConfiguration('verify_calibration')
         if spec in CELL_FILE_NODES:
             extra['calibration_file'] = LaunchConfiguration('calibration_file')
             extra['cell_name'] = LaunchConfiguration('cell_name')
@@ -56,6 +58,9 @@ def generate_launch_description():
              'config/cell_calibration_sim.yaml)'),
             ('cell_name', '', "this cell's name: a calibration_file written for another cell "
              'is refused ("" = accept any)'),
+            ('verify_calibration', 'true', 'check the cell file against the camera (the '
+             'fingertips where it puts them) before the first grasp and all along; a camera '
+             'moved since commissioning stops autonomy (HUMAN_REQUIRED, camera_calibration)'),
             ('record', 'true', 'record every suite topic with rosbag2 (MCAP)'),
             ('bag', 'sim2real_run', 'rosbag2 output folder (must not exist)'),
         )),

@@ -271,7 +271,7 @@ class Pipeline:
                  policy='bundled', backend: str | None = None, start_ns: int = 0,
                  faults: Faults | None = None, robot: Callable | None = None,
                  remaps: dict | None = None, episode_reset: str = 'restart',
-                 control: bool = True, recorded_calibrations=None):
+                 control: bool = True, recorded_calibrations=None, commissioned=None):
         # remaps: node name -> ((name, topic), ...) over the launch graph's (collection puts
         # collect_node between the controller and the safety node: launch_graph.COLLECT_REMAPS)
         self.remaps = {node: dict(pairs) for node, pairs in (remaps or {}).items()}
@@ -306,6 +306,9 @@ class Pipeline:
         self._frozen_frame = None
         self.calibrations: list = []   # the cell calibration of each episode (keypoint policy)
         self.recorded_calibrations: list = list(recorded_calibrations or ())
+        # commissioned(index, params) -> CellCalibration: each episode's cell file as it was
+        # commissioned before (a drill that bumps the camera afterwards); None: commission now
+        self.commissioned = commissioned
         # this episode's cell file (written by _commission_cell; the nodes load it)
         self._cells = tempfile.TemporaryDirectory(prefix='sim2real-cells-')
         self._cell_file = ''
@@ -358,7 +361,9 @@ class Pipeline:
         if detector is None or not hasattr(self._loaded_runner, 'calibrate'):
             return
         sim = getattr(self.robot, 'sim', None)
-        if sim is None:
+        if self.commissioned is not None:
+            calibration = self.commissioned(self.episode_index, sim.params)
+        elif sim is None:
             if self.episode_index >= len(self.recorded_calibrations):
                 return
             calibration = self.recorded_calibrations[self.episode_index]

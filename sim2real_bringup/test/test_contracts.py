@@ -28,3 +28,20 @@ def test_the_filter_accepts_exactly_the_proposal_sources_of_the_message():
                ifc.constants('sim2real_msgs/msg/CartesianCommand').items()
                if name.startswith('SOURCE_')}
     assert PROPOSAL_SOURCES == {v for name, v in sources.items() if name != 'SOURCE_SAFETY'}
+
+
+def test_the_calibration_check_matches_the_message():
+    from sim2real_policy.calibration_check import CheckState
+    from sim2real_safety.nodes.supervisor_node import CALIBRATION_SUSPECT
+    constants = {name[len('CALIBRATION_'):]: value for name, value in
+                 ifc.constants('sim2real_msgs/msg/PolicyHealth').items()
+                 if name.startswith('CALIBRATION_')}
+    assert constants == {member.name: member.value for member in CheckState}
+    assert constants['SUSPECT'] == CALIBRATION_SUSPECT
+
+
+def test_the_commissioning_source_matches_the_message():
+    from sim2real_bringup.nodes.commissioning_node import SOURCE_COMMISSIONING
+    from sim2real_safety import filter as safety_filter
+    value = ifc.constants('sim2real_msgs/msg/CartesianCommand')['SOURCE_COMMISSIONING']
+    assert value == SOURCE_COMMISSIONING == safety_filter.SOURCE_COMMISSIONING

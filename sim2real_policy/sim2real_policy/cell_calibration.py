@@ -86,6 +86,9 @@ class CellCalibrationConfig:
     # s commanded on at the floor past a window: the longest actuation delay expected
     touch_linger: float = 0.3
     camera_fovy: float = 45.0          # deg, the camera's nominal vertical field of view
+    # Where the fingertips are seen once more at the end (the suite's home, gripper open):
+    # the check point the policy compares the live camera with before it grasps.
+    check_pose: tuple = (0.55, 0.0, 0.25, 0.0, 0.085)
     # px: a camera fit with more residual than this is refused (its poses disagree: a camera
     # that moved during the run, or fingertips mistaken); fits of the heavy cells leave < 1.
     max_rms_px: float = 2.5
@@ -405,7 +408,14 @@ def calibrate_cell_steps(robot: CellRobot, detector,
             pixels.append(pixel)
         tell('poses', f'pose {index + 1}/{len(targets)}: TCP '
              + ('not found' if pixel is None else f'at ({pixel[0]:.1f}, {pixel[1]:.1f}) px'))
-    yield from _move(robot, here, start, config.speed)        # back where it began
+    check = np.asarray(config.check_pose, dtype=float)
+    yield from _move(robot, here, check, config.speed)
+    yield from robot.wait(config.settle_time)
+    measured, pixel = yield from observe_tcp(robot, detector, config)
+    check_points = [] if pixel is None else [[*map(float, measured), *map(float, pixel)]]
+    tell('poses', 'check pose (home): TCP ' + ('not found' if pixel is None
+                                               else f'at ({pixel[0]:.1f}, {pixel[1]:.1f}) px'))
+    yield from _move(robot, check, start, config.speed)        # back where it began
     yield from robot.wait(1.0)
     world, pixels = np.asarray(world), np.asarray(pixels)
     if len(world) < 6:
@@ -427,4 +437,4 @@ def calibrate_cell_steps(robot: CellRobot, detector,
     return CellCalibration(proj.tolist(), table, rms, int(keep.sum()), len(targets),
                            actuation_delay=probe.delay,
                            table_height_max=out_of_reach_table(config, ended)
-                           if table is None else None, cell=cell)
+                           if table is None else None, cell=cell, check_points=check_points)

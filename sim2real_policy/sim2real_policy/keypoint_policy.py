@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from sim2real_policy.calibration_check import CalibrationCheck, CheckState
 from sim2real_policy.camera import ImagePreprocessor
 from sim2real_policy.camera_geometry import height_on_vertical, pixel_to_plane
 from sim2real_policy.cell_calibration import CellCalibrationConfig, TOUCH_OFF_TCP_HEIGHT
@@ -63,6 +64,10 @@ AIM_RADIUS = 0.03  # m: the aim is corrected within this of the object, and by a
 # below the centre) keeps the closed fingertips 4 mm off the table.
 FINGERTIP_GRASP_HEIGHT = TOUCH_OFF_TCP_HEIGHT + 0.004 + GRASP_DEPTH
 NS = 1_000_000_000
+# m/s: slower than this between inferences, a frame and its reading show the TCP at the same
+# place (2 mm of encoder noise over 0.1 s is 0.03 m/s): its keypoint checks the cell file
+CHECK_SPEED = 0.05
+CHECK_APPROACH_SPEED = 0.1   # m/s to the check pose while the cell file is not verified
 
 
 class KeypointDetector:
@@ -184,20 +189,39 @@ class KeypointGraspPolicy:
         self.min_confidence = float(planner.get('min_confidence', 0.02))
         self.clearance = float(planner.get('clear_height', 0.06))
         self.workspace = np.asarray(planner.get('object_region', [[0.30, -0.30], [0.80, 0.30]]))
-        self.calibration = calibration
         self.preprocessor = self.detector.preprocessor
         self.last_latency = float('nan')
-        self.reset()
+        self.verify_calibration = True
+        self.calibrate(calibration)
 
     @property
     def model_id(self) -> str:
         """The id declared in the metadata."""
         return self.meta.model_id
 
-    def calibrate(self, calibration: CellCalibration) -> None:
-        """Map through a newly commissioned cell from now on (and forget the object)."""
+    def calibrate(self, calibration: CellCalibration | None, verify: bool | None = None) -> None:
+        """Map through a newly commissioned cell from now on (and forget the object).
+
+        The cell file is checked against the camera first (:mod:`calibration_check`): no
+        grasp until it is verified (``verify``: False turns the check off).
+        """
+        if verify is not None:
+            self.verify_calibration = bool(verify)
         self.calibration = calibration
+        self.check = (CalibrationCheck(calibration.matrix, calibration.check_points)
+                      if calibration is not None and calibration.check_points
+                      and self.verify_calibration else None)
+        self.check_note = ('the cell file has no check point (commissioned before the '
+                           'check existed): not checked against the camera; commission the '
+                           'cell again' if calibration is not None and self.verify_calibration
+                           and not calibration.check_points else '')
         self.reset()
+
+    def calibration_status(self) -> tuple[CheckState, float, str]:
+        """The cell file's check: state, median residual (px), what it means."""
+        if self.check is None:
+            return CheckState.NONE, float('nan'), self.check_note
+        return self.check.state, self.check.residual_px, self.check.reason
 
     def reset(self) -> None:
         """Forget the object (a new episode)."""
@@ -324,6 +348,9 @@ class KeypointGraspPolicy:
             dt = (stamp_ns - self.previous[0]) / NS
             if dt > 0:
                 settled = np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < 0.01
+        if self.check is not None and self.previous is not None and dt > 0 and \
+                np.linalg.norm(tcp[:3] - self.previous[1][:3]) / dt < CHECK_SPEED:
+            self.check.add(tcp[:3], keypoints['tcp'])
         self.previous = (stamp_ns, tcp.copy(), float(width))
         stalled = self._held_up(stamp_ns, float(tcp[2])) or self.closing_held_up
         # Closing, something is held when the fingers, told to close further, have stood
@@ -357,7 +384,20 @@ class KeypointGraspPolicy:
                 and recent[0] - recent[-1] >= SLIP_CLOSE * span / GRIP_TIME
                 and all(e < GRIP_EFFORT for _, _, e in self.widths))
         horizon, period = self.meta.horizon, self.meta.action_period
-        if target is None:
+        if self.check is not None and self.check.state is not CheckState.VERIFIED:
+            target = None   # the cell file not (yet) verified against the camera: no grasp
+        check_pose = self.check.check_pose if self.check is not None and \
+            self.check.state is CheckState.VERIFYING else None
+        if target is None and check_pose is not None:
+            # the cell file not verified yet: to its check pose (home), gripper open, slowly
+            goal = np.array([*check_pose, 0.0, self.max_width + 0.033])
+            start_pose = np.array([*tcp[:4], self.max_width + 0.033])
+            gap = float(np.linalg.norm(goal[:3] - start_pose[:3]))
+            reach = CHECK_APPROACH_SPEED * period * np.arange(1, horizon + 1)
+            share = np.minimum(1.0, reach / gap) if gap > 1e-9 else np.ones(horizon)
+            actions = start_pose + share[:, None] * (goal - start_pose)
+            self.closing_held_up = False
+        elif target is None:
             # nothing credible seen yet: hold where the robot is, gripper open
             hold = np.array([*tcp[:4], self.max_width + 0.033])
             actions = np.tile(hold, (horizon, 1))

@@ -65,6 +65,9 @@ class CellCalibration:
     table_height_max: float | None = None
     cell: str = ''
     provenance: dict = field(default_factory=dict)
+    # [x, y, z, u, v]: where the fingertips were seen (px) with the TCP measured at (x, y, z)
+    # (m) at commissioning, for the check against the live camera (older files: none)
+    check_points: list = field(default_factory=list)
 
     @property
     def matrix(self):
@@ -112,10 +115,17 @@ class CellCalibration:
         for key in ('extra', 'provenance'):
             if not isinstance(data.get(key, {}), dict):
                 raise CellFileError(f'{key} must be a mapping, got {data[key]!r}')
+        checks = data.get('check_points') or []
+        if not isinstance(checks, list) or any(
+                not isinstance(point, list) or len(point) != 5
+                or not all(_finite(v) for v in point) for point in checks):
+            raise CellFileError(f'check_points must be a list of [x, y, z, u, v] (5 finite '
+                                f'numbers each), got {checks!r}')
         return cls([[float(v) for v in row] for row in rows], table, float(rms),
                    _count(data, 'points_used'), _count(data, 'points_seen'),
                    dict(data.get('extra', {})), delay, None if table is not None else bound,
-                   cell, dict(data.get('provenance', {})))
+                   cell, dict(data.get('provenance', {})),
+                   [[float(v) for v in point] for point in checks])
 
 
 def _finite(value) -> bool:

@@ -72,6 +72,9 @@ FAULT_RULES = (
     FaultRule('inputs_pending', Mode.HUMAN_REQUIRED,
               'at start-up: robot state, controller or safety status not heard yet',
               'inputs_up'),
+    FaultRule('camera_calibration', Mode.HUMAN_REQUIRED,
+              'the policy finds the fingertips farther from where the cell file puts them '
+              'than its check allows: the camera moved since commissioning', 'acknowledge'),
     FaultRule('robot_state', Mode.HUMAN_REQUIRED,
               'the safety node holds on a robot state it cannot trust: a jump the robot '
               'cannot make, a pose that disagrees with the joints, a monitored joint missing '
@@ -265,9 +268,14 @@ class Supervisor:
             self._conditions['vision'] = ''
 
     def on_policy_health(self, healthy: bool, inference_latency: float, chunk_age: float,
-                         now_ns: int, error: str = '') -> None:
-        """A PolicyHealth report (after every inference attempt)."""
+                         now_ns: int, error: str = '', calibration_suspect: str = '') -> None:
+        """A PolicyHealth report (after every inference attempt).
+
+        ``calibration_suspect``: the check's reason when it finds the cell file off.
+        """
         self._heard('policy', now_ns)
+        if calibration_suspect:
+            self._conditions['camera_calibration'] = calibration_suspect
         deadline = self.config.inference_deadline
         if not healthy:
             self._conditions['inference'] = f'policy failing: {error or "no reason given"}'

@@ -185,7 +185,20 @@ def scenario_robot_state(rig):
     assert 'stage_z' in rig.sup.transitions[-2].reason
 
 
+def scenario_camera_calibration(rig):
+    reason = 'camera calibration suspect: the fingertips are 4.2 px from where the cell file'
+    rig.sup.on_policy_health(True, 0.05, 0.1, rig.now, '', reason)
+    t = rig.run(0.02)
+    assert rig.mode == Mode.HUMAN_REQUIRED and t[-1].rule == 'camera_calibration'
+    assert 'cell file' in t[-1].reason and not rig.sup.autonomy_enabled
+    rig.run(5.0)
+    assert rig.mode == Mode.HUMAN_REQUIRED   # never leaves by itself
+    rig.sup.acknowledge('ana', 'camera re-commissioned', rig.now)
+    assert rig.mode == Mode.NORMAL
+
+
 SCENARIOS = {
+    'camera_calibration': scenario_camera_calibration,
     'software_stop': scenario_software_stop,
     'grasp_failures': scenario_grasp_failures,
     'critical_node_silent': scenario_critical_node_silent,

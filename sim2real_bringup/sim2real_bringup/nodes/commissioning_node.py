@@ -262,6 +262,8 @@ class CommissioningNode:
                 self._finish(done.value)
             except GeometryError as exc:
                 self.fail(str(exc))
+            except Exception as exc:  # noqa: BLE001 -- any error ends it, never the node
+                self.fail(f'{type(exc).__name__}: {exc}')
 
     def _finish(self, calibration) -> None:
         calibration.provenance = provenance(self.model_path, self.p['robot_name'])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 
+from sim2real_policy.calibration_check import CheckState
 from sim2real_policy.keypoint_policy import load_policy
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import BACKENDS
@@ -26,12 +27,15 @@ from sim2real_safety.cell_file import CELL_PARAMETERS, load_cell_parameters
 from sim2real_safety.node_interface import NS, ns_of, Param
 
 M = 'sim2real_msgs/msg/'
+CALIBRATION_SUSPECT = int(CheckState.SUSPECT)   # PolicyHealth.CALIBRATION_SUSPECT
 PARAMETERS = (
     *CELL_PARAMETERS,   # the camera and table of a keypoint policy ("" = none: an end-to-end
                         # network needs none)
     Param('model_path', '', 'ONNX policy ("" = the bundled one)'),
     Param('backend', 'onnxruntime', 'inference backend', choices=BACKENDS),
     Param('inference_period', 0.1, 's between the starts of two inferences', (0.001, 10.0)),
+    Param('verify_calibration', True, 'check the cell file against the camera before the '
+          'first grasp and all along (the fingertips where it puts them); false: trust it'),
     Param('expected_action_names', ('x', 'y', 'z', 'yaw', 'gripper_width'),
           'action names the model must declare, in order'),
     Param('expected_horizon', 16, 'horizon the model must declare (actions per chunk)',
@@ -59,8 +63,13 @@ class PolicyNode:
             resolve_model(p['model_path']), p['backend'], expected={
                 'action_names': self.action_names, 'horizon': p['expected_horizon'],
                 'action_period': p['expected_action_period']}, calibration=cell)
-        if runner is not None and cell is not None and hasattr(runner, 'calibrate'):
-            runner.calibrate(cell)   # a loaded model handed in, on a newly commissioned cell
+        if hasattr(self.runner, 'calibrate'):
+            # a loaded model handed in, on a newly commissioned cell; checked or trusted
+            self.runner.calibrate(cell if cell is not None else self.runner.calibration,
+                                  verify=p['verify_calibration'])
+        note = getattr(self.runner, 'check_note', '')
+        if note:
+            node.logger.warning(note)
         if hasattr(self.runner, 'reset'):
             self.runner.reset()  # a (re)started node knows nothing of the object yet
         meta = getattr(self.runner, 'meta', None)
@@ -89,6 +98,7 @@ class PolicyNode:
         self.last_error = ''
         self.last_chunk_ns: int | None = None
         self.wall_latencies: list[float] = []
+        self.suspect_reason = ''
         node.create_timer(p['inference_period'], self.on_timer)
 
     def on_image(self, msg) -> None:
@@ -141,10 +151,17 @@ class PolicyNode:
         """PolicyHealth after every attempt."""
         now, msgs = self.node.now_ns(), self.msgs
         chunk_age = math.inf if self.last_chunk_ns is None else (now - self.last_chunk_ns) / NS
+        status = getattr(self.runner, 'calibration_status', None)
+        check, residual, reason = status() if status is not None else (0, math.nan, '')
+        if int(check) == CALIBRATION_SUSPECT and reason != self.suspect_reason:
+            self.node.logger.error(reason)   # once, when it turns suspect
+        self.suspect_reason = reason if int(check) == CALIBRATION_SUSPECT else ''
         self.health_pub.publish(msgs.make(
             M + 'PolicyHealth', header=msgs.header(now), model_id=self.runner.model_id,
             inference_latency=float(latency), chunk_age=float(chunk_age),
-            error_count=self.errors, last_error=self.last_error, healthy=healthy))
+            error_count=self.errors, last_error=self.last_error, healthy=healthy,
+            calibration_check=int(check), camera_residual_px=float(residual),
+            calibration_reason=reason))
 
 
 def main(args=None):

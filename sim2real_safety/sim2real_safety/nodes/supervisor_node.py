@@ -24,6 +24,7 @@ from sim2real_safety.supervisor import (
 M = 'sim2real_msgs/msg/'
 # How often the rules are evaluated (s): a fault is seen within this of its threshold.
 UPDATE_PERIOD = 0.02
+CALIBRATION_SUSPECT = 3   # PolicyHealth.CALIBRATION_SUSPECT (checked against the .msg)
 
 
 class SupervisorNode:
@@ -44,7 +45,8 @@ class SupervisorNode:
             ('camera_health', 'CameraHealth', 'default', lambda m: core.on_camera_health(
                 m.healthy, m.frame_age, m.frozen_duration, now(), m.last_error)),
             ('policy_health', 'PolicyHealth', 'default', lambda m: core.on_policy_health(
-                m.healthy, m.inference_latency, m.chunk_age, now(), m.last_error)),
+                m.healthy, m.inference_latency, m.chunk_age, now(), m.last_error,
+                m.calibration_reason if m.calibration_check == CALIBRATION_SUSPECT else '')),
             ('robot_state', 'RobotState', 'sensor', lambda m: core.on_robot_state(
                 m.gripper_width, m.gripper_effort, m.gripper_fault, now())),
             ('safe_command', 'CartesianCommand', 'command',
