@@ -15,7 +15,6 @@ from sim2real_bringup.bag import BagRecorder
 from sim2real_bringup.nodes.calibration_node import CalibrationNode
 from sim2real_bringup.pipeline import PipelineConfig
 from sim2real_bringup.runtime import Graph, Scheduler
-from sim2real_bringup.runtime.node import GraphNode
 from sim2real_bringup.topics import qos_map
 from sim2real_policy.nodes.sim_robot_node import SimRobotNode
 from sim2real_policy.sim.params import SimParams
@@ -47,9 +46,7 @@ def record_calibration(sim_params: SimParams, overrides: dict | None = None,
     graph = Graph(sched)
 
     def node(spec, **extra):
-        given = {k: v for k, v in config.params[spec.executable].items() if v is not None}
-        given.update(extra)
-        return GraphNode(graph, spec.executable, spec.remappings, given)
+        return config.graph_node(graph, spec, **extra)
 
     robot = SimRobotNode(node(lg.SIM_ROBOT, **SIM_ROBOT_PARAMETERS),
                          episode_params=lambda index: sim_params)

@@ -14,7 +14,6 @@ from sim2real_bringup import launch_graph as lg
 from sim2real_bringup.nodes.commissioning_node import CommissioningNode, Phase
 from sim2real_bringup.pipeline import PipelineConfig
 from sim2real_bringup.runtime import Graph, Scheduler
-from sim2real_bringup.runtime.node import GraphNode
 from sim2real_policy.nodes.camera_node import CameraNode
 from sim2real_policy.nodes.sim_robot_node import SimRobotNode
 from sim2real_policy.sim.params import SimParams
@@ -49,9 +48,7 @@ def commission_sim_cell(sim_params: SimParams, output_file: str | Path, cell_nam
     graph = Graph(sched)
 
     def node(spec, **extra):
-        given = {k: v for k, v in config.params[spec.executable].items() if v is not None}
-        given.update(extra)
-        return GraphNode(graph, spec.executable, spec.remappings, given)
+        return config.graph_node(graph, spec, **extra)
 
     robot = SimRobotNode(node(lg.SIM_ROBOT, **SIM_ROBOT_PARAMETERS),
                          episode_params=lambda index: sim_params)

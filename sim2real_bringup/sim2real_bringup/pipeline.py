@@ -135,6 +135,12 @@ class PipelineConfig:
     supervisor: SupervisorConfig
     control: ControlConfig
 
+    def graph_node(self, graph: Graph, spec: lg.NodeSpec, **extra) -> GraphNode:
+        """A node interface for ``spec`` on ``graph``: its parameters with ``extra`` over them."""
+        given = {k: v for k, v in self.params[spec.executable].items() if v is not None}
+        given.update(extra)
+        return GraphNode(graph, spec.executable, spec.remappings, given)
+
     @property
     def camera(self) -> dict:
         """camera_node's parameters."""
