@@ -277,8 +277,8 @@ class CommissioningNode:
             return
         self.result = calibration
         self.phase = Phase.DONE
+        self._end(f'procedure done: {self.output}')   # the mode is left before it says done
         self.tell('done', f'cell file written: {self.output}')
-        self._end(f'procedure done: {self.output}')
 
 
 def main(args=None):
