@@ -52,7 +52,7 @@ def test_the_safety_node_floors_at_the_commissioned_table(tmp_path):
     node = _node('safety_node', calibration_file=_cell_file(tmp_path))
     safety = SafetyNode(node, latch=SoftwareStopLatch())
     assert node.parameters['table_height'] == 0.012
-    assert safety.core.limits.z_min == pytest.approx(0.012 + CONFIG.safety.table_clearance)
+    assert safety.core.limits.z_floor == pytest.approx(0.012 + CONFIG.safety.table_clearance)
     assert safety.core.limits.workspace_min == CONFIG.safety.workspace_min
     bounded = _node('safety_node', calibration_file=_cell_file(
         tmp_path, 'bound.yaml', table_height=None, table_height_max=-0.021))

@@ -81,6 +81,10 @@ PARAMETERS = {
                            "for the robot's servo: commands move at most (1 - this) x "
                            'max_cartesian_speed, so its overshoot and a contact that lets go '
                            'stay under the limit', (0.05, 0.5)),
+    'servo_position_margin': ('double', "how far the robot's position servo may stray from a "
+                              'command it holds (its tracking error, m): every TCP floor (the '
+                              "table's, the fingers') is commanded this far above the limit, so "
+                              'the robot itself stays above it', (0.0001, 0.005)),
     'max_cartesian_step': ('double', 'TCP step limit per control tick (m)', (0.0, 0.01)),
     'max_yaw_rate': ('double', 'yaw rate limit (rad/s)', (0.0, 3.0)),
     'max_gripper_speed': ('double', 'gripper opening speed limit (m/s)', (0.0, 0.3)),
@@ -204,6 +208,7 @@ class SafetyLimits:
     joint_limits: tuple[JointLimit, ...]
     finger_clearance: float = 0.0
     servo_speed_margin: float = 0.0
+    servo_position_margin: float = 0.0
     # (width, depth) pairs, ascending widths: the fingers' lowest point below the TCP (m)
     finger_drop: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
     joint_limit_margin: float = 0.0
@@ -234,9 +239,14 @@ class SafetyLimits:
         return self.max_cartesian_speed * (1.0 - self.servo_speed_margin)
 
     @property
-    def z_min(self) -> float:
-        """Lowest allowed z: the workspace floor or the table plus its clearance."""
+    def z_floor(self) -> float:
+        """Lowest z of the robot's true TCP: the workspace floor or table + clearance."""
         return max(self.workspace_min[2], self.table_height + self.table_clearance)
+
+    @property
+    def z_min(self) -> float:
+        """Lowest commanded z: :attr:`z_floor` plus the servo's tracking error."""
+        return self.z_floor + self.servo_position_margin
 
     def finger_depth(self, width: float) -> float:
         """How far the fingers' lowest point lies below the TCP at opening ``width`` (m)."""
@@ -254,7 +264,8 @@ class SafetyLimits:
         :attr:`z_min`, raised where the fingers reach below the TCP by more than the table
         clearance leaves: a closed 2F-85's fingertips are 17.9 mm below it.
         """
-        fingers = self.table_height + self.finger_clearance + self.finger_depth(width)
+        fingers = (self.table_height + self.finger_clearance + self.finger_depth(width)
+                   + self.servo_position_margin)
         z_min = self.z_min
         return fingers if fingers > z_min else z_min
 
@@ -402,6 +413,7 @@ class SafetyLimits:
             gripper_width_max=number('gripper_width_max', positive=True),
             max_cartesian_speed=number('max_cartesian_speed', positive=True),
             servo_speed_margin=number('servo_speed_margin'),
+            servo_position_margin=number('servo_position_margin'),
             max_cartesian_step=number('max_cartesian_step', positive=True),
             max_yaw_rate=number('max_yaw_rate', positive=True),
             max_gripper_speed=number('max_gripper_speed', positive=True),

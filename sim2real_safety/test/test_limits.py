@@ -24,7 +24,8 @@ def _flatten(params, prefix=''):
 def test_shipped_config_loads_with_safe_reactions():
     params = _flatten(yaml.safe_load(CONFIG.read_text())['safety_node']['ros__parameters'])
     lim = SafetyLimits.from_parameters(params)
-    assert lim.z_min == pytest.approx(0.01)
+    assert lim.z_floor == pytest.approx(0.01)   # table + table_clearance
+    assert lim.z_min == pytest.approx(0.01 + lim.servo_position_margin)
     assert lim.reactions['workspace'] == Reaction.CLAMP
     assert lim.reactions['cartesian_speed'] == Reaction.SCALE
     assert [j.name for j in lim.joint_limits] == ['stage_x', 'stage_y', 'stage_z', 'stage_yaw']

@@ -114,7 +114,7 @@ def run(limits: SafetyLimits, seed: int, glitch: str, duration: float = 3.0,
             max_gap = max(max_gap, float(np.linalg.norm(np.asarray(decision.command[:3])
                                                         - true_tcp[:3])))
             sim.command(decision.command)
-        floor = limits.z_min
+        floor = limits.z_floor  # the limit on the robot, not the commands' margin above it
         for _ in range(10):
             sim.step(0.001)
             speed = float(np.linalg.norm(sim.tcp_velocity()[:3]))
