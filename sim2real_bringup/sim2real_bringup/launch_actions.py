@@ -49,6 +49,9 @@ DRIVER_ARGUMENTS = (
      'nominal scene; config/randomization.yaml for a randomized cell)'),
     ('standin_randomization', 'none', 'its profile (none, light, heavy)'),
     ('standin_seed', '0', "the stand-in scene's seed"),
+    ('standin_episode_timeout', '0.0', "s: the stand-in's episodes (0.0: one long episode, as "
+     "a robot's; > 0: the next object after a grasp held or this long, and the verdict on "
+     '/episode/result)'),
 )
 
 
@@ -87,7 +90,8 @@ def driver_nodes() -> tuple[list, dict]:
         IfCondition(LaunchConfiguration('standin_driver')),
         randomization_file=LaunchConfiguration('standin_randomization_file'),
         randomization=LaunchConfiguration('standin_randomization'),
-        seed=LaunchConfiguration('standin_seed'))
+        seed=LaunchConfiguration('standin_seed'),
+        episode_timeout=LaunchConfiguration('standin_episode_timeout'))
     overrides = {
         'safety_node': (('joint_states', joint_topic),),
         'camera_node': (('image_raw', LaunchConfiguration('image_topic')),),

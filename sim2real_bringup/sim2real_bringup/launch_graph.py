@@ -62,7 +62,7 @@ RELAY = NodeSpec('sim2real_bringup', 'driver_relay_node', 'relay.yaml', (
 STANDIN_DRIVER = NodeSpec('sim2real_policy', 'standin_driver_node', 'standin_driver.yaml', (
     ('arm_target', '/arm/target_pose'), ('ee_pose', '/arm/ee_pose'),
     ('joint_states', '/robot/joint_states'), ('image_raw', '/camera/image_raw'),
-    ('gripper_action', '/gripper_controller/gripper_cmd')))
+    ('gripper_action', '/gripper_controller/gripper_cmd'), ('grasp_result', '/episode/result')))
 # The Gazebo world's robot behind the same standard interfaces (gazebo.launch.py), and its
 # episodes: the verdict on /episode/result, as sim_robot_node's.
 GZ_DRIVER = NodeSpec('sim2real_policy', 'gz_driver_node', 'gazebo.yaml', (

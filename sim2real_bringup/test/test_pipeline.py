@@ -142,3 +142,31 @@ def test_recorded_calibrations_that_are_not_ones_name_the_bag_and_episode(text, 
         recorded_calibrations(text, 'bag.mcap')
     assert '\n' not in str(error.value)
     assert recorded_calibrations(None, 'bag.mcap') == []
+
+
+def test_nodes_that_run_on_grasp_episode_after_episode_built_around_the_stage():
+    """What sim.launch.py and the stand-in driver do on ROS: no node restarts between episodes.
+
+    Each world is built around the stage where the last one left it (gripper closed on the
+    object that vanished with it); the bundled policy must start over on the new object by
+    itself, and the supervisor stays NORMAL.
+    """
+    from sim2real_policy.sim.params import SimParams
+    from sim2real_safety.supervisor import Mode
+
+    pipeline = Pipeline(PipelineConfig.load(), lambda index: SimParams(seed=600 + index),
+                        episode_reset='none')
+    outcomes = []
+
+    def end(success):
+        outcomes.append(success)
+        pipeline.robot.reset_in_place(success)
+
+    pipeline.robot.on_episode_end = end
+    try:
+        while len(outcomes) < 6 and pipeline.sched.now_ns < 6 * 20 * 10**9:
+            pipeline.sched.run_for(0.5)
+        assert len(outcomes) == 6 and sum(outcomes) >= 5, outcomes
+        assert pipeline.supervisor.core.mode == Mode.NORMAL
+    finally:
+        pipeline.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from sim2real_policy.episodes import EpisodeJudge, stage_pose
 from sim2real_policy.sim.params import SimParams
 from sim2real_policy.sim.randomization import scene_params, VisualRandomizer
 from sim2real_policy.sim.robot import GripperSim, HOME
@@ -79,9 +80,7 @@ class SimRobotNode:
         self.sim_ns = node.now_ns()
         self.sim: GripperSim | None = None
         self.visual: VisualRandomizer | None = None
-        self.episode = -1
-        self.episode_start_ns = 0
-        self.held_since_ns: int | None = None
+        self.judge = EpisodeJudge(p['episode_timeout'], p['success_hold_time'])
         # what happens when an episode ends (the in-process runtime puts its own reset here)
         self.on_episode_end: Callable[[bool], None] = self.reset_in_place
         # Frames are rendered on the physics step they show (every steps_per_frame-th step),
@@ -102,13 +101,11 @@ class SimRobotNode:
     def start(self, params: SimParams, pose=HOME) -> None:
         """A new episode: a fresh world with the stage at ``pose``."""
         self.stop()
-        self.episode += 1
         self.sim = GripperSim(params, start=pose)
         self.sim.stuck_gripper = self.faults.gripper_stuck or getattr(
             self.faults, 'gripper_stalled', False)
         self.visual = VisualRandomizer(params.image, params.seed)
-        self.held_since_ns = None
-        self.episode_start_ns = self.sim_ns
+        self.judge.begin(self.sim_ns)
 
     def stop(self) -> None:
         """The world is gone until the next episode starts."""
@@ -121,16 +118,14 @@ class SimRobotNode:
         """True while an episode's world exists."""
         return self.sim is not None
 
+    @property
+    def episode(self) -> int:
+        """Index of the current episode (0 the first)."""
+        return self.judge.episode
+
     def result_msg(self, success: bool):
         """The episode's GraspResult (the simulator's verdict)."""
-        sim, msgs = self.sim, self.msgs
-        duration = (self.sim_ns - self.episode_start_ns) / NS
-        return msgs.make(
-            M + 'GraspResult', header=msgs.header(self.sim_ns), episode=self.episode,
-            attempts=1, success=bool(success), label_source=0, duration=duration,
-            lift_height=float(sim.object_position()[2] - sim.rest_z),
-            final_gripper_width=sim.gripper_width(), seed=int(sim.params.seed),
-            failure_reason='' if success else 'not lifted in time')
+        return self.judge.result_msg(self.msgs, self.sim, success, self.sim_ns)
 
     def reset_in_place(self, success: bool) -> None:
         """Publish the verdict; the next world is built around the stage where it stands."""
@@ -138,9 +133,7 @@ class SimRobotNode:
         self.result_pub.publish(result)
         self.node.logger.info(f'episode {self.episode}: {"success" if success else "failure"}'
                               f' in {result.duration:.1f} s')
-        x, y, z, yaw = (float(v) for v in self.sim.tcp(noisy=False)[:4])
-        pose = (x, y, z, yaw, self.sim.gripper_width())
-        self.start(self.episode_params(self.episode + 1), pose)
+        self.start(self.episode_params(self.episode + 1), stage_pose(self.sim))
 
     # ---------------------------------------------------------------------- callbacks
     def on_command(self, msg) -> None:
@@ -171,20 +164,9 @@ class SimRobotNode:
         if self.step_count % self.steps_per_frame == 0:
             self.image_pub.publish(convert.image_msg(
                 msgs, self.visual.apply(sim.render(*self.size)), now))
-        self._check_episode(now)
-
-    def _check_episode(self, now: int) -> None:
-        sim = self.sim
-        if sim.object_lifted() and sim.object_in_gripper():
-            if self.held_since_ns is None:
-                self.held_since_ns = now
-            if now - self.held_since_ns >= self.params['success_hold_time'] * NS:
-                self.on_episode_end(True)
-                return
-        else:
-            self.held_since_ns = None
-        if now - self.episode_start_ns >= self.params['episode_timeout'] * NS:
-            self.on_episode_end(False)
+        verdict = self.judge.verdict(sim, now)
+        if verdict is not None:
+            self.on_episode_end(verdict)
 
 
 def main(args=None):
