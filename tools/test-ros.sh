@@ -30,6 +30,21 @@ set -u
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}" \
   RMW_IMPLEMENTATION=rmw_cyclonedds_cpp \
   CYCLONEDDS_URI="file://$root/tools/cyclonedds-localhost.xml"
+# An install that is there but incomplete (a build stopped half way) is no ROS 2 to test on:
+# say what is missing and run nothing, as on a machine without ROS.
+if ! python3 -c 'import rclpy, launch, launch_testing' 2>/dev/null; then
+  say "ROS 2 at $setup is incomplete (rclpy, launch or launch_testing does not import): nothing to run"
+  exit 0
+fi
+# colcon is a pip tool, not part of ROS: pip --user puts it in ~/.local/bin.
+export PATH="$PATH:$HOME/.local/bin"
+if ! command -v colcon > /dev/null; then
+  say "installing colcon for $(command -v python3)"
+  # colcon pulls pytest 9, whose plugin checks launch_testing's pytest plugin fails.
+  python3 -m pip install --quiet --user --break-system-packages \
+    colcon-common-extensions 'pytest<8' 'pytest-rerunfailures<15' \
+    || { say "colcon is not installed and pip could not install it: nothing to run"; exit 0; }
+fi
 if ! python3 -c 'import mujoco, onnxruntime, onnx, rosbags, mcap, ruckig' 2>/dev/null; then
   say "installing tools/requirements-ros.txt for $(command -v python3)"
   python3 -m pip install --quiet --user --break-system-packages \
