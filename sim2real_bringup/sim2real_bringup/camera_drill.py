@@ -2,9 +2,9 @@
 
 Each trial: a world of the heavy ranges is commissioned as it is (the cell file), then an
 episode runs through the full in-process stack on the same world with its camera tilted by
-``tilt_deg`` or moved by ``shift_m`` (along y: sideways to its view) after commissioning. The
-keypoint policy checks the cell file against the camera before its first grasp
-(:mod:`sim2real_policy.calibration_check`): caught is the supervisor in HUMAN_REQUIRED for
+``tilt_deg`` or moved by ``shift_m`` without turning (along y: sideways to its view) after
+commissioning. The keypoint policy checks the cell file against the camera before its first
+grasp (:mod:`sim2real_policy.calibration_check`): caught is the supervisor in HUMAN_REQUIRED for
 ``camera_calibration`` with the check's reason, before any grasp. The safety auditor judges
 every command the robot was sent. The same trial without the bump is the control: the check
 must pass and the policy go on. Times are on the simulated clock.
@@ -36,8 +36,12 @@ def bumped(params, kind: str, tilt_deg: float = 2.0, shift_m: float = 0.02):
         return dataclasses.replace(params, camera_tilt=params.camera_tilt
                                    + float(np.radians(tilt_deg)))
     if kind == 'shift':
-        offset = np.asarray(params.camera_offset, dtype=float) + (0.0, shift_m, 0.0)
-        return dataclasses.replace(params, camera_offset=tuple(float(v) for v in offset))
+        # a knocked camera moves without turning: where it looks moves with it (moving the
+        # camera alone would re-aim it at the same point, which barely moves in the image)
+        def moved(offset):
+            return tuple(float(v) for v in np.add(offset, (0.0, shift_m, 0.0)))
+        return dataclasses.replace(params, camera_offset=moved(params.camera_offset),
+                                   camera_aim_offset=moved(params.camera_aim_offset))
     if kind == 'none':
         return params
     raise ValueError(f'bump kind must be one of {KINDS}, got {kind!r}')

@@ -127,7 +127,8 @@ def _inertial(mass: float, half: float = 0.03) -> str:
 def camera_pose(p: SimParams) -> tuple:
     """The scene camera's pose for Gazebo: (x, y, z, roll, pitch, yaw), looking along +x."""
     position = np.add(CAMERA_POSITION, p.camera_offset)
-    right, up = np.split(look_at(position, CAMERA_TARGET, p.camera_tilt), 2)
+    right, up = np.split(look_at(position, np.add(CAMERA_TARGET, p.camera_aim_offset),
+                                 p.camera_tilt), 2)
     forward = np.cross(up, right)   # MuJoCo cameras look along -z of (right, up, z)
     rotation = np.column_stack([forward, -right, up])   # Gazebo: x forward, y left, z up
     roll = math.atan2(rotation[2, 1], rotation[2, 2])

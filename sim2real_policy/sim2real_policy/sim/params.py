@@ -52,6 +52,9 @@ class SimParams:
     light_intensity: float = 0.8
     camera_offset: tuple = (0.0, 0.0, 0.0)   # camera position jitter (m)
     camera_tilt: float = 0.0                  # camera pitch jitter (rad)
+    # where the camera looks, moved (m): camera_offset alone re-aims the camera at the same
+    # point; both by the same vector move it without turning it (a camera knocked sideways)
+    camera_aim_offset: tuple = (0.0, 0.0, 0.0)
     # image-level (OpenCV) randomization, applied to rendered frames
     image: dict = field(default_factory=dict)
 

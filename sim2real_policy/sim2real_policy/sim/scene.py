@@ -72,7 +72,8 @@ def object_half_height(p: SimParams) -> float:
 def scene_xml(p: SimParams) -> str:
     """The world around the gripper, as MJCF."""
     cam_pos = np.add(CAMERA_POSITION, p.camera_offset)
-    xyaxes = ' '.join(f'{v:.6f}' for v in look_at(cam_pos, CAMERA_TARGET, p.camera_tilt))
+    target = np.add(CAMERA_TARGET, p.camera_aim_offset)
+    xyaxes = ' '.join(f'{v:.6f}' for v in look_at(cam_pos, target, p.camera_tilt))
     joints = []
     for name, (low, high), damping, axis in zip(
             STAGE_JOINTS, STAGE_RANGE, STAGE_DAMPING,
