@@ -35,6 +35,7 @@ STANDARD_TYPES = (
     'sensor_msgs/msg/Joy',
     'rosgraph_msgs/msg/Clock',
     'diagnostic_msgs/msg/DiagnosticArray',
+    'tf2_msgs/msg/TFMessage',
 )
 
 # rosbags' numpy dtype for each primitive that can sit in a numeric array.

@@ -23,7 +23,7 @@ class NodeSpec:
 
 CAMERA = NodeSpec('sim2real_policy', 'camera_node', 'camera.yaml', (
     ('image_raw', '/camera/image_raw'), ('image_processed', '/camera/image_processed'),
-    ('health', '/camera/health')))
+    ('health', '/camera/health'), ('tf_static', '/tf_static')))
 POLICY = NodeSpec('sim2real_policy', 'policy_node', 'policy.yaml', (
     ('image_processed', '/camera/image_processed'), ('robot_state', '/robot/state'),
     ('action_chunk', '/policy/action_chunk'), ('health', '/policy/health')))
@@ -104,8 +104,9 @@ COLLECT_REMAPS = {
 
 # The suite's own nodes; the robot side (drivers, or sim_robot_node) is added per launch file.
 SUITE = (CAMERA, POLICY, CONTROL, SAFETY, SUPERVISOR, LOGGER)
-# The nodes that load the cell file (calibration_file, cell_name): camera, delay, table.
-CELL_FILE_NODES = (POLICY, CONTROL, SAFETY)
+# The nodes that load the cell file (calibration_file, cell_name): the camera's transform,
+# the camera, the delay, the table.
+CELL_FILE_NODES = (CAMERA, POLICY, CONTROL, SAFETY)
 # What nodes run during a replay: the bag provides camera, robot and policy outputs.
 REPLAY = (CONTROL, SAFETY, SUPERVISOR, LOGGER)
 # A calibration run: the calibration node stands in for camera, policy and control.

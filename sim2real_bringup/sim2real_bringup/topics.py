@@ -65,6 +65,9 @@ TOPICS = (
     Topic('/arm/ee_pose', 'geometry_msgs/msg/PoseStamped', 'sensor',
           "the arm driver's measured end-effector pose"),
     # the Gazebo world (gazebo.launch.py: ros_gz_bridge <-> gz_driver_node, gz_episode_node)
+    Topic('/tf_static', 'tf2_msgs/msg/TFMessage', 'latched',
+          "camera_node: the commissioned camera's pose (base_frame -> camera_frame) from "
+          'the cell file'),
     Topic('/camera/camera_info', 'sensor_msgs/msg/CameraInfo', 'sensor',
           "the camera driver's intrinsics (Gazebo's camera: K from its field of view)"),
     Topic('/gz/joint_states', 'sensor_msgs/msg/JointState', 'sensor',

@@ -1,6 +1,7 @@
 """The bumped-camera drill on the full in-process stack.
 
-A tilted or sideways-knocked camera is caught, an unmoved one is not, and nothing unsafe is commanded either way.
+A tilted or sideways-knocked camera is caught, an unmoved one is not, and nothing unsafe is
+commanded either way.
 """
 from sim2real_bringup.camera_drill import run_trial
 

@@ -4,6 +4,8 @@ On the in-process graph, the node code the robot runs: the values in use are the
 (``GraphNode.parameters``, as ``ros2 param get`` shows them on ROS), and a bad file stops the
 node from starting with one line naming the file, the field and the value.
 """
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -16,10 +18,14 @@ from sim2real_safety.nodes.safety_node import SafetyNode
 from sim2real_safety.software_stop import SoftwareStopLatch
 
 CONFIG = PipelineConfig.load()
+# the simulated cell's commissioned camera (a real one: the camera node publishes its pose and
+# every node checks it sits in the cell's camera hull)
+SIM_CELL = Path(__file__).resolve().parents[2] / 'config' / 'cell_calibration_sim.yaml'
+PROJECTION = yaml.safe_load(SIM_CELL.read_text())['projection']
 
 
 def _cell_file(tmp_path, name='cell.yaml', **changes):
-    fields = dict(projection=[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]],
+    fields = dict(projection=PROJECTION,
                   table_height=0.012, reprojection_rms_px=0.4, points_used=17, points_seen=17,
                   actuation_delay=0.047, cell='bench-2')
     fields.update(changes)
@@ -100,3 +106,41 @@ def test_every_cell_node_refuses_a_file_for_another_cell_or_a_broken_one(tmp_pat
         start(calibration_file=str(broken))
     with pytest.raises(CellFileError, match='missing.yaml'):
         start(calibration_file=str(tmp_path / 'missing.yaml'))
+
+
+def test_the_camera_node_publishes_the_commissioned_camera_as_a_static_transform(tmp_path):
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from sim2real_policy.camera_geometry import project
+    from sim2real_policy.nodes.camera_node import CameraNode
+
+    graph = Graph(Scheduler(0))
+    given = {k: v for k, v in CONFIG.params['camera_node'].items() if v is not None}
+    node = GraphNode(graph, 'camera_node', (('tf_static', '/tf_static'),),
+                     dict(given, calibration_file=_cell_file(tmp_path)))
+    CameraNode(node)
+    seen = []
+    graph.create_subscription('/tf_static', 'tf2_msgs/msg/TFMessage', seen.append,
+                              qos='latched')   # a late joiner, as RViz is
+    graph.scheduler.run_until(graph.scheduler.now_ns + 1)
+    (transform,) = seen[0].transforms
+    assert transform.header.frame_id == 'base_link'
+    assert transform.child_frame_id == 'commissioned_camera_optical_frame'
+    t, r = transform.transform.translation, transform.transform.rotation
+    # the camera's centre, and its optical axes: x to the image's right, y down, z ahead
+    optical = Rotation.from_quat([r.x, r.y, r.z, r.w]).as_matrix()
+    centre = np.array([t.x, t.y, t.z])
+    projection = np.asarray(PROJECTION)
+    assert np.allclose(projection @ [*centre, 1.0], 0.0, atol=1e-6)
+    ahead = centre + 0.7 * optical[:, 2]
+    u, v = project(projection, ahead)[0]
+    right = project(projection, ahead + 0.02 * optical[:, 0])[0]
+    down = project(projection, ahead + 0.02 * optical[:, 1])[0]
+    assert right[0] > u + 2.0 and abs(right[1] - v) < 0.2
+    assert down[1] > v + 2.0 and abs(down[0] - u) < 0.2
+    assert 30.0 < u < 66.0 and 30.0 < v < 66.0   # ahead is near the 96 px image's middle
+    # no cell file: no transform (nothing to show)
+    bare = Graph(Scheduler(0))
+    CameraNode(GraphNode(bare, 'camera_node', (('tf_static', '/tf_static'),), given))
+    assert '/tf_static' not in bare.topics()

@@ -21,7 +21,7 @@ ROS_PACKAGES = {
     'diagnostic_msgs', 'geometry_msgs', 'launch', 'launch_ros', 'rclpy', 'ros2bag',
     'rosbag2_storage_mcap', 'rosgraph_msgs', 'rosidl_default_generators',
     'rcl_interfaces', 'rosidl_default_runtime', 'sensor_msgs', 'std_msgs', 'std_srvs',
-    'tf2_ros_py',
+    'tf2_ros_py', 'tf2_msgs',
 }
 ROSDEP_KEYS = {
     'python3-catkin-pkg', 'python3-hypothesis', 'python3-matplotlib', 'python3-numpy',

@@ -26,6 +26,32 @@ def project(proj: np.ndarray, points) -> np.ndarray:
     return homogeneous[:, :2] / homogeneous[:, 2:3]
 
 
+def camera_pose(proj: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The camera a projection is: intrinsics ``K``, centre and orientation.
+
+    ``K`` is 3 x 3 (px), the centre (m) and the orientation (a quaternion ``(x, y, z, w)``)
+    are in the base frame. The orientation is the optical frame's (REP-103: z along the view,
+    x to the image's right, y down), so a static transform base -> camera shows the camera in
+    RViz or Foxglove. ``K`` is in the pixels ``proj`` maps to (the processed image's).
+    """
+    from scipy.spatial.transform import Rotation
+
+    proj = np.asarray(proj, float)
+    if not proj.shape == (3, 4) or not np.all(np.isfinite(proj)):
+        raise GeometryError(f'a projection is 3 x 4 finite numbers, got {proj.tolist()!r}')
+    if abs(np.linalg.det(proj[:, :3])) < 1e-12:
+        raise GeometryError('the projection is singular: it is no camera')
+    # a projection is defined up to scale, its sign included: the sign that puts points in
+    # front of the camera at positive depth makes the decomposition a proper rotation
+    proj = proj * np.sign(np.linalg.det(proj[:, :3]))
+    intrinsics, rotation, centre = cv2.decomposeProjectionMatrix(proj)[:3]
+    signs = np.diag(np.sign(np.diag(intrinsics)))   # a positive focal length and aspect
+    intrinsics, rotation = intrinsics @ signs, signs @ rotation
+    position = centre[:3, 0] / centre[3, 0]
+    quaternion = Rotation.from_matrix(rotation.T).as_quat()   # camera axes in the base frame
+    return intrinsics / intrinsics[2, 2], position, quaternion
+
+
 def _normalizer(points: np.ndarray) -> np.ndarray:
     """Similarity that moves ``points`` to their centroid and scales to mean distance sqrt(d)."""
     d = points.shape[1]

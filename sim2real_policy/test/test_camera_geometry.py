@@ -102,6 +102,49 @@ def test_the_fitted_camera_agrees_with_the_simulators_projection():
         assert np.allclose(project(proj, probe)[0], sim.project(probe), atol=1e-6)
 
 
+def test_the_fitted_projection_decomposes_into_the_simulators_camera():
+    # K, centre and optical-frame orientation of a fit, against the simulated camera's own
+    from scipy.spatial.transform import Rotation
+
+    from sim2real_policy.camera_geometry import camera_pose
+    with GripperSim(SimParams(camera_offset=(0.02, -0.02, 0.015), camera_tilt=0.03),
+                    settle_s=0.0) as sim:
+        proj, _ = fit_projection(GRID, np.array([sim.project(p) for p in GRID]))
+        cam = sim.model.camera('scene').id
+        position = sim.data.cam_xpos[cam].copy()
+        axes = sim.data.cam_xmat[cam].reshape(3, 3)   # MuJoCo: right, up, backward
+    for sign in (1.0, -1.0):   # the fit's scale may come with either sign
+        intrinsics, centre, quaternion = camera_pose(sign * proj)
+        optical = Rotation.from_quat(quaternion).as_matrix()
+        assert np.allclose(centre, position, atol=1e-5)
+        assert np.allclose(optical, np.column_stack([axes[:, 0], -axes[:, 1], -axes[:, 2]]),
+                           atol=1e-5)
+        focal = 48.0 / np.tan(np.radians(45.0) / 2)
+        assert np.allclose(intrinsics, [[focal, 0, 48], [0, focal, 48], [0, 0, 1]], atol=1e-3)
+    with pytest.raises(GeometryError, match='singular'):
+        camera_pose(np.zeros((3, 4)))
+
+
+def test_a_camera_moved_with_its_aim_translates_without_turning():
+    # A knocked camera: every point shifts in the image by about f * 2 cm / depth, where a
+    # camera moved alone re-aims at the same target, which stays put in the image.
+    from sim2real_policy.sim.scene import CAMERA_TARGET
+
+    target = np.asarray(CAMERA_TARGET)
+    shift = (0.0, 0.02, 0.0)
+    with GripperSim(SimParams(), settle_s=0.0) as sim:
+        before = np.array(sim.project(target))
+    with GripperSim(SimParams(camera_offset=shift), settle_s=0.0) as sim:
+        re_aimed = np.array(sim.project(target))
+    with GripperSim(SimParams(camera_offset=shift, camera_aim_offset=shift),
+                    settle_s=0.0) as sim:
+        knocked = np.array(sim.project(target))
+        moved_back = np.array(sim.project(target + shift))
+    assert np.allclose(re_aimed, before, atol=1e-6)
+    assert 2.5 < np.linalg.norm(knocked - before) < 4.0     # 116 px * 0.02 m / 0.74 m
+    assert np.allclose(moved_back, before, atol=1e-6)       # the same view, translated
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.tuples(*[st.floats(-0.03, 0.03)] * 3), st.floats(-0.05, 0.05), st.floats(1.0, 1.2),
        st.floats(-5.0, 5.0))

@@ -37,6 +37,13 @@ CELL_PARAMETERS = (
           'actuation delay); "" = none: the configured values stay'),
     Param('cell_name', '', 'the cell this robot PC runs: a calibration_file for another cell '
           'is refused ("" = accept any)'),
+    # A fit that puts the camera behind the robot or under the table is a failed
+    # commissioning, not a camera: the box is the cell's (the default holds any camera
+    # looking at the table from in front of the robot, the suite's simulated cells' too).
+    Param('camera_hull_min', [0.0, -1.5, 0.0], 'lower corner [x, y, z] of the box the '
+          "commissioned camera's centre must be in (m, base frame)", (-10.0, 10.0)),
+    Param('camera_hull_max', [2.5, 1.5, 2.0], 'upper corner [x, y, z] of the box the '
+          "commissioned camera's centre must be in (m, base frame)", (-10.0, 10.0)),
 )
 REQUIRED = ('cell', 'projection', 'table_height', 'actuation_delay', 'reprojection_rms_px',
             'points_used', 'points_seen')
@@ -211,9 +218,40 @@ def write_cell_file(calibration: CellCalibration, path, replace: bool = False) -
 
 
 def load_cell_parameters(values: dict) -> CellCalibration | None:
-    """The cell file named by a node's :data:`CELL_PARAMETERS` values (None: none given)."""
+    """The cell file named by a node's :data:`CELL_PARAMETERS` values (None: none given).
+
+    Its camera must sit in the box ``camera_hull_min``..``camera_hull_max``: else
+    :class:`CellFileError` naming the file, the centre and the box.
+    """
     path = values['calibration_file']
-    return read_cell_file(path, values['cell_name']) if path else None
+    if not path:
+        return None
+    calibration = read_cell_file(path, values['cell_name'])
+    defaults = {param.name: param.default for param in CELL_PARAMETERS}
+    low, high = (values.get(key, defaults[key]) for key in ('camera_hull_min', 'camera_hull_max'))
+    if len(low) != 3 or len(high) != 3 or not all(a < b for a, b in zip(low, high)):
+        raise CellFileError(f'camera_hull_min {list(low)} and camera_hull_max {list(high)} '
+                            'must be [x, y, z] each, min below max on every axis')
+    centre = camera_centre(calibration.projection)
+    if centre is None or not all(a <= c <= b for a, c, b in zip(low, centre, high)):
+        shown = 'nowhere (a singular projection)' if centre is None else \
+            '[' + ', '.join(f'{c:.3f}' for c in centre) + '] m'
+        raise CellFileError(f'cell file {path}: projection puts the camera at {shown}, '
+                            f'outside camera_hull_min {list(low)} .. camera_hull_max '
+                            f'{list(high)} (m, base frame)')
+    return calibration
+
+
+def camera_centre(projection) -> tuple | None:
+    """Where a projection's camera is (m, base frame): the point it maps to no pixel."""
+    import numpy as np
+
+    matrix = np.asarray(projection, float)
+    try:
+        centre = -np.linalg.solve(matrix[:, :3], matrix[:, 3])
+    except np.linalg.LinAlgError:
+        return None
+    return tuple(float(v) for v in centre) if np.all(np.isfinite(centre)) else None
 
 
 def commissioned_table(limits, calibration: CellCalibration, path='') -> dict:

@@ -151,3 +151,60 @@ def test_a_table_the_fingertips_cannot_reach_is_refused(table):
         assert not reachable and 'cell.yaml' in str(exc) and 'table_height' in str(exc)
     else:
         assert reachable and result == {'table_height': table}
+
+
+def _camera_at(centre) -> list:
+    # a camera at ``centre`` looking along -x (the suite's cells look back at the robot)
+    import numpy as np
+    rotation = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
+    intrinsics = np.array([[116.0, 0.0, 48.0], [0.0, 116.0, 48.0], [0.0, 0.0, 1.0]])
+    extrinsic = np.hstack([rotation, -rotation @ np.asarray(centre, float)[:, None]])
+    return (intrinsics @ extrinsic).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3), st.floats(-5.0, 5.0).filter(
+    lambda scale: abs(scale) > 1e-3))
+def test_the_camera_centre_is_the_point_the_projection_maps_to_no_pixel(centre, scale):
+    import numpy as np
+
+    from sim2real_safety.cell_file import camera_centre
+    projection = np.asarray(_camera_at(centre)) * scale   # any scale, its sign included
+    found = camera_centre(projection)
+    assert np.allclose(found, centre, atol=1e-9)
+    assert np.allclose(projection @ [*found, 1.0], 0.0, atol=1e-6)
+    assert camera_centre(np.zeros((3, 4))) is None
+
+
+@pytest.mark.parametrize('centre, inside', [
+    ((1.12, 0.0, 0.52), True), ((1.12, 0.0, -0.3), False), ((-0.5, 0.0, 0.5), False),
+    ((1.0, 2.0, 0.5), False)])
+def test_a_camera_outside_the_cells_hull_is_refused_in_one_line(tmp_path, centre, inside):
+    from sim2real_safety.cell_file import load_cell_parameters
+    path = tmp_path / 'cell.yaml'
+    write_cell_file(_cell(projection=_camera_at(centre)), path)
+    values = {'calibration_file': str(path), 'cell_name': ''}
+    if inside:
+        assert load_cell_parameters(values).cell == 'bench-2'
+        return
+    with pytest.raises(CellFileError, match='outside camera_hull_min') as error:
+        load_cell_parameters(values)
+    assert str(path) in str(error.value) and '\n' not in str(error.value)
+    # the cell's own box, where its camera really is, accepts it
+    values.update(camera_hull_min=[c - 0.1 for c in centre],
+                  camera_hull_max=[c + 0.1 for c in centre])
+    assert load_cell_parameters(values).cell == 'bench-2'
+
+
+def test_a_singular_projection_or_a_box_without_volume_is_refused(tmp_path):
+    from sim2real_safety.cell_file import load_cell_parameters
+    path = tmp_path / 'cell.yaml'
+    write_cell_file(_cell(projection=[[1.0, 0.0, 0.0, 0.0]] * 3), path)
+    with pytest.raises(CellFileError, match='singular'):
+        load_cell_parameters({'calibration_file': str(path), 'cell_name': ''})
+    good = tmp_path / 'good.yaml'
+    write_cell_file(_cell(projection=_camera_at((1.1, 0.0, 0.5))), good)
+    with pytest.raises(CellFileError, match='min below max'):
+        load_cell_parameters({'calibration_file': str(good), 'cell_name': '',
+                              'camera_hull_min': [0.0, 0.0, 0.0],
+                              'camera_hull_max': [2.0, 0.0, 2.0]})

@@ -2,7 +2,9 @@
 
 Names (relative; the launch graph remaps them onto the suite's topics):
   sub  image_raw (sensor_msgs/Image rgb8 or bgr8, sensor QoS) when ``source`` is "topic"
-  pub  image_processed (sensor_msgs/Image rgb8, sensor QoS), health (CameraHealth)
+  pub  image_processed (sensor_msgs/Image rgb8, sensor QoS), health (CameraHealth),
+       tf_static (tf2_msgs/TFMessage, latched): with a cell file, the commissioned camera
+       ``base_frame`` -> ``camera_frame`` (its optical frame), so RViz and Foxglove show it
 Parameters: config/camera.yaml (read-only). Preprocessing (crop, size, colour order) comes
 from the model's metadata, so the policy sees exactly what it was trained on.
 
@@ -15,6 +17,7 @@ from sim2real_policy.camera import CameraError, CameraHealth, ImagePreprocessor,
 from sim2real_policy.models import resolve_model
 from sim2real_policy.policy import read_metadata
 from sim2real_safety import convert
+from sim2real_safety.cell_file import CELL_PARAMETERS, load_cell_parameters
 from sim2real_safety.node_interface import Param
 
 M = 'sim2real_msgs/msg/'
@@ -29,6 +32,14 @@ PARAMETERS = (
     Param('camera_timeout', 0.5, 's without a frame before reporting unhealthy', (0.01, 60.0)),
     Param('frozen_timeout', 1.0, 's of identical frames before reporting unhealthy',
           (0.01, 60.0)),
+    *CELL_PARAMETERS,   # the commissioned camera, published as a static transform
+    Param('base_frame', 'base_link', "the robot's base frame, which the cell file's camera "
+          'is in (the frame its TCP was measured in)'),
+    # A frame of the suite's own: a camera driver's optical frame has a parent in the
+    # driver's tree already, and a tf2 frame has one parent.
+    Param('camera_frame', 'commissioned_camera_optical_frame', 'child frame of the '
+          "commissioned camera's static transform (optical: z along the view, x right, "
+          'y down)'),
 )
 
 
@@ -58,6 +69,27 @@ class CameraNode:
             node.on_shutdown(self.camera.close)
             node.create_timer(1.0 / p['capture_rate'], self.on_capture)
         node.create_timer(p['health_period'], self.on_health)
+        self.cell = load_cell_parameters(p)
+        if self.cell is not None:
+            self.tf_pub = node.create_publisher('tf_static', 'tf2_msgs/msg/TFMessage',
+                                                'latched')
+            self.tf_pub.publish(self.camera_transform())
+
+    def camera_transform(self):
+        """The cell file's camera as a TFMessage: ``base_frame`` -> ``camera_frame``."""
+        from sim2real_policy.camera_geometry import camera_pose
+
+        _, (x, y, z), (qx, qy, qz, qw) = camera_pose(self.cell.matrix)
+        m, p = self.msgs, self.params
+        transform = m.make('geometry_msgs/msg/TransformStamped',
+                           header=m.header(self.node.now_ns(), p['base_frame']),
+                           child_frame_id=p['camera_frame'], transform=m.make(
+                               'geometry_msgs/msg/Transform',
+                               translation=m.make('geometry_msgs/msg/Vector3', x=float(x),
+                                                  y=float(y), z=float(z)),
+                               rotation=m.make('geometry_msgs/msg/Quaternion', x=float(qx),
+                                               y=float(qy), z=float(qz), w=float(qw))))
+        return m.make('tf2_msgs/msg/TFMessage', transforms=[transform])
 
     def process(self, frame, stamp_ns: int, frame_id: str) -> None:
         """Account for the frame and publish it preprocessed, keeping its stamp."""
