@@ -53,6 +53,8 @@ class CameraNode:
         # (the privileged expert, a replayed bag); otherwise from the model's metadata.
         self.node = node
         p = self.params = node.declare_parameters(PARAMETERS)
+        # a bad cell file refuses the node before it opens a camera
+        self.cell = load_cell_parameters(p)
         self.pre = preprocessor or ImagePreprocessor.from_metadata(
             read_metadata(resolve_model(p['model_path'])))
         self.health = CameraHealth(frozen_threshold=p['frozen_threshold'])
@@ -69,7 +71,6 @@ class CameraNode:
             node.on_shutdown(self.camera.close)
             node.create_timer(1.0 / p['capture_rate'], self.on_capture)
         node.create_timer(p['health_period'], self.on_health)
-        self.cell = load_cell_parameters(p)
         if self.cell is not None:
             self.tf_pub = node.create_publisher('tf_static', 'tf2_msgs/msg/TFMessage',
                                                 'latched')
