@@ -120,10 +120,15 @@ def test_a_limit_out_of_its_declared_range_is_refused_by_rclpy():
         graph.close()
 
 
+# a camera at (1.12, 0, 0.52) m looking back along -x, 116 px focal length: inside the
+# cells' camera hull, as a commissioned one is
+CAMERA = [[-48.0, -116.0, 0.0, 53.76], [-48.0, 0.0, -116.0, 114.08], [-1.0, 0.0, 0.0, 1.12]]
+
+
 def _cell_file(tmp_path, table):
     from sim2real_safety.cell_file import CellCalibration, write_cell_file
     path = tmp_path / f'cell_{table}.yaml'
-    write_cell_file(CellCalibration([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]], table,
+    write_cell_file(CellCalibration(CAMERA, table,
                                     0.4, 17, 17, actuation_delay=0.03, cell='bench-2'), path)
     return str(path)
 
